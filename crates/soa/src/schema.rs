@@ -1,0 +1,408 @@
+//! The keys each file of a soa-configs tree may hold and the type each value must have. One
+//! table serves both the typed loader (which checks the keys it reads) and `soa-validate`
+//! (which also reports keys no table knows).
+
+use serde_yaml::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceType {
+    Marathon,
+    Chronos,
+    Adhoc,
+}
+
+impl InstanceType {
+    pub const ALL: [InstanceType; 3] = [InstanceType::Marathon, InstanceType::Chronos, InstanceType::Adhoc];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceType::Marathon => "marathon",
+            InstanceType::Chronos => "chronos",
+            InstanceType::Adhoc => "adhoc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            InstanceType::Marathon => M,
+            InstanceType::Chronos => C,
+            InstanceType::Adhoc => A,
+        }
+    }
+}
+
+impl std::fmt::Display for InstanceType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const M: u8 = 1;
+const C: u8 = 2;
+const A: u8 = 4;
+const ALL: u8 = M | C | A;
+
+/// The shape a value must have.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A number, at least `min` (strictly greater when `exclusive`), at most `max`.
+    Number { min: f64, exclusive: bool, max: f64 },
+    Integer { min: i64, max: i64 },
+    Bool,
+    Str,
+    StrList,
+    /// A string, or a list of strings (joined with spaces where one string is needed).
+    Cmd,
+    /// A mapping of names to scalar values (env, extra_docker_args).
+    StrMap,
+    /// A list of `{containerPath, hostPath, mode: RO|RW}`.
+    Volumes,
+    /// A list of lists of strings (Marathon constraints).
+    Constraints,
+    Mapping,
+    List,
+    OneOf(&'static [&'static str]),
+    /// Either an integer of seconds or a duration such as "2m" (units Y M W D h m s).
+    AlertDuration,
+    /// Like `StrList`, and null means none.
+    OptStrList,
+}
+
+pub struct KeySpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    types: u8,
+}
+
+const fn k(name: &'static str, kind: Kind, types: u8) -> KeySpec {
+    KeySpec { name, kind, types }
+}
+
+const POS: Kind = Kind::Number { min: 0.0, exclusive: true, max: f64::MAX };
+const NONNEG: Kind = Kind::Number { min: 0.0, exclusive: false, max: f64::MAX };
+const COUNT: Kind = Kind::Integer { min: 0, max: i64::MAX };
+const PORT: Kind = Kind::Integer { min: 0, max: 65535 };
+
+/// Keys of an instance in `marathon-`, `chronos-` and `adhoc-<cluster>.yaml`.
+pub static INSTANCE_KEYS: &[KeySpec] = &[
+    k("cpus", POS, ALL),
+    k("mem", Kind::Number { min: 32.0, exclusive: false, max: f64::MAX }, ALL),
+    k("disk", NONNEG, ALL),
+    k("cmd", Kind::Cmd, ALL),
+    k("args", Kind::StrList, ALL),
+    k("env", Kind::StrMap, ALL),
+    k("extra_volumes", Kind::Volumes, ALL),
+    k("deploy_group", Kind::Str, ALL),
+    k("net", Kind::OneOf(&["bridge", "host"]), ALL),
+    k("cap_add", Kind::StrList, ALL),
+    k("constraints", Kind::Constraints, ALL),
+    k("extra_constraints", Kind::Constraints, ALL),
+    k("pool", Kind::Str, ALL),
+    k("deploy_blacklist", Kind::List, ALL),
+    k("deploy_whitelist", Kind::List, ALL),
+    k("monitoring", Kind::Mapping, ALL),
+    k("data", Kind::Mapping, ALL),
+    k("dependencies_reference", Kind::Str, ALL),
+    k("dependencies", Kind::Mapping, ALL),
+    k("extra_docker_args", Kind::StrMap, ALL),
+    k("cfs_period_us", Kind::Integer { min: 1000, max: 1_000_000 }, ALL),
+    k("cpu_burst_add", NONNEG, ALL),
+    k("security", Kind::Mapping, ALL),
+    k("role", Kind::Str, ALL),
+    k("iam_role", Kind::Str, ALL),
+    k("docker_registry", Kind::Str, ALL),
+    // long-running (marathon) instances
+    k("instances", COUNT, M),
+    k("min_instances", COUNT, M),
+    k("max_instances", COUNT, M),
+    k("backoff_factor", POS, M),
+    k("max_launch_delay_seconds", NONNEG, M),
+    k("registrations", Kind::StrList, M),
+    k("nerve_ns", Kind::Str, M),
+    k("bounce_method", Kind::OneOf(&["crossover", "brutal", "upthendown", "downthenup"]), M),
+    k("bounce_health_params", Kind::Mapping, M),
+    k("bounce_margin_factor", Kind::Number { min: 0.0, exclusive: true, max: 1.0 }, M),
+    k("autoscaling", Kind::Mapping, M),
+    k("drain_method", Kind::OneOf(&["noop", "hacheck", "http", "test"]), M),
+    k("drain_method_params", Kind::Mapping, M),
+    k("container_port", PORT, M),
+    k("healthcheck_mode", Kind::OneOf(&["http", "https", "tcp", "cmd"]), M),
+    k("healthcheck_cmd", Kind::Str, M),
+    k("healthcheck_uri", Kind::Str, M),
+    k("healthcheck_grace_period_seconds", NONNEG, M),
+    k("healthcheck_interval_seconds", POS, M),
+    k("healthcheck_timeout_seconds", POS, M),
+    k("healthcheck_max_consecutive_failures", Kind::Integer { min: 1, max: i64::MAX }, M),
+    k("replication_threshold", Kind::Integer { min: 0, max: 100 }, M),
+    k("monitoring_blacklist", Kind::List, M),
+    k("accepted_resource_roles", Kind::StrList, M),
+    k("host_port", PORT, M),
+    k("marathon_shard", COUNT, M),
+    // scheduled (chronos) jobs
+    k("schedule", Kind::Str, C),
+    k("parents", Kind::OptStrList, C),
+    k("epsilon", Kind::Str, C),
+    k("retries", COUNT, C),
+    k("schedule_time_zone", Kind::Str, C),
+    k("disabled", Kind::Bool, C),
+    k("shell", Kind::Bool, C),
+    k("time_variable_syntax", Kind::OneOf(&["percent", "brace"]), C),
+];
+
+/// Keys of service.yaml of its own; any instance key may also be set there as a default.
+pub static SERVICE_KEYS: &[KeySpec] = &[
+    k("description", Kind::Str, ALL),
+    k("external_link", Kind::Str, ALL),
+    k("git_url", Kind::Str, ALL),
+    k("docker_registry", Kind::Str, ALL),
+    k("owner", Kind::Str, ALL),
+];
+
+/// Keys of monitoring.yaml and of an instance's `monitoring` mapping.
+pub static MONITORING_KEYS: &[KeySpec] = &[
+    k("team", Kind::Str, ALL),
+    k("runbook", Kind::Str, ALL),
+    k("tip", Kind::Str, ALL),
+    k("page", Kind::Bool, ALL),
+    k("notification_email", Kind::Str, ALL),
+    k("irc_channels", Kind::StrList, ALL),
+    k("slack_channels", Kind::StrList, ALL),
+    k("ticket", Kind::Bool, ALL),
+    k("project", Kind::Str, ALL),
+    k("priority", Kind::Str, ALL),
+    k("tags", Kind::StrList, ALL),
+    k("component", Kind::Str, ALL),
+    k("description", Kind::Str, ALL),
+    k("alert_after", Kind::AlertDuration, ALL),
+    k("realert_every", Kind::AlertDuration, ALL),
+    k("check_every", Kind::AlertDuration, ALL),
+    k("check_oom_events", Kind::Bool, ALL),
+    k("replication_threshold", Kind::Integer { min: 0, max: 100 }, ALL),
+];
+
+/// Keys of one namespace in smartstack.yaml.
+pub static SMARTSTACK_KEYS: &[KeySpec] = &[
+    k("proxy_port", PORT, ALL),
+    k("mode", Kind::OneOf(&["http", "https", "tcp"]), ALL),
+    k("healthcheck_uri", Kind::Str, ALL),
+    k("healthcheck_mode", Kind::OneOf(&["http", "https", "tcp"]), ALL),
+    k("healthcheck_port", PORT, ALL),
+    k("healthcheck_timeout_s", POS, ALL),
+    k("healthcheck_body_expect", Kind::Str, ALL),
+    k("discover", Kind::Str, ALL),
+    k("advertise", Kind::StrList, ALL),
+    k("extra_advertise", Kind::Mapping, ALL),
+    k("extra_healthcheck_headers", Kind::StrMap, ALL),
+    k("timeout_connect_ms", COUNT, ALL),
+    k("timeout_server_ms", COUNT, ALL),
+    k("timeout_client_ms", COUNT, ALL),
+    k("retries", COUNT, ALL),
+    k("lb_policy", Kind::Str, ALL),
+    k("updown_timeout_s", COUNT, ALL),
+    k("is_proxy_port_shared", Kind::Bool, ALL),
+];
+
+/// Keys of deploy.yaml, and of one step of its pipeline.
+pub static DEPLOY_KEYS: &[KeySpec] = &[
+    k("pipeline", Kind::List, ALL),
+    k("slack_channels", Kind::StrList, ALL),
+    k("slack_notify", Kind::Bool, ALL),
+    k("production_deploy_group", Kind::Str, ALL),
+    k("allowed_push_groups", Kind::StrList, ALL),
+];
+pub static STEP_KEYS: &[KeySpec] = &[
+    k("step", Kind::Str, ALL),
+    k("trigger_next_step_manually", Kind::Bool, ALL),
+    k("wait_for_deployment", Kind::Bool, ALL),
+    k("notify_after_mark", Kind::Bool, ALL),
+    k("notify_after_good_deploy", Kind::Bool, ALL),
+    k("notify_after_auto_rollback", Kind::Bool, ALL),
+    k("parallel", Kind::List, ALL),
+    k("disabled", Kind::Bool, ALL),
+];
+
+/// The spec of `key` in `table`, if the key is allowed for instances of type `ty`.
+pub fn lookup<'a>(table: &'a [KeySpec], key: &str, ty: InstanceType) -> Option<&'a KeySpec> {
+    table.iter().find(|s| s.name == key && s.types & ty.bit() != 0)
+}
+
+/// Whether `key` is an instance key for some other type (for a more helpful message).
+pub fn other_types_of(key: &str) -> Vec<InstanceType> {
+    InstanceType::ALL
+        .into_iter()
+        .filter(|t| lookup(INSTANCE_KEYS, key, *t).is_some())
+        .collect()
+}
+
+/// Checks `value` against `kind`; on failure, the expectation in words.
+pub fn check(kind: Kind, value: &Value) -> Result<(), String> {
+    let ok = match kind {
+        Kind::Number { min, exclusive, max } => match value.as_f64() {
+            Some(n) if n.is_finite() => {
+                let low_ok = if exclusive { n > min } else { n >= min };
+                if low_ok && n <= max {
+                    return Ok(());
+                }
+                let low = if exclusive { format!("greater than {min}") } else { format!("at least {min}") };
+                return Err(if max < f64::MAX { format!("a number {low} and at most {max}") } else { format!("a number {low}") });
+            }
+            _ => false,
+        },
+        Kind::Integer { min, max } => match value.as_i64() {
+            Some(n) => {
+                if n >= min && n <= max {
+                    return Ok(());
+                }
+                return Err(if max < i64::MAX {
+                    format!("an integer from {min} to {max}")
+                } else {
+                    format!("an integer of at least {min}")
+                });
+            }
+            None => false,
+        },
+        Kind::Bool => value.is_bool(),
+        Kind::Str => value.is_string(),
+        Kind::StrList => is_str_list(value),
+        Kind::OptStrList => value.is_null() || is_str_list(value),
+        Kind::Cmd => value.is_string() || is_str_list(value),
+        Kind::StrMap => value
+            .as_mapping()
+            .is_some_and(|m| m.iter().all(|(k, v)| k.is_string() && (v.is_string() || v.is_number() || v.is_bool()))),
+        Kind::Volumes => return check_volumes(value),
+        Kind::Constraints => value.as_sequence().is_some_and(|items| items.iter().all(is_str_list)),
+        Kind::Mapping => value.is_mapping(),
+        Kind::List => value.is_sequence(),
+        Kind::OneOf(options) => {
+            if value.as_str().is_some_and(|s| options.contains(&s)) {
+                return Ok(());
+            }
+            return Err(format!("one of {}", options.join(", ")));
+        }
+        Kind::AlertDuration => match value {
+            Value::Number(n) => n.as_i64().is_some_and(|n| n >= 0),
+            Value::String(s) => parse_alert_duration(s).is_some(),
+            _ => false,
+        },
+    };
+    if ok { Ok(()) } else { Err(expectation(kind).to_string()) }
+}
+
+fn expectation(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Number { .. } => "a number",
+        Kind::Integer { .. } => "an integer",
+        Kind::Bool => "true or false",
+        Kind::Str => "a string",
+        Kind::StrList => "a list of strings",
+        Kind::OptStrList => "a list of strings or null",
+        Kind::Cmd => "a string, or a list of strings",
+        Kind::StrMap => "a mapping of names to strings",
+        Kind::Volumes => "a list of {containerPath, hostPath, mode: RO|RW}",
+        Kind::Constraints => "a list of constraints, each a list of strings such as [region, LIKE, uswest1]",
+        Kind::Mapping => "a mapping",
+        Kind::List => "a list",
+        Kind::OneOf(_) => "one of the allowed values",
+        Kind::AlertDuration => "seconds, or a duration such as \"2m\", \"1h30m\" (units Y M W D h m s)",
+    }
+}
+
+fn is_str_list(v: &Value) -> bool {
+    v.as_sequence().is_some_and(|items| items.iter().all(|i| i.is_string() || i.is_number()))
+}
+
+fn check_volumes(value: &Value) -> Result<(), String> {
+    let Some(items) = value.as_sequence() else {
+        return Err(expectation(Kind::Volumes).into());
+    };
+    for (i, item) in items.iter().enumerate() {
+        let Some(m) = item.as_mapping() else {
+            return Err(format!("entry {i} to be a mapping {{containerPath, hostPath, mode}}"));
+        };
+        for key in ["containerPath", "hostPath"] {
+            match m.get(key) {
+                Some(Value::String(p)) if p.starts_with('/') => {}
+                Some(Value::String(p)) => return Err(format!("entry {i} {key} to be an absolute path, not {p:?}")),
+                _ => return Err(format!("entry {i} to have {key} (an absolute path)")),
+            }
+        }
+        match m.get("mode").and_then(Value::as_str) {
+            Some("RO" | "RW") => {}
+            _ => return Err(format!("entry {i} mode to be RO or RW")),
+        }
+        if let Some(extra) = m.keys().filter_map(Value::as_str).find(|k| !["containerPath", "hostPath", "mode"].contains(k)) {
+            return Err(format!("entry {i} to hold only containerPath, hostPath and mode, not {extra}"));
+        }
+    }
+    Ok(())
+}
+
+/// Parses Sensu-style durations ("2m", "1h30m", "1D"): units Y M W D h m s. Returns seconds.
+pub fn parse_alert_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(n);
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            'Y' => 365 * 86400,
+            'M' => 30 * 86400,
+            'W' => 7 * 86400,
+            'D' => 86400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        let n: u64 = num.parse().ok()?;
+        total += n * unit;
+        num.clear();
+    }
+    if num.is_empty() { Some(total) } else { None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn y(s: &str) -> Value {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn kinds() {
+        assert!(check(POS, &y("0.25")).is_ok());
+        assert_eq!(check(POS, &y("0")).unwrap_err(), "a number greater than 0");
+        assert_eq!(check(POS, &y("lots")).unwrap_err(), "a number");
+        assert!(check(Kind::Cmd, &y("[a, b]")).is_ok());
+        assert!(check(Kind::Volumes, &y("[{containerPath: /a, hostPath: /b, mode: RO}]")).is_ok());
+        assert!(check(Kind::Volumes, &y("[{containerPath: /a, hostPath: b, mode: RO}]"))
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(check(Kind::Volumes, &y("[{containerPath: /a, hostPath: /b, mode: rw}]")).is_err());
+        assert!(check(Kind::OneOf(&["a", "b"]), &y("c")).unwrap_err().contains("one of a, b"));
+    }
+
+    #[test]
+    fn alert_durations() {
+        assert_eq!(parse_alert_duration("2m"), Some(120));
+        assert_eq!(parse_alert_duration("1h30m"), Some(5400));
+        assert_eq!(parse_alert_duration("90"), Some(90));
+        assert_eq!(parse_alert_duration("2x"), None);
+        assert_eq!(parse_alert_duration("m"), None);
+    }
+}

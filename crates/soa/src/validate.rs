@@ -1,0 +1,488 @@
+//! Validation of a soa-configs tree: the schema of every file (unknown keys, types, ranges,
+//! instance names), deploy groups against deploy.yaml's pipeline, the scheduled-job rules
+//! (schedule xor parents, valid schedule and interval, repeat, epsilon, time zone, parents that
+//! exist, no self-dependency and, beyond PaaSTA, no cycles), unique instance names per cluster,
+//! and time variables that parse. Every problem names the file, the instance, the key, the value
+//! and what was expected.
+
+use crate::error::{Error, Problem};
+use crate::schedule;
+use crate::schema::{self, InstanceType, KeySpec, DEPLOY_KEYS, INSTANCE_KEYS, MONITORING_KEYS, SERVICE_KEYS, SMARTSTACK_KEYS, STEP_KEYS};
+use crate::service::{InstanceFile, Service};
+use crate::timevars;
+use crate::yaml::{self, describe, key_text, YamlFile};
+use serde_yaml::{Mapping, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The result for one file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub file: PathBuf,
+    pub valid: bool,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    pub valid: bool,
+    pub files: Vec<FileReport>,
+}
+
+impl Report {
+    pub fn problem_count(&self) -> usize {
+        self.files.iter().map(|f| f.problems.len()).sum()
+    }
+}
+
+/// Validates the given services of `soa_dir` (all of them when `services` is None).
+pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, Error> {
+    let names = match services {
+        Some(s) => s.to_vec(),
+        None => crate::service::list_services(soa_dir)?,
+    };
+    let mut index = JobIndex::new(soa_dir);
+    let mut by_file: BTreeMap<PathBuf, Vec<Problem>> = BTreeMap::new();
+    for name in &names {
+        let (service, load_problems) = Service::load_tolerant(soa_dir, name)?;
+        for f in service_files(&service) {
+            by_file.entry(f).or_default();
+        }
+        for p in load_problems.into_iter().chain(check_service(&service, &mut index)) {
+            by_file.entry(p.file.clone()).or_default().push(p);
+        }
+        index.insert(service);
+    }
+    for p in index.cycles(&names) {
+        by_file.entry(p.file.clone()).or_default().push(p);
+    }
+    let files: Vec<FileReport> = by_file
+        .into_iter()
+        .map(|(file, mut problems)| {
+            problems.sort_by_key(|p| p.line.unwrap_or(0));
+            FileReport { valid: problems.is_empty(), file, problems }
+        })
+        .collect();
+    Ok(Report { valid: files.iter().all(|f| f.valid), files })
+}
+
+/// The files of a service that validation looks at.
+fn service_files(s: &Service) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for name in ["service.yaml", "deploy.yaml", "monitoring.yaml", "smartstack.yaml"] {
+        let p = s.path(name);
+        if p.exists() {
+            out.push(p);
+        }
+    }
+    out.extend(s.files.iter().map(|f| f.path.clone()));
+    out
+}
+
+fn problem_at(file: &Path, y: &YamlFile, path: &[&str], message: String) -> Problem {
+    Problem::new(file, message).line(yaml::locate(&y.text, path))
+}
+
+/// Checks the keys of `map` against `table` (plus `also` for extra allowed keys).
+fn check_keys(file: &Path, y: &YamlFile, at: &[&str], map: &Mapping, table: &[KeySpec], also: Option<&[KeySpec]>, what: &str, out: &mut Vec<Problem>) {
+    for (k, v) in map {
+        let key = key_text(k);
+        let mut path: Vec<&str> = at.to_vec();
+        path.push(&key);
+        let spec = schema::lookup(table, &key, InstanceType::Marathon)
+            .or_else(|| also.and_then(|t| InstanceType::ALL.into_iter().find_map(|ty| schema::lookup(t, &key, ty))));
+        match spec {
+            None => out.push(
+                problem_at(file, y, &path, format!("unknown key {key} in {what}; known keys: {}", known(table, also)))
+                    .key(path.join(".")),
+            ),
+            Some(spec) => {
+                if let Err(expected) = schema::check(spec.kind, v) {
+                    out.push(problem_at(file, y, &path, format!("{key} is {}, expected {expected}", describe(v))).key(path.join(".")));
+                }
+            }
+        }
+    }
+}
+
+fn known(table: &[KeySpec], also: Option<&[KeySpec]>) -> String {
+    let mut names: Vec<&str> = table.iter().map(|s| s.name).collect();
+    if also.is_some() {
+        names.push("(and any instance key, as a default)");
+    }
+    names.join(", ")
+}
+
+fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let service_path = s.path("service.yaml");
+    check_keys(&service_path, &s.service_yaml, &[], &s.service_yaml.map, SERVICE_KEYS, Some(INSTANCE_KEYS), "service.yaml", &mut out);
+    if s.name.starts_with("tmp") {
+        out.push(Problem::new(&service_path, format!("the service name {} starts with \"tmp\", which is reserved for rerun jobs", s.name)));
+    }
+    if !s.files.is_empty() && s.service_yaml.map.get("git_url").is_none() {
+        out.push(Problem::new(&service_path, "service.yaml has no git_url: add the URL or path of the service's git repository").key("git_url"));
+    }
+    if let Some(m) = &s.monitoring {
+        check_keys(&s.path("monitoring.yaml"), m, &[], &m.map, MONITORING_KEYS, None, "monitoring.yaml", &mut out);
+    }
+    if let Some(sm) = &s.smartstack {
+        let path = s.path("smartstack.yaml");
+        for (ns, v) in &sm.map {
+            let ns = key_text(ns);
+            match v {
+                Value::Mapping(m) => check_keys(&path, sm, &[&ns], m, SMARTSTACK_KEYS, None, &format!("smartstack namespace {ns}"), &mut out),
+                other => out.push(
+                    problem_at(&path, sm, &[&ns], format!("namespace {ns} is {}, expected a mapping such as {{proxy_port: 20001, mode: http}}", describe(other)))
+                        .key(ns.clone()),
+                ),
+            }
+        }
+    }
+    let deploy_groups = check_deploy(s, &mut out);
+    let mut seen: HashMap<(String, String), PathBuf> = HashMap::new();
+    for file in &s.files {
+        for (name, _) in file.instances() {
+            if let Some(first) = seen.insert((file.cluster.clone(), name.clone()), file.path.clone()) {
+                out.push(
+                    Problem::new(&file.path, format!("instance {name} is also defined in {}: instance names must be unique within cluster {}", first.display(), file.cluster))
+                        .instance(&name)
+                        .line(file.line_of(&[&name])),
+                );
+            }
+            check_instance(s, file, &name, deploy_groups.as_deref(), index, &mut out);
+        }
+    }
+    out
+}
+
+/// Checks deploy.yaml; returns its deploy groups when it has a readable pipeline.
+fn check_deploy(s: &Service, out: &mut Vec<Problem>) -> Option<Vec<String>> {
+    let path = s.path("deploy.yaml");
+    let Some(d) = &s.deploy else {
+        if !s.files.is_empty() {
+            out.push(Problem::new(&path, "deploy.yaml is missing: it must list the pipeline whose steps name the instances' deploy groups"));
+        }
+        return None;
+    };
+    check_keys(&path, d, &[], &d.map, DEPLOY_KEYS, None, "deploy.yaml", out);
+    let Some(steps) = d.map.get("pipeline").and_then(Value::as_sequence) else {
+        if !d.map.contains_key("pipeline") {
+            out.push(problem_at(&path, d, &[], "deploy.yaml has no pipeline: expected a list of steps such as - step: prod".into()).key("pipeline"));
+        }
+        return None;
+    };
+    for (i, step) in steps.iter().enumerate() {
+        let key = format!("pipeline[{i}]");
+        match step {
+            Value::Mapping(m) => {
+                check_keys(&path, d, &["pipeline"], m, STEP_KEYS, None, "a pipeline step", out);
+                if !m.get("step").is_some_and(Value::is_string) {
+                    out.push(problem_at(&path, d, &["pipeline"], format!("{key} has no step name: expected step: <deploy group or itest, push-to-registry, …>")).key(key));
+                }
+            }
+            other => out.push(problem_at(&path, d, &["pipeline"], format!("{key} is {}, expected a mapping such as {{step: prod}}", describe(other))).key(key)),
+        }
+    }
+    s.deploy_groups()
+}
+
+fn check_instance(s: &Service, file: &InstanceFile, name: &str, deploy_groups: Option<&[String]>, index: &mut JobIndex, out: &mut Vec<Problem>) {
+    let at = |key: Option<&str>, message: String| -> Problem {
+        let line = match key {
+            Some(k) => file.line_of(&[name, k]).or_else(|| file.line_of(&[name])),
+            None => file.line_of(&[name]),
+        };
+        let p = Problem::new(&file.path, message).instance(name).line(line);
+        match key {
+            Some(k) => p.key(k),
+            None => p,
+        }
+    };
+    if !crate::valid_instance_name(name) {
+        out.push(at(None, format!("the instance name {name:?} is not valid: expected lowercase letters, digits, '_' and '-', starting and ending with a letter or digit")));
+    }
+    let own = match file.yaml.map.get(name) {
+        Some(Value::Mapping(m)) => m.clone(),
+        _ => Mapping::new(),
+    };
+    for k in own.keys() {
+        let key = key_text(k);
+        if schema::lookup(INSTANCE_KEYS, &key, file.kind).is_none() && schema::lookup(SERVICE_KEYS, &key, file.kind).is_none() {
+            let others = schema::other_types_of(&key);
+            let hint = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (it is a key of {} instances)", others.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" and "))
+            };
+            out.push(at(Some(&key), format!("unknown key {key} for a {} instance{hint}", file.kind)));
+        }
+    }
+    let config = match s.instance_config(file, name) {
+        Ok(c) => c,
+        Err(problems) => {
+            out.extend(problems);
+            return;
+        }
+    };
+    if let Some(groups) = deploy_groups {
+        if !groups.contains(&config.deploy_group) {
+            let key = own.contains_key("deploy_group").then_some("deploy_group");
+            let shown = if groups.is_empty() { "none".to_string() } else { groups.join(", ") };
+            out.push(at(key, format!("deploy_group {} is not a deploy group of deploy.yaml's pipeline (its deploy groups: {shown})", config.deploy_group)));
+        }
+    }
+    if file.kind != InstanceType::Chronos {
+        return;
+    }
+    match (&config.schedule, &config.parents) {
+        (Some(_), Some(_)) => out.push(at(Some("parents"), "a job has either a schedule or parents, not both".into())),
+        (None, None) => out.push(at(None, "a job needs a schedule (e.g. R/2019-01-01T03:00:00Z/P1D or 0 3 * * *) or parents (e.g. [service.instance])".into())),
+        _ => {}
+    }
+    if let Some(sched) = &config.schedule {
+        if let Err(e) = schedule::parse(sched) {
+            out.push(at(Some("schedule"), e.to_string()));
+        }
+    }
+    if let Some(tz) = &config.schedule_time_zone {
+        if let Err(e) = schedule::parse_time_zone(tz) {
+            out.push(at(Some("schedule_time_zone"), e));
+        }
+    }
+    if config.config.contains_key("epsilon") {
+        if let Err(e) = schedule::parse_epsilon(&config.epsilon) {
+            out.push(at(Some("epsilon"), e));
+        }
+    }
+    let me = format!("{}.{}", s.name, name);
+    for parent in config.parents.iter().flatten() {
+        let Some((psvc, pinst)) = parent.split_once('.') else {
+            out.push(at(Some("parents"), format!("parent {parent:?} is not written service.instance")));
+            continue;
+        };
+        if *parent == me {
+            out.push(at(Some("parents"), format!("Job {me} cannot depend on itself")));
+        } else if !index.has_job(psvc, &file.cluster, pinst, s) {
+            out.push(at(Some("parents"), format!("Parent job {parent} could not be found (no chronos-{}.yaml instance {pinst} in service {psvc})", file.cluster)));
+        }
+    }
+    if let Some(cmd) = &config.cmd {
+        let text = cmd.joined();
+        if let Err(e) = timevars::check(&text, config.syntax_for(&text)) {
+            out.push(at(Some("cmd"), format!("the command's time variables do not parse: {e}")));
+        }
+    }
+}
+
+/// Scheduled jobs of the tree, loaded as parents name them, for existence and cycle checks.
+struct JobIndex {
+    soa_dir: PathBuf,
+    services: HashMap<String, Option<Service>>,
+}
+
+impl JobIndex {
+    fn new(soa_dir: &Path) -> Self {
+        JobIndex { soa_dir: soa_dir.to_path_buf(), services: HashMap::new() }
+    }
+
+    fn insert(&mut self, s: Service) {
+        self.services.insert(s.name.clone(), Some(s));
+    }
+
+    fn service(&mut self, name: &str) -> Option<&Service> {
+        if !self.services.contains_key(name) {
+            let loaded = Service::load_tolerant(&self.soa_dir, name).ok().map(|(s, _)| s);
+            self.services.insert(name.to_string(), loaded);
+        }
+        self.services.get(name).and_then(Option::as_ref)
+    }
+
+    fn has_job(&mut self, service: &str, cluster: &str, instance: &str, current: &Service) -> bool {
+        let svc = if service == current.name { Some(current) } else { self.service(service) };
+        svc.is_some_and(|s| s.find_instance(cluster, instance, Some(InstanceType::Chronos)).is_some())
+    }
+
+    /// The parents of a job as (service, instance), read from its file.
+    fn parents(&mut self, service: &str, cluster: &str, instance: &str) -> Vec<(String, String)> {
+        let Some(s) = self.service(service) else { return Vec::new() };
+        let Some(file) = s.find_instance(cluster, instance, Some(InstanceType::Chronos)) else { return Vec::new() };
+        let Some(own) = file.yaml.map.get(instance) else { return Vec::new() };
+        own.get("parents")
+            .and_then(Value::as_sequence)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|p| p.split_once('.'))
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Each dependency cycle reachable from the jobs of `services`, reported once, at the job of
+    /// the cycle that sorts first.
+    fn cycles(&mut self, services: &[String]) -> Vec<Problem> {
+        let mut starts = Vec::new();
+        for name in services {
+            if let Some(s) = self.service(name) {
+                for f in s.files.iter().filter(|f| f.kind == InstanceType::Chronos) {
+                    for (inst, _) in f.instances() {
+                        starts.push((f.cluster.clone(), name.clone(), inst));
+                    }
+                }
+            }
+        }
+        let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+        let mut problems = Vec::new();
+        let mut done: BTreeSet<(String, String, String)> = BTreeSet::new();
+        for (cluster, svc, inst) in starts {
+            let mut stack: Vec<(String, String)> = Vec::new();
+            self.dfs(&cluster, (svc, inst), &mut stack, &mut done, &mut |cycle: Vec<(String, String)>| {
+                let mut names: Vec<String> = cycle.iter().map(|(s, i)| format!("{s}.{i}")).collect();
+                let min = names.iter().enumerate().min_by_key(|(_, n)| (*n).clone()).map(|(i, _)| i).unwrap_or(0);
+                names.rotate_left(min);
+                if reported.insert(names.clone()) {
+                    problems.push((cluster.clone(), names));
+                }
+            });
+        }
+        problems
+            .into_iter()
+            .filter_map(|(cluster, names)| {
+                let (svc, inst) = names[0].split_once('.')?;
+                let s = self.service(svc)?;
+                let file = s.find_instance(&cluster, inst, Some(InstanceType::Chronos))?;
+                let mut chain = names.clone();
+                chain.push(names[0].clone());
+                Some(
+                    Problem::new(&file.path, format!("the jobs' parents form a cycle: {} (a job cannot run until it has run)", chain.join(" -> ")))
+                        .instance(inst)
+                        .key("parents")
+                        .line(file.line_of(&[inst, "parents"])),
+                )
+            })
+            .collect()
+    }
+
+    fn dfs(
+        &mut self,
+        cluster: &str,
+        job: (String, String),
+        stack: &mut Vec<(String, String)>,
+        done: &mut BTreeSet<(String, String, String)>,
+        found: &mut dyn FnMut(Vec<(String, String)>),
+    ) {
+        if let Some(pos) = stack.iter().position(|j| *j == job) {
+            let cycle = stack[pos..].to_vec();
+            // A job depending on itself is reported by its own check.
+            if cycle.len() > 1 {
+                found(cycle);
+            }
+            return;
+        }
+        let key = (cluster.to_string(), job.0.clone(), job.1.clone());
+        if done.contains(&key) {
+            return;
+        }
+        stack.push(job.clone());
+        for parent in self.parents(&job.0, cluster, &job.1) {
+            self.dfs(cluster, parent, stack, done, found);
+        }
+        stack.pop();
+        done.insert(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("svc/service.yaml", "description: d\ngit_url: /tmp/x\n"),
+        ("svc/deploy.yaml", "pipeline:\n  - step: itest\n  - step: prod\n"),
+    ];
+
+    fn messages(extra: &[(&str, &str)]) -> Vec<String> {
+        let mut files = BASE.to_vec();
+        files.extend_from_slice(extra);
+        let dir = tree(&files);
+        let report = validate(dir.path(), None).unwrap();
+        report.files.iter().flat_map(|f| f.problems.iter().map(|p| p.to_string())).collect()
+    }
+
+    #[test]
+    fn a_good_tree_is_valid() {
+        let m = messages(&[
+            ("svc/marathon-prod.yaml", "main:\n  cpus: 0.5\n  deploy_group: prod\n_tmpl: &t\n  mem: 100\n"),
+            ("svc/chronos-prod.yaml", "nightly:\n  cmd: run {shortdate-1}\n  schedule: R/2019-01-01T00:00:00Z/P1D\n  deploy_group: prod\nchild:\n  cmd: c\n  parents: [svc.nightly]\n  deploy_group: prod\n"),
+        ]);
+        assert!(m.is_empty(), "{m:?}");
+    }
+
+    #[test]
+    fn each_problem_names_file_line_instance_and_key() {
+        let m = messages(&[("svc/marathon-prod.yaml", "main:\n  deploy_group: prod\n  cpus: lots\n  colour: blue\n  schedule: x\nBad_Name:\n  deploy_group: nope\n")]);
+        let all = m.join("\n");
+        assert!(all.contains("marathon-prod.yaml:3: instance main: key cpus: cpus is the string \"lots\", expected a number"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:4: instance main: key colour: unknown key colour for a marathon instance"), "{all}");
+        assert!(all.contains("key schedule: unknown key schedule for a marathon instance (it is a key of chronos instances)"), "{all}");
+        assert!(all.contains("instance Bad_Name: the instance name \"Bad_Name\" is not valid"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:7: instance Bad_Name: key deploy_group: deploy_group nope is not a deploy group of deploy.yaml's pipeline (its deploy groups: prod)"), "{all}");
+    }
+
+    #[test]
+    fn job_rules() {
+        let m = messages(&[(
+            "svc/chronos-prod.yaml",
+            "a:\n  cmd: x\n  deploy_group: prod\nb:\n  cmd: x\n  schedule: garbage\n  parents: [svc.a]\n  deploy_group: prod\nc:\n  cmd: x\n  parents: [svc.c, other.job, nodot]\n  deploy_group: prod\nd:\n  cmd: \"x {nope}\"\n  schedule: R/2019-01-01T00:00:00Z/PT30S\n  epsilon: soon\n  deploy_group: prod\n",
+        )]);
+        let all = m.join("\n");
+        for want in [
+            "instance a: a job needs a schedule",
+            "instance b: key parents: a job has either a schedule or parents, not both",
+            "instance b: key schedule: The specified schedule \"garbage\" is neither a valid cron schedule nor a valid ISO 8601 schedule",
+            "instance c: key parents: Job svc.c cannot depend on itself",
+            "instance c: key parents: Parent job other.job could not be found",
+            "instance c: key parents: parent \"nodot\" is not written service.instance",
+            "instance d: key schedule: Unsupported interval \"PT30S\"",
+            "instance d: key epsilon: The specified epsilon value \"soon\" does not conform to the ISO8601 format.",
+            "instance d: key cmd: the command's time variables do not parse: unknown variable nope",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in\n{all}");
+        }
+    }
+
+    #[test]
+    fn cycles_across_services_and_duplicates() {
+        let m = messages(&[
+            ("svc/chronos-prod.yaml", "a:\n  cmd: x\n  parents: [other.b]\n  deploy_group: prod\nmain:\n  cmd: x\n  schedule: 0 3 * * *\n  deploy_group: prod\n"),
+            ("svc/marathon-prod.yaml", "main:\n  deploy_group: prod\n"),
+            ("other/service.yaml", "git_url: /tmp/y\n"),
+            ("other/deploy.yaml", "pipeline:\n  - step: prod\n"),
+            ("other/chronos-prod.yaml", "b:\n  cmd: x\n  parents: [svc.a]\n  deploy_group: prod\n"),
+        ]);
+        let all = m.join("\n");
+        assert_eq!(all.matches("form a cycle").count(), 1, "{all}");
+        assert!(all.contains("other.b -> svc.a -> other.b"), "{all}");
+        assert!(all.contains("instance main: instance main is also defined in"), "{all}");
+    }
+
+    #[test]
+    fn broken_yaml_is_reported_and_the_rest_still_checked() {
+        let m = messages(&[("svc/marathon-prod.yaml", "main: [\n"), ("svc/adhoc-prod.yaml", "batch:\n  deploy_group: nope\n")]);
+        let all = m.join("\n");
+        assert!(all.contains("marathon-prod.yaml:2: not valid YAML"), "{all}");
+        assert!(all.contains("adhoc-prod.yaml:2: instance batch: key deploy_group"), "{all}");
+    }
+}
