@@ -1,1 +1,6 @@
-fn main(){}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = generate_deployments::Cli::parse();
+    soa::cli::finish("generate-deployments", generate_deployments::run(cli))
+}

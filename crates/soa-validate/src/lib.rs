@@ -1,1 +1,82 @@
-pub fn x(){}
+//! `soa-validate`: checks a yelpsoa-configs tree (or one service of it) and says, per file,
+//! whether it is valid and, if not, exactly what is wrong: the file, line, instance, key, value
+//! and what was expected. Reads only; writes nothing.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  soa-validate -y /nail/etc/services
+  soa-validate -s shopfront
+  soa-validate --json | jq -r '.files[] | select(.valid | not) | .file'";
+
+/// Validate a yelpsoa-configs tree.
+///
+/// Checks every file of every service (or of one with -s): YAML syntax; known keys and the type
+/// and range of each value; instance names; that every instance's deploy_group is a step of
+/// deploy.yaml's pipeline; that scheduled jobs have a schedule or parents (not both), a valid
+/// ISO 8601 or cron schedule at intervals of at least 60 seconds, a valid epsilon and time zone,
+/// parents that exist and no dependency cycles; that instance names are unique per cluster; and
+/// that time variables in job commands parse.
+#[derive(Debug, Parser)]
+#[command(name = "soa-validate", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Validate only this service.
+    #[arg(short = 's', long)]
+    pub service: Option<String>,
+
+    /// The soa-configs root.
+    #[arg(short = 'y', long, env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR, value_name = "SOA_DIR")]
+    pub soa_dir: PathBuf,
+
+    /// Print one JSON document instead of ✓/✗ lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub const MAN_SECTIONS: &[(&str, &str)] = &[
+    ("EXIT STATUS", "0\tevery file is valid\n1\tat least one file is invalid\n2\tthe tree could not be read (no such directory or service)"),
+    (
+        "FILES",
+        "<SOA_DIR>/<SERVICE>/service.yaml, deploy.yaml, monitoring.yaml, smartstack.yaml\tthe service's own files\n\
+         <SOA_DIR>/<SERVICE>/<marathon|chronos|adhoc>-<CLUSTER>.yaml\tthe instances; keys starting with _ are templates",
+    ),
+    ("EXAMPLES", EXAMPLES),
+];
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let services = cli.service.as_ref().map(|s| vec![s.clone()]);
+    let report = soa::validate::validate(&cli.soa_dir, services.as_deref()).with_context(|| format!("validating {}", cli.soa_dir.display()))?;
+    if cli.json {
+        soa::cli::print_json_line(&serde_json::to_value(&report)?)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for f in &report.files {
+            if f.valid {
+                writeln!(out, "✓ {}", f.file.display())?;
+            } else {
+                writeln!(out, "✗ {}", f.file.display())?;
+                for p in &f.problems {
+                    let mut loc = String::new();
+                    if let Some(l) = p.line {
+                        loc.push_str(&format!("line {l}: "));
+                    }
+                    if let Some(i) = &p.instance {
+                        loc.push_str(&format!("instance {i}: "));
+                    }
+                    if let Some(k) = &p.key {
+                        loc.push_str(&format!("key {k}: "));
+                    }
+                    writeln!(out, "    {loc}{}", p.message)?;
+                }
+            }
+        }
+        let bad = report.files.iter().filter(|f| !f.valid).count();
+        eprintln!("{} files checked, {bad} invalid, {} problems", report.files.len(), report.problem_count());
+    }
+    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

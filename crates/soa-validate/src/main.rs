@@ -1,1 +1,6 @@
-fn main(){}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = soa_validate::Cli::parse();
+    soa::cli::finish("soa-validate", soa_validate::run(cli))
+}

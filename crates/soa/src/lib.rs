@@ -6,6 +6,7 @@
 //! `*.json` of the system config directory. Writes: deployments.json (atomically). Synchronous,
 //! no network: the binaries that need git, Docker or HTTP do that themselves.
 
+pub mod cli;
 pub mod deployments;
 pub mod error;
 pub mod fsutil;

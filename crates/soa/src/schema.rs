@@ -285,7 +285,8 @@ pub fn check(kind: Kind, value: &Value) -> Result<(), String> {
             return Err(format!("one of {}", options.join(", ")));
         }
         Kind::AlertDuration => match value {
-            Value::Number(n) => n.as_i64().is_some_and(|n| n >= 0),
+            // -1 means "never" (realert_every's default).
+            Value::Number(n) => n.as_i64().is_some_and(|n| n >= -1),
             Value::String(s) => parse_alert_duration(s).is_some(),
             _ => false,
         },

@@ -170,6 +170,29 @@ impl Service {
         self.files.iter().filter(move |f| clusters.is_none_or(|cs| cs.iter().any(|c| *c == f.cluster)))
     }
 
+    /// An instance's deploy group without building its whole config (what generate-deployments
+    /// needs): the instance's `deploy_group`, else service.yaml's, else `<cluster>.<instance>`.
+    pub fn deploy_group_of(&self, file: &InstanceFile, instance: &str) -> Result<String, Problem> {
+        let own = file.yaml.map.get(instance).and_then(|v| v.get("deploy_group"));
+        let (value, from_service) = match own {
+            Some(v) => (Some(v), false),
+            None => (self.service_yaml.map.get("deploy_group"), true),
+        };
+        match value {
+            None => Ok(format!("{}.{}", file.cluster, instance)),
+            Some(Value::String(g)) => Ok(g.clone()),
+            Some(other) => {
+                let message = format!("deploy_group is {}, expected a string naming a deploy group", describe(other));
+                Err(if from_service {
+                    Problem::new(&self.path("service.yaml"), message).line(yaml::locate(&self.service_yaml.text, &["deploy_group"]))
+                } else {
+                    Problem::new(&file.path, message).instance(instance).line(file.line_of(&[instance, "deploy_group"]))
+                }
+                .key("deploy_group"))
+            }
+        }
+    }
+
     /// The typed config of one instance of one file.
     pub fn instance_config(&self, file: &InstanceFile, instance: &str) -> Result<InstanceConfig, Vec<Problem>> {
         let own = match file.yaml.map.get(instance) {

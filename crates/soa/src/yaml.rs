@@ -20,13 +20,17 @@ pub fn read_mapping(path: &Path) -> Result<YamlFile> {
 }
 
 pub fn parse_mapping(path: &Path, text: &str) -> Result<Mapping> {
-    let value: Value = serde_yaml::from_str(text).map_err(|e| {
+    let mut value: Value = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         // serde_yaml appends "at line X column Y"; the line is already in our prefix.
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         Problem::new(path, format!("not valid YAML: {msg}")).line(line)
     })?;
+    // `<<: *template` merge keys, as PyYAML applies them for PaaSTA.
+    value
+        .apply_merge()
+        .map_err(|e| Problem::new(path, format!("a merge key (<<) could not be applied: {e}")))?;
     match value {
         Value::Null => Ok(Mapping::new()),
         Value::Mapping(m) => Ok(m),
