@@ -43,15 +43,24 @@ pub fn locate(url: &str) -> Location {
 
 /// The tags of the repository at `url`, sorted by name.
 pub fn list_tags(url: &str, timeout: Duration) -> Result<Vec<GitRef>, GitError> {
-    let fail = |reason: String| GitError { url: url.to_string(), reason };
+    let fail = |reason: String| GitError {
+        url: url.to_string(),
+        reason,
+    };
     match locate(url) {
         Location::Local(path) => {
-            let git_dir = local_git_dir(&path).ok_or_else(|| fail(format!("{} is not a git repository (no such directory)", path.display())))?;
+            let git_dir = local_git_dir(&path).ok_or_else(|| {
+                fail(format!(
+                    "{} is not a git repository (no such directory)",
+                    path.display()
+                ))
+            })?;
             let out = run(
-                Command::new("git")
-                    .arg("--git-dir")
-                    .arg(&git_dir)
-                    .args(["for-each-ref", "--format=%(objectname) %(*objectname) %(refname)", "refs/tags/"]),
+                Command::new("git").arg("--git-dir").arg(&git_dir).args([
+                    "for-each-ref",
+                    "--format=%(objectname) %(*objectname) %(refname)",
+                    "refs/tags/",
+                ]),
                 None,
             )
             .map_err(fail)?;
@@ -62,7 +71,11 @@ pub fn list_tags(url: &str, timeout: Duration) -> Result<Vec<GitRef>, GitError> 
                 Command::new("git")
                     .args(["ls-remote", "--tags", &remote])
                     .env("GIT_TERMINAL_PROMPT", "0")
-                    .env("GIT_SSH_COMMAND", std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh -o BatchMode=yes".into())),
+                    .env(
+                        "GIT_SSH_COMMAND",
+                        std::env::var("GIT_SSH_COMMAND")
+                            .unwrap_or_else(|_| "ssh -o BatchMode=yes".into()),
+                    ),
                 Some(timeout),
             )
             .map_err(fail)?;
@@ -86,8 +99,15 @@ fn local_git_dir(path: &Path) -> Option<PathBuf> {
 /// a timeout (a repository on this machine) it simply waits.
 fn run(cmd: &mut Command, timeout: Option<Duration>) -> Result<String, String> {
     let Some(timeout) = timeout else {
-        let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run git: {e}"))?;
-        return finish(out.status, String::from_utf8_lossy(&out.stdout).into_owned(), &String::from_utf8_lossy(&out.stderr));
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        return finish(
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            &String::from_utf8_lossy(&out.stderr),
+        );
     };
     let mut child = cmd
         .stdin(Stdio::null())
@@ -129,7 +149,12 @@ fn finish(status: std::process::ExitStatus, out: String, err: &str) -> Result<St
     if status.success() {
         Ok(out)
     } else {
-        let reason = err.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or("git failed").to_string();
+        let reason = err
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("git failed")
+            .to_string();
         Err(reason)
     }
 }
@@ -140,7 +165,10 @@ fn parse_for_each_ref(out: &str) -> Vec<GitRef> {
             let mut f = line.split(' ');
             let (sha, peeled, name) = (f.next()?, f.next()?, f.next()?);
             let sha = if peeled.is_empty() { sha } else { peeled };
-            Some(GitRef { name: name.to_string(), sha: sha.to_string() })
+            Some(GitRef {
+                name: name.to_string(),
+                sha: sha.to_string(),
+            })
         })
         .collect()
 }
@@ -148,14 +176,19 @@ fn parse_for_each_ref(out: &str) -> Vec<GitRef> {
 fn parse_ls_remote(out: &str) -> Vec<GitRef> {
     let mut refs: Vec<GitRef> = Vec::new();
     for line in out.lines() {
-        let Some((sha, name)) = line.split_once('\t') else { continue };
+        let Some((sha, name)) = line.split_once('\t') else {
+            continue;
+        };
         if let Some(base) = name.strip_suffix("^{}") {
             // The peeled line follows its tag: the commit replaces the tag object.
             if let Some(r) = refs.iter_mut().rev().find(|r| r.name == base) {
                 r.sha = sha.to_string();
             }
         } else {
-            refs.push(GitRef { name: name.to_string(), sha: sha.to_string() });
+            refs.push(GitRef {
+                name: name.to_string(),
+                sha: sha.to_string(),
+            });
         }
     }
     refs
@@ -167,19 +200,37 @@ mod tests {
 
     #[test]
     fn locations() {
-        assert_eq!(locate("/srv/git/x.git"), Location::Local("/srv/git/x.git".into()));
+        assert_eq!(
+            locate("/srv/git/x.git"),
+            Location::Local("/srv/git/x.git".into())
+        );
         assert_eq!(locate("repos/x"), Location::Local("repos/x".into()));
         assert_eq!(locate("file:///srv/x"), Location::Local("/srv/x".into()));
-        assert_eq!(locate("git@git.example.com:services/x"), Location::Remote("git@git.example.com:services/x".into()));
-        assert_eq!(locate("ssh://git@h/x"), Location::Remote("ssh://git@h/x".into()));
-        assert_eq!(locate("https://h/x.git"), Location::Remote("https://h/x.git".into()));
+        assert_eq!(
+            locate("git@git.example.com:services/x"),
+            Location::Remote("git@git.example.com:services/x".into())
+        );
+        assert_eq!(
+            locate("ssh://git@h/x"),
+            Location::Remote("ssh://git@h/x".into())
+        );
+        assert_eq!(
+            locate("https://h/x.git"),
+            Location::Remote("https://h/x.git".into())
+        );
     }
 
     #[test]
     fn peeled_tags() {
         let ls = "aaa\trefs/tags/a\nbbb\trefs/tags/b\nccc\trefs/tags/b^{}\n";
         let refs = parse_ls_remote(ls);
-        assert_eq!(refs[1], GitRef { name: "refs/tags/b".into(), sha: "ccc".into() });
+        assert_eq!(
+            refs[1],
+            GitRef {
+                name: "refs/tags/b".into(),
+                sha: "ccc".into()
+            }
+        );
         let fe = parse_for_each_ref("aaa  refs/tags/a\nbbb ccc refs/tags/b\n");
         assert_eq!(fe, refs);
     }

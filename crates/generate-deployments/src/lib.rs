@@ -40,7 +40,12 @@ pub struct Cli {
     pub soa_dir: PathBuf,
 
     /// The service to generate deployments.json for.
-    #[arg(short = 's', long, required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        short = 's',
+        long,
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub service: Option<String>,
 
     /// Generate for every service of the soa-configs root.
@@ -83,6 +88,11 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          <SOA_DIR>/<SERVICE>/service.yaml\tgit_url: the repository whose tags are read (a path, file://, ssh:// or scp-like URL)\n\
          $PAASTA_SYSTEM_CONFIG_DIR/*.json\tclusters: the clusters whose instance files are read (default /etc/paasta)",
     ),
+    (
+        "ENVIRONMENT",
+        "SOA_DIR\tthe soa-configs root when no flag gives it (default /nail/etc/services)\n\
+         PAASTA_SYSTEM_CONFIG_DIR\tthe system config directory (default /etc/paasta)",
+    ),
     ("EXAMPLES", EXAMPLES),
 ];
 
@@ -107,14 +117,19 @@ enum Failure {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let system = SystemConfig::load(&soa::system::default_dir()).context("reading the system config")?;
+    let system =
+        SystemConfig::load(&soa::system::default_dir()).context("reading the system config")?;
     let clusters = system.clusters()?;
     let services = match &cli.service {
         Some(s) => vec![s.clone()],
-        None => soa::service::list_services(&cli.soa_dir).with_context(|| format!("listing the services of {}", cli.soa_dir.display()))?,
+        None => soa::service::list_services(&cli.soa_dir)
+            .with_context(|| format!("listing the services of {}", cli.soa_dir.display()))?,
     };
     let timeout = Duration::from_secs(cli.git_timeout);
-    let workers = cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).clamp(1, services.len().max(1));
+    let workers = cli
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .clamp(1, services.len().max(1));
 
     // Workers take services in order; results are printed in service order as they complete.
     let next = AtomicUsize::new(0);
@@ -126,12 +141,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 scope.spawn(|| -> Result<()> {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(name) = services.get(i) else { return Ok(()) };
-                        let outcome = Outcome { service: name.clone(), result: one_service(&cli, clusters.as_deref(), name, timeout) };
+                        let Some(name) = services.get(i) else {
+                            return Ok(());
+                        };
+                        let outcome = Outcome {
+                            service: name.clone(),
+                            result: one_service(&cli, clusters.as_deref(), name, timeout),
+                        };
                         *results[i].lock().expect("no poisoning") = Some(outcome);
                         let mut p = printed.lock().expect("no poisoning");
                         while p.0 < results.len() {
-                            let Some(o) = results[p.0].lock().expect("no poisoning").take() else { break };
+                            let Some(o) = results[p.0].lock().expect("no poisoning").take() else {
+                                break;
+                            };
                             p.1 = p.1.max(report(&cli, &o)?);
                             p.0 += 1;
                         }
@@ -158,7 +180,12 @@ fn report(cli: &Cli, o: &Outcome) -> Result<u8> {
                     (true, true) => "would write",
                     (true, false) => "wrote",
                 };
-                eprintln!("{}: {what} {} ({} deploy groups)", o.service, done.path.display(), done.deploy_groups.len());
+                eprintln!(
+                    "{}: {what} {} ({} deploy groups)",
+                    o.service,
+                    done.path.display(),
+                    done.deploy_groups.len()
+                );
             }
             if cli.output.as_deref() == Some(Path::new("-")) {
                 use std::io::Write;
@@ -188,10 +215,21 @@ fn report(cli: &Cli, o: &Outcome) -> Result<u8> {
 }
 
 fn config_failure(problems: Vec<Problem>) -> Failure {
-    Failure::Config(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    Failure::Config(
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
-fn one_service(cli: &Cli, clusters: Option<&[String]>, name: &str, timeout: Duration) -> Result<Done, Failure> {
+fn one_service(
+    cli: &Cli,
+    clusters: Option<&[String]>,
+    name: &str,
+    timeout: Duration,
+) -> Result<Done, Failure> {
     let service = Service::load(&cli.soa_dir, name).map_err(|e| match e {
         soa::Error::Io { .. } => Failure::Error(e.to_string()),
         other => Failure::Config(other.to_string()),
@@ -201,7 +239,11 @@ fn one_service(cli: &Cli, clusters: Option<&[String]>, name: &str, timeout: Dura
     for file in service.files_in(clusters) {
         for (instance, _) in file.instances() {
             match service.deploy_group_of(file, &instance) {
-                Ok(deploy_group) => targets.push(Target { cluster: file.cluster.clone(), instance, deploy_group }),
+                Ok(deploy_group) => targets.push(Target {
+                    cluster: file.cluster.clone(),
+                    instance,
+                    deploy_group,
+                }),
                 Err(p) => problems.push(p),
             }
         }
@@ -213,7 +255,11 @@ fn one_service(cli: &Cli, clusters: Option<&[String]>, name: &str, timeout: Dura
     let refs = git::list_tags(url, timeout).map_err(|e| Failure::Error(e.to_string()))?;
     let generated = deployments::generate(name, &targets, &refs);
     let rendered = generated.render();
-    let deploy_groups = generated.deployments.iter().map(|(g, _)| g.clone()).collect();
+    let deploy_groups = generated
+        .deployments
+        .iter()
+        .map(|(g, _)| g.clone())
+        .collect();
 
     let to_stdout = cli.output.as_deref() == Some(Path::new("-"));
     let path = match &cli.output {
@@ -226,7 +272,13 @@ fn one_service(cli: &Cli, clusters: Option<&[String]>, name: &str, timeout: Dura
         Err(e) => return Err(Failure::Error(format!("{}: {e}", path.display()))),
     };
     if changed && !cli.dry_run && !to_stdout {
-        soa::fsutil::write_atomic(&path, rendered.as_bytes(), ".deployments.json-").map_err(|e| Failure::Error(e.to_string()))?;
+        soa::fsutil::write_atomic(&path, rendered.as_bytes(), ".deployments.json-")
+            .map_err(|e| Failure::Error(e.to_string()))?;
     }
-    Ok(Done { path, changed, deploy_groups, rendered })
+    Ok(Done {
+        path,
+        changed,
+        deploy_groups,
+        rendered,
+    })
 }

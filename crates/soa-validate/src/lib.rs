@@ -45,12 +45,18 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
         "<SOA_DIR>/<SERVICE>/service.yaml, deploy.yaml, monitoring.yaml, smartstack.yaml\tthe service's own files\n\
          <SOA_DIR>/<SERVICE>/<marathon|chronos|adhoc>-<CLUSTER>.yaml\tthe instances; keys starting with _ are templates",
     ),
+    (
+        "ENVIRONMENT",
+        "SOA_DIR\tthe soa-configs root when no flag gives it (default /nail/etc/services)\n\
+         PAASTA_SYSTEM_CONFIG_DIR\tthe system config directory (default /etc/paasta)",
+    ),
     ("EXAMPLES", EXAMPLES),
 ];
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let services = cli.service.as_ref().map(|s| vec![s.clone()]);
-    let report = soa::validate::validate(&cli.soa_dir, services.as_deref()).with_context(|| format!("validating {}", cli.soa_dir.display()))?;
+    let report = soa::validate::validate(&cli.soa_dir, services.as_deref())
+        .with_context(|| format!("validating {}", cli.soa_dir.display()))?;
     if cli.json {
         soa::cli::print_json_line(&serde_json::to_value(&report)?)?;
     } else {
@@ -76,7 +82,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         let bad = report.files.iter().filter(|f| !f.valid).count();
-        eprintln!("{} files checked, {bad} invalid, {} problems", report.files.len(), report.problem_count());
+        eprintln!(
+            "{} files checked, {bad} invalid, {} problems",
+            report.files.len(),
+            report.problem_count()
+        );
     }
-    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

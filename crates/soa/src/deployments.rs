@@ -69,15 +69,21 @@ pub fn docker_image_name(service: &str, sha: &str, image_version: Option<&str>) 
 /// A deploy tag, split: `refs/tags/paasta-<group>[+<image_version>]-<YYYYMMDDTHHMMSS>-deploy`.
 /// The group text may still hold `+<image_version>`; [`resolve_group`] splits it once groups are known.
 fn split_deploy_tag(name: &str) -> Option<(&str, &str)> {
-    let body = name.strip_prefix("refs/tags/paasta-")?.strip_suffix("-deploy")?;
+    let body = name
+        .strip_prefix("refs/tags/paasta-")?
+        .strip_suffix("-deploy")?;
     let (head, ts) = body.rsplit_once('-')?;
     let b = ts.as_bytes();
-    let is_ts = b.len() == 15 && b[8] == b'T' && b[..8].iter().chain(&b[9..]).all(u8::is_ascii_digit);
+    let is_ts =
+        b.len() == 15 && b[8] == b'T' && b[..8].iter().chain(&b[9..]).all(u8::is_ascii_digit);
     (is_ts && !head.is_empty()).then_some((head, ts))
 }
 
 /// Finds which known group `head` names, and its image version if one follows a `+`.
-fn resolve_group<'a>(head: &'a str, groups: &HashMap<&str, usize>) -> Option<(&'a str, Option<&'a str>)> {
+fn resolve_group<'a>(
+    head: &'a str,
+    groups: &HashMap<&str, usize>,
+) -> Option<(&'a str, Option<&'a str>)> {
     if groups.contains_key(head) {
         return Some((head, None));
     }
@@ -106,7 +112,10 @@ fn split_control_tag(name: &str) -> Option<(&str, &str, &str)> {
             _ => break,
         }
     }
-    let valid = !branch.is_empty() && branch.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c));
+    let valid = !branch.is_empty()
+        && branch
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c));
     valid.then_some((branch, force_bounce, state))
 }
 
@@ -139,19 +148,38 @@ pub fn generate(service: &str, targets: &[Target], refs: &[GitRef]) -> Deploymen
 
     let mut out = Deployments::default();
     for t in targets {
-        let Some(&(_, sha, version)) = latest.get(t.deploy_group.as_str()) else { continue };
+        let Some(&(_, sha, version)) = latest.get(t.deploy_group.as_str()) else {
+            continue;
+        };
         let branch = format!("{}.{}", t.cluster, t.instance);
         let image = docker_image_name(service, sha, version);
         let control = match controls.get(&(branch.as_str(), sha)) {
-            Some(&(fb, state)) => Control { desired_state: state.into(), force_bounce: Some(fb.into()) },
-            None => Control { desired_state: "start".into(), force_bounce: None },
+            Some(&(fb, state)) => Control {
+                desired_state: state.into(),
+                force_bounce: Some(fb.into()),
+            },
+            None => Control {
+                desired_state: "start".into(),
+                force_bounce: None,
+            },
         };
         // As in a Python dict: a repeated key keeps its first position and takes the last value.
-        upsert(&mut out.v1, format!("{service}:paasta-{branch}"), V1Entry { docker_image: image.clone(), control: control.clone() });
+        upsert(
+            &mut out.v1,
+            format!("{service}:paasta-{branch}"),
+            V1Entry {
+                docker_image: image.clone(),
+                control: control.clone(),
+            },
+        );
         upsert(
             &mut out.deployments,
             t.deploy_group.clone(),
-            Deployment { docker_image: image, git_sha: sha.into(), image_version: version.map(str::to_string) },
+            Deployment {
+                docker_image: image,
+                git_sha: sha.into(),
+                image_version: version.map(str::to_string),
+            },
         );
         upsert(&mut out.controls, format!("{service}:{branch}"), control);
     }
@@ -201,38 +229,73 @@ impl Deployments {
     pub fn parse(path: &Path, text: &str) -> Result<Deployments> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| Problem::new(path, format!("not valid JSON: {e}")).line(Some(e.line())))?;
-        let bad = |what: &str| -> Error { Problem::new(path, format!("{what}; expected deployments.json as generate-deployments writes it")).into() };
-        let obj = value.as_object().ok_or_else(|| bad("the top level is not an object"))?;
+        let bad = |what: &str| -> Error {
+            Problem::new(
+                path,
+                format!("{what}; expected deployments.json as generate-deployments writes it"),
+            )
+            .into()
+        };
+        let obj = value
+            .as_object()
+            .ok_or_else(|| bad("the top level is not an object"))?;
         let control = |v: &Value, key: &str| -> Result<Control> {
-            let desired_state = v.get("desired_state").and_then(Value::as_str).ok_or_else(|| bad(&format!("{key} has no desired_state string")))?;
+            let desired_state = v
+                .get("desired_state")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(&format!("{key} has no desired_state string")))?;
             let force_bounce = match v.get("force_bounce") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err(bad(&format!("{key}'s force_bounce is not a string or null"))),
+                Some(_) => {
+                    return Err(bad(&format!(
+                        "{key}'s force_bounce is not a string or null"
+                    )))
+                }
             };
-            Ok(Control { desired_state: desired_state.into(), force_bounce })
+            Ok(Control {
+                desired_state: desired_state.into(),
+                force_bounce,
+            })
         };
         let mut out = Deployments::default();
         if let Some(v1) = obj.get("v1") {
             for (k, e) in v1.as_object().ok_or_else(|| bad("v1 is not an object"))? {
-                let docker_image = e.get("docker_image").and_then(Value::as_str).ok_or_else(|| bad(&format!("v1 {k} has no docker_image")))?;
-                out.v1.push((k.clone(), V1Entry { docker_image: docker_image.into(), control: control(e, k)? }));
+                let docker_image = e
+                    .get("docker_image")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad(&format!("v1 {k} has no docker_image")))?;
+                out.v1.push((
+                    k.clone(),
+                    V1Entry {
+                        docker_image: docker_image.into(),
+                        control: control(e, k)?,
+                    },
+                ));
             }
         }
         if let Some(v2) = obj.get("v2") {
-            let deps = v2.get("deployments").and_then(Value::as_object).ok_or_else(|| bad("v2 has no deployments object"))?;
+            let deps = v2
+                .get("deployments")
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("v2 has no deployments object"))?;
             for (k, d) in deps {
                 let s = |f: &str| d.get(f).and_then(Value::as_str).map(str::to_string);
                 out.deployments.push((
                     k.clone(),
                     Deployment {
-                        docker_image: s("docker_image").ok_or_else(|| bad(&format!("deployment {k} has no docker_image")))?,
-                        git_sha: s("git_sha").ok_or_else(|| bad(&format!("deployment {k} has no git_sha")))?,
+                        docker_image: s("docker_image")
+                            .ok_or_else(|| bad(&format!("deployment {k} has no docker_image")))?,
+                        git_sha: s("git_sha")
+                            .ok_or_else(|| bad(&format!("deployment {k} has no git_sha")))?,
                         image_version: s("image_version"),
                     },
                 ));
             }
-            let controls = v2.get("controls").and_then(Value::as_object).ok_or_else(|| bad("v2 has no controls object"))?;
+            let controls = v2
+                .get("controls")
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("v2 has no controls object"))?;
             for (k, c) in controls {
                 out.controls.push((k.clone(), control(c, k)?));
             }
@@ -251,12 +314,18 @@ impl Deployments {
     }
 
     pub fn deployment(&self, deploy_group: &str) -> Option<&Deployment> {
-        self.deployments.iter().find(|(k, _)| k == deploy_group).map(|(_, d)| d)
+        self.deployments
+            .iter()
+            .find(|(k, _)| k == deploy_group)
+            .map(|(_, d)| d)
     }
 
     pub fn control(&self, service: &str, cluster: &str, instance: &str) -> Option<&Control> {
         let key = format!("{service}:{cluster}.{instance}");
-        self.controls.iter().find(|(k, _)| *k == key).map(|(_, c)| c)
+        self.controls
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, c)| c)
     }
 
     /// Equal as PaaSTA compares them: as parsed JSON, regardless of key order.
@@ -277,11 +346,18 @@ mod tests {
     const C2: &str = "5330e8a9a1bb3f9e8d62c1d7f0b8a3c5e9d2f4b6";
 
     fn r(name: &str, sha: &str) -> GitRef {
-        GitRef { name: format!("refs/tags/{name}"), sha: sha.into() }
+        GitRef {
+            name: format!("refs/tags/{name}"),
+            sha: sha.into(),
+        }
     }
 
     fn t(cluster: &str, instance: &str, group: &str) -> Target {
-        Target { cluster: cluster.into(), instance: instance.into(), deploy_group: group.into() }
+        Target {
+            cluster: cluster.into(),
+            instance: instance.into(),
+            deploy_group: group.into(),
+        }
     }
 
     /// The reference's §2 example.
@@ -295,13 +371,34 @@ mod tests {
             r("paasta-testcluster.main-20190105T120000-stop", C2),
             r("paasta-testcluster.canary-20190101T000000-stop", C2),
         ];
-        let targets = [t("testcluster", "main", "prod.everything"), t("testcluster", "canary", "testcluster.canary")];
+        let targets = [
+            t("testcluster", "main", "prod.everything"),
+            t("testcluster", "canary", "testcluster.canary"),
+        ];
         let d = generate("example_service", &targets, &refs);
         assert_eq!(d.v1[0].0, "example_service:paasta-testcluster.main");
-        assert_eq!(d.v1[0].1.docker_image, format!("services-example_service:paasta-{C2}"));
-        assert_eq!(d.v1[0].1.control, Control { desired_state: "stop".into(), force_bounce: Some("20190105T120000".into()) });
-        assert_eq!(d.v1[1].1.docker_image, format!("services-example_service:paasta-{C1}"));
-        assert_eq!(d.v1[1].1.control, Control { desired_state: "start".into(), force_bounce: None });
+        assert_eq!(
+            d.v1[0].1.docker_image,
+            format!("services-example_service:paasta-{C2}")
+        );
+        assert_eq!(
+            d.v1[0].1.control,
+            Control {
+                desired_state: "stop".into(),
+                force_bounce: Some("20190105T120000".into())
+            }
+        );
+        assert_eq!(
+            d.v1[1].1.docker_image,
+            format!("services-example_service:paasta-{C1}")
+        );
+        assert_eq!(
+            d.v1[1].1.control,
+            Control {
+                desired_state: "start".into(),
+                force_bounce: None
+            }
+        );
         assert_eq!(d.controls[1].0, "example_service:testcluster.canary");
     }
 
@@ -313,15 +410,27 @@ mod tests {
             r("paasta-prod-20190102T000000-deploy", C2),
         ];
         let targets = [t("c", "main", "prod")];
-        assert_eq!(generate("s", &targets, &refs).controls[0].1.desired_state, "start");
+        assert_eq!(
+            generate("s", &targets, &refs).controls[0].1.desired_state,
+            "start"
+        );
         refs.push(r("paasta-prod-20190103T000000-deploy", C1));
         let d = generate("s", &targets, &refs);
-        assert_eq!(d.controls[0].1, Control { desired_state: "stop".into(), force_bounce: Some("20190101T010000".into()) });
+        assert_eq!(
+            d.controls[0].1,
+            Control {
+                desired_state: "stop".into(),
+                force_bounce: Some("20190101T010000".into())
+            }
+        );
     }
 
     #[test]
     fn image_version_tags() {
-        let refs = vec![r("paasta-prod-20190101T000000-deploy", C1), r("paasta-prod+build7-20190102T000000-deploy", C2)];
+        let refs = vec![
+            r("paasta-prod-20190101T000000-deploy", C1),
+            r("paasta-prod+build7-20190102T000000-deploy", C2),
+        ];
         let d = generate("s", &[t("c", "main", "prod")], &refs);
         assert_eq!(d.deployments[0].1.image_version.as_deref(), Some("build7"));
         assert_eq!(
@@ -337,25 +446,46 @@ mod tests {
         // "prod.x" must not match a tag for "prodax" (PaaSTA's unescaped regex would).
         let refs = vec![r("paasta-prodax-20190101T000000-deploy", C1)];
         let d = generate("s", &[t("c", "main", "prod.x")], &refs);
-        assert_eq!(d.render(), r#"{"v1": {}, "v2": {"deployments": {}, "controls": {}}}"#);
+        assert_eq!(
+            d.render(),
+            r#"{"v1": {}, "v2": {"deployments": {}, "controls": {}}}"#
+        );
     }
 
     #[test]
     fn control_tag_parsing() {
-        assert_eq!(split_control_tag("refs/tags/paasta-prod.main-20190111T000000-stop"), Some(("prod.main", "20190111T000000", "stop")));
-        assert_eq!(split_control_tag("refs/tags/paasta-paasta-prod.main-1-start"), Some(("prod.main", "1", "start")));
-        assert_eq!(split_control_tag("refs/tags/prod.main-1-start"), Some(("prod.main", "1", "start")));
+        assert_eq!(
+            split_control_tag("refs/tags/paasta-prod.main-20190111T000000-stop"),
+            Some(("prod.main", "20190111T000000", "stop"))
+        );
+        assert_eq!(
+            split_control_tag("refs/tags/paasta-paasta-prod.main-1-start"),
+            Some(("prod.main", "1", "start"))
+        );
+        assert_eq!(
+            split_control_tag("refs/tags/prod.main-1-start"),
+            Some(("prod.main", "1", "start"))
+        );
         assert_eq!(split_control_tag("refs/tags/prod main-1-start"), None);
-        assert_eq!(split_deploy_tag("refs/tags/paasta-a-b-20190101T000000-deploy"), Some(("a-b", "20190101T000000")));
+        assert_eq!(
+            split_deploy_tag("refs/tags/paasta-a-b-20190101T000000-deploy"),
+            Some(("a-b", "20190101T000000"))
+        );
         assert_eq!(split_deploy_tag("refs/tags/paasta-a-2019-deploy"), None);
     }
 
     #[test]
     fn round_trip() {
-        let refs = vec![r("paasta-prod-20190101T000000-deploy", C1), r("paasta-c.main-20190101T010000-stop", C1)];
+        let refs = vec![
+            r("paasta-prod-20190101T000000-deploy", C1),
+            r("paasta-c.main-20190101T010000-stop", C1),
+        ];
         let d = generate("s", &[t("c", "main", "prod")], &refs);
         let parsed = Deployments::parse(Path::new("x"), &d.render()).unwrap();
         assert_eq!(parsed, d);
-        assert!(Deployments::parse(Path::new("x"), "{\"v2\": 3}").unwrap_err().to_string().contains("v2 has no deployments"));
+        assert!(Deployments::parse(Path::new("x"), "{\"v2\": 3}")
+            .unwrap_err()
+            .to_string()
+            .contains("v2 has no deployments"));
     }
 }

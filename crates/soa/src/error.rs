@@ -19,7 +19,13 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(file: &Path, message: impl Into<String>) -> Self {
-        Problem { file: file.to_path_buf(), line: None, instance: None, key: None, message: message.into() }
+        Problem {
+            file: file.to_path_buf(),
+            line: None,
+            instance: None,
+            key: None,
+            message: message.into(),
+        }
     }
     pub fn instance(mut self, instance: &str) -> Self {
         self.instance = Some(instance.to_string());
@@ -54,7 +60,10 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(Problem),
     #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
@@ -69,7 +78,10 @@ impl From<Problem> for Error {
 
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

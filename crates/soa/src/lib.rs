@@ -29,7 +29,9 @@ use std::path::PathBuf;
 /// The soa-configs root: the flag's value, else `$SOA_DIR`, else `/nail/etc/services`.
 /// (clap reads `SOA_DIR` itself; this is for callers without a flag.)
 pub fn default_soa_dir() -> PathBuf {
-    std::env::var_os("SOA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(service::DEFAULT_SOA_DIR))
+    std::env::var_os("SOA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(service::DEFAULT_SOA_DIR))
 }
 
 /// Instance names PaaSTA accepts: `^([a-z0-9]|[a-z0-9][a-z0-9_-]*[a-z0-9])*$`.
@@ -39,7 +41,9 @@ pub fn valid_instance_name(name: &str) -> bool {
     match b {
         [] => true,
         [one] => inner(one),
-        [first, mid @ .., last] => inner(first) && inner(last) && mid.iter().all(|c| inner(c) || *c == b'_' || *c == b'-'),
+        [first, mid @ .., last] => {
+            inner(first) && inner(last) && mid.iter().all(|c| inner(c) || *c == b'_' || *c == b'-')
+        }
     }
 }
 

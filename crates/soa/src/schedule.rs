@@ -16,7 +16,10 @@
 //!   match either, and the `@yearly` … `@hourly` macros. The `cron` crate counts weekdays from
 //!   Sunday = 1 and has no DST rule of its own, so this module evaluates cron itself.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime,
+    Offset, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -27,7 +30,9 @@ pub enum ScheduleError {
     NoStart(String),
     #[error("Unsupported interval \"{0}\": jobs must be run at an interval of > 60 seconds")]
     Interval(String),
-    #[error("The specified repeat \"{0}\" in schedule \"{1}\" does not conform to the ISO 8601 format.")]
+    #[error(
+        "The specified repeat \"{0}\" in schedule \"{1}\" does not conform to the ISO 8601 format."
+    )]
     Repeat(String, String),
     #[error("The specified start time \"{0}\" in schedule \"{1}\" does not conform to the ISO 8601 format (expected e.g. 2019-01-01T03:00:00Z).")]
     Start(String, String),
@@ -57,15 +62,19 @@ impl IsoDuration {
         self.weeks * 7 + self.days
     }
     fn exact_millis(&self) -> i64 {
-        ((self.hours * 3600 + self.minutes * 60) as f64 * 1000.0 + self.seconds * 1000.0).round() as i64
+        ((self.hours * 3600 + self.minutes * 60) as f64 * 1000.0 + self.seconds * 1000.0).round()
+            as i64
     }
     /// Length in seconds, counting a month as 30 days and a year as 365.
     pub fn approx_seconds(&self) -> f64 {
-        f64::from(self.calendar_months()) * 30.0 * 86400.0 + f64::from(self.calendar_days()) * 86400.0 + self.exact_millis() as f64 / 1000.0
+        f64::from(self.calendar_months()) * 30.0 * 86400.0
+            + f64::from(self.calendar_days()) * 86400.0
+            + self.exact_millis() as f64 / 1000.0
     }
     /// As a chrono Duration, for durations without calendar parts (epsilon).
     pub fn to_duration(&self) -> Duration {
-        Duration::days(i64::from(self.calendar_days()) + i64::from(self.calendar_months()) * 30) + Duration::milliseconds(self.exact_millis())
+        Duration::days(i64::from(self.calendar_days()) + i64::from(self.calendar_months()) * 30)
+            + Duration::milliseconds(self.exact_millis())
     }
 }
 
@@ -113,9 +122,9 @@ pub fn parse_duration(s: &str) -> Option<IsoDuration> {
 
 /// Parses a job's `epsilon`.
 pub fn parse_epsilon(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
-        .map(|d| d.to_duration())
-        .ok_or_else(|| format!("The specified epsilon value \"{s}\" does not conform to the ISO8601 format."))
+    parse_duration(s).map(|d| d.to_duration()).ok_or_else(|| {
+        format!("The specified epsilon value \"{s}\" does not conform to the ISO8601 format.")
+    })
 }
 
 /// Parses a `schedule_time_zone`.
@@ -125,7 +134,12 @@ pub fn parse_time_zone(s: &str) -> Result<Tz, String> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
-    Iso { repeat: Option<u64>, start: NaiveDateTime, offset: Option<FixedOffset>, period: IsoDuration },
+    Iso {
+        repeat: Option<u64>,
+        start: NaiveDateTime,
+        offset: Option<FixedOffset>,
+        period: IsoDuration,
+    },
     Cron(Cron),
 }
 
@@ -135,18 +149,28 @@ pub fn parse(s: &str) -> Result<Schedule, ScheduleError> {
     if text.starts_with('R') && parts.len() == 3 {
         let repeat = match &parts[0][1..] {
             "" => None,
-            n if n.bytes().all(|b| b.is_ascii_digit()) => Some(n.parse::<u64>().map_err(|_| ScheduleError::Repeat(parts[0].into(), s.into()))?),
+            n if n.bytes().all(|b| b.is_ascii_digit()) => Some(
+                n.parse::<u64>()
+                    .map_err(|_| ScheduleError::Repeat(parts[0].into(), s.into()))?,
+            ),
             _ => return Err(ScheduleError::Repeat(parts[0].into(), s.into())),
         };
         if parts[1].is_empty() {
             return Err(ScheduleError::NoStart(s.into()));
         }
-        let (start, offset) = parse_start(parts[1]).ok_or_else(|| ScheduleError::Start(parts[1].into(), s.into()))?;
-        let period = parse_duration(parts[2]).ok_or_else(|| ScheduleError::Period(parts[2].into(), s.into()))?;
+        let (start, offset) =
+            parse_start(parts[1]).ok_or_else(|| ScheduleError::Start(parts[1].into(), s.into()))?;
+        let period = parse_duration(parts[2])
+            .ok_or_else(|| ScheduleError::Period(parts[2].into(), s.into()))?;
         if period.approx_seconds() < 60.0 {
             return Err(ScheduleError::Interval(parts[2].into()));
         }
-        return Ok(Schedule::Iso { repeat, start, offset, period });
+        return Ok(Schedule::Iso {
+            repeat,
+            start,
+            offset,
+            period,
+        });
     }
     match Cron::parse(text) {
         Ok(cron) => Ok(Schedule::Cron(cron)),
@@ -156,13 +180,19 @@ pub fn parse(s: &str) -> Result<Schedule, ScheduleError> {
 }
 
 fn parse_start(s: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%:z", "%Y%m%dT%H%M%S%z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M%:z",
+        "%Y%m%dT%H%M%S%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
             return Some((dt.naive_local(), Some(*dt.offset())));
         }
     }
     if let Some(naive) = s.strip_suffix('Z') {
-        return parse_naive(naive).map(|n| (n, Some(FixedOffset::east_opt(0).expect("zero offset"))));
+        return parse_naive(naive)
+            .map(|n| (n, Some(FixedOffset::east_opt(0).expect("zero offset"))));
     }
     parse_naive(s).map(|n| (n, None))
 }
@@ -171,7 +201,11 @@ fn parse_naive(s: &str) -> Option<NaiveDateTime> {
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y%m%dT%H%M%S"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")))
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
+        })
 }
 
 /// A wall-clock time in a zone, as an instant, by the DST rule of the module docs.
@@ -214,7 +248,12 @@ impl Schedule {
     /// The first run strictly after `after`, or None when the schedule has no more runs.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Option<Tz>) -> Option<DateTime<Utc>> {
         match self {
-            Schedule::Iso { repeat, start, offset, period } => {
+            Schedule::Iso {
+                repeat,
+                start,
+                offset,
+                period,
+            } => {
                 let zone = match (tz, offset) {
                     (Some(tz), _) => Zone::Named(tz),
                     (None, Some(off)) => Zone::Fixed(*off),
@@ -223,9 +262,14 @@ impl Schedule {
                 let occurrence = |k: u64| -> Option<DateTime<Utc>> {
                     let k32 = u32::try_from(k).ok()?;
                     let local = start
-                        .checked_add_months(Months::new(period.calendar_months().checked_mul(k32)?))?
-                        .checked_add_signed(Duration::try_days(i64::from(period.calendar_days()) * i64::from(k32))?)?;
-                    let exact = Duration::try_milliseconds(period.exact_millis().checked_mul(k as i64)?)?;
+                        .checked_add_months(Months::new(
+                            period.calendar_months().checked_mul(k32)?,
+                        ))?
+                        .checked_add_signed(Duration::try_days(
+                            i64::from(period.calendar_days()) * i64::from(k32),
+                        )?)?;
+                    let exact =
+                        Duration::try_milliseconds(period.exact_millis().checked_mul(k as i64)?)?;
                     zone.resolve(local).checked_add_signed(exact)
                 };
                 let first = occurrence(0)?;
@@ -233,7 +277,8 @@ impl Schedule {
                     0
                 } else {
                     let approx = period.approx_seconds();
-                    (((after - first).num_seconds() as f64 / approx).floor() as u64).saturating_sub(1)
+                    (((after - first).num_seconds() as f64 / approx).floor() as u64)
+                        .saturating_sub(1)
                 };
                 while occurrence(k)? <= after {
                     k += 1;
@@ -251,7 +296,13 @@ impl Schedule {
     }
 
     /// The runs in `(after, until]`, at most `limit` of them.
-    pub fn runs_between(&self, after: DateTime<Utc>, until: DateTime<Utc>, tz: Option<Tz>, limit: usize) -> Vec<DateTime<Utc>> {
+    pub fn runs_between(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        tz: Option<Tz>,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
         let mut out = Vec::new();
         let mut t = after;
         while out.len() < limit {
@@ -272,8 +323,8 @@ impl Schedule {
 pub struct Cron {
     minutes: u64,
     hours: u32,
-    days: u32,   // bits 1..=31
-    months: u16, // bits 1..=12
+    days: u32,    // bits 1..=31
+    months: u16,  // bits 1..=12
     weekdays: u8, // bits 0..=6, Sunday = 0
     dom_restricted: bool,
     dow_restricted: bool,
@@ -284,7 +335,9 @@ enum CronError {
     Field(String),
 }
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 impl Cron {
@@ -300,7 +353,19 @@ impl Cron {
             t => t,
         };
         let fields: Vec<&str> = expanded.split_whitespace().collect();
-        let looks_like_cron = |f: &str| f.chars().all(|c| c.is_ascii_alphanumeric() || "*,-/?".contains(c));
+        // A field looks like cron when each part is a number, `*`, `?` or a month or day name.
+        let looks_like_cron = |f: &str| {
+            f.split([',', '-', '/']).all(|part| {
+                !part.is_empty()
+                    && (part.bytes().all(|b| b.is_ascii_digit())
+                        || part == "*"
+                        || part == "?"
+                        || MONTHS
+                            .iter()
+                            .chain(DAYS.iter())
+                            .any(|n| n.eq_ignore_ascii_case(part)))
+            })
+        };
         if fields.is_empty() || !fields.iter().all(|f| looks_like_cron(f)) {
             return Err(CronError::NotCron);
         }
@@ -308,7 +373,10 @@ impl Cron {
             return Err(if fields.len() == 1 {
                 CronError::NotCron
             } else {
-                CronError::Field(format!("it has {} fields, expected 5: minute hour day-of-month month day-of-week", fields.len()))
+                CronError::Field(format!(
+                    "it has {} fields, expected 5: minute hour day-of-month month day-of-week",
+                    fields.len()
+                ))
             });
         }
         let minutes = field(fields[0], "minute", 0, 59, &[])?;
@@ -374,7 +442,11 @@ fn field(text: &str, name: &str, min: u32, max: u32, names: &[&str]) -> Result<u
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             return Ok(i as u32 + if names.len() == 12 { 1 } else { 0 });
         }
-        let v: u32 = s.parse().map_err(|_| bad(format!("has \"{s}\", expected a number from {min} to {max}")))?;
+        let v: u32 = s.parse().map_err(|_| {
+            bad(format!(
+                "has \"{s}\", expected a number from {min} to {max}"
+            ))
+        })?;
         if v < min || v > max {
             return Err(bad(format!("has {v}, out of the range {min}-{max}")));
         }
@@ -383,7 +455,12 @@ fn field(text: &str, name: &str, min: u32, max: u32, names: &[&str]) -> Result<u
     let mut bits = 0u64;
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| bad(format!("has the step \"{s}\", expected a positive number")))?),
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    bad(format!("has the step \"{s}\", expected a positive number"))
+                })?,
+            ),
             None => (part, 1),
         };
         let (lo, hi) = if range == "*" || range == "?" {
@@ -395,7 +472,9 @@ fn field(text: &str, name: &str, min: u32, max: u32, names: &[&str]) -> Result<u
             (v, if part.contains('/') { max } else { v })
         };
         if lo > hi {
-            return Err(bad(format!("has the range {lo}-{hi}, whose start is after its end")));
+            return Err(bad(format!(
+                "has the range {lo}-{hi}, whose start is after its end"
+            )));
         }
         let mut v = lo;
         while v <= hi {
@@ -429,13 +508,24 @@ mod tests {
     #[test]
     fn reference_messages() {
         assert_eq!(parse("garbage").unwrap_err().to_string(), "The specified schedule \"garbage\" is neither a valid cron schedule nor a valid ISO 8601 schedule");
-        assert_eq!(parse("R//PT1H").unwrap_err().to_string(), "The specified schedule \"R//PT1H\" does not contain a start time");
-        assert_eq!(parse("R/2019-01-01T00:00:00Z/PT30S").unwrap_err().to_string(), "Unsupported interval \"PT30S\": jobs must be run at an interval of > 60 seconds");
+        assert_eq!(
+            parse("R//PT1H").unwrap_err().to_string(),
+            "The specified schedule \"R//PT1H\" does not contain a start time"
+        );
+        assert_eq!(
+            parse("R/2019-01-01T00:00:00Z/PT30S")
+                .unwrap_err()
+                .to_string(),
+            "Unsupported interval \"PT30S\": jobs must be run at an interval of > 60 seconds"
+        );
         assert_eq!(
             parse("RX/2019-01-01T00:00:00Z/PT1H").unwrap_err().to_string(),
             "The specified repeat \"RX\" in schedule \"RX/2019-01-01T00:00:00Z/PT1H\" does not conform to the ISO 8601 format."
         );
-        assert_eq!(parse_epsilon("foo").unwrap_err(), "The specified epsilon value \"foo\" does not conform to the ISO8601 format.");
+        assert_eq!(
+            parse_epsilon("foo").unwrap_err(),
+            "The specified epsilon value \"foo\" does not conform to the ISO8601 format."
+        );
         assert_eq!(parse_epsilon("PT60S").unwrap(), Duration::seconds(60));
         assert!(parse("R/2019-01-01T00:00:00Z/PT60S").is_ok());
         assert!(matches!(parse("0 0 * *"), Err(ScheduleError::Cron(..))));
@@ -445,30 +535,74 @@ mod tests {
     #[test]
     fn daily_and_hourly_iso() {
         assert_eq!(
-            runs("R/2014-09-25T00:00:00Z/PT24H", None, "2019-03-15T13:00:00Z", 2),
+            runs(
+                "R/2014-09-25T00:00:00Z/PT24H",
+                None,
+                "2019-03-15T13:00:00Z",
+                2
+            ),
             ["2019-03-16T00:00:00+00:00", "2019-03-17T00:00:00+00:00"]
         );
-        assert_eq!(runs("R/2019-01-01T03:00:00+00:00/P1D", None, "2018-01-01T00:00:00Z", 1), ["2019-01-01T03:00:00+00:00"]);
         assert_eq!(
-            runs("R/2019-01-01T00:30:00Z/PT1H", None, "2019-01-01T05:30:00Z", 2),
+            runs(
+                "R/2019-01-01T03:00:00+00:00/P1D",
+                None,
+                "2018-01-01T00:00:00Z",
+                1
+            ),
+            ["2019-01-01T03:00:00+00:00"]
+        );
+        assert_eq!(
+            runs(
+                "R/2019-01-01T00:30:00Z/PT1H",
+                None,
+                "2019-01-01T05:30:00Z",
+                2
+            ),
             ["2019-01-01T06:30:00+00:00", "2019-01-01T07:30:00+00:00"]
         );
         // A written offset applies when no zone is given.
-        assert_eq!(runs("R/2019-01-01T03:00:00-05:00/P1D", None, "2019-02-01T00:00:00Z", 1), ["2019-02-01T08:00:00+00:00"]);
+        assert_eq!(
+            runs(
+                "R/2019-01-01T03:00:00-05:00/P1D",
+                None,
+                "2019-02-01T00:00:00Z",
+                1
+            ),
+            ["2019-02-01T08:00:00+00:00"]
+        );
     }
 
     #[test]
     fn month_ends_do_not_drift() {
         assert_eq!(
-            runs("R/2019-01-31T00:00:00Z/P1M", None, "2019-01-31T00:00:00Z", 3),
-            ["2019-02-28T00:00:00+00:00", "2019-03-31T00:00:00+00:00", "2019-04-30T00:00:00+00:00"]
+            runs(
+                "R/2019-01-31T00:00:00Z/P1M",
+                None,
+                "2019-01-31T00:00:00Z",
+                3
+            ),
+            [
+                "2019-02-28T00:00:00+00:00",
+                "2019-03-31T00:00:00+00:00",
+                "2019-04-30T00:00:00+00:00"
+            ]
         );
     }
 
     #[test]
     fn repeat_counts_runs() {
         let s = parse("R2/2019-01-01T00:00:00Z/P1D").unwrap();
-        assert_eq!(s.runs_between(utc("2018-12-31T00:00:00Z"), utc("2019-02-01T00:00:00Z"), None, 10).len(), 2);
+        assert_eq!(
+            s.runs_between(
+                utc("2018-12-31T00:00:00Z"),
+                utc("2019-02-01T00:00:00Z"),
+                None,
+                10
+            )
+            .len(),
+            2
+        );
     }
 
     #[test]
@@ -476,36 +610,90 @@ mod tests {
         // P1D keeps 02:30 wall clock; on the spring-forward day (2019-03-10) 02:30 does not exist
         // in New York and the run happens at 03:30 EDT; then 02:30 EDT again.
         assert_eq!(
-            runs("R/2019-03-08T02:30:00/P1D", Some("America/New_York"), "2019-03-08T12:00:00Z", 3),
-            ["2019-03-09T07:30:00+00:00", "2019-03-10T07:30:00+00:00", "2019-03-11T06:30:00+00:00"]
+            runs(
+                "R/2019-03-08T02:30:00/P1D",
+                Some("America/New_York"),
+                "2019-03-08T12:00:00Z",
+                3
+            ),
+            [
+                "2019-03-09T07:30:00+00:00",
+                "2019-03-10T07:30:00+00:00",
+                "2019-03-11T06:30:00+00:00"
+            ]
         );
         // PT24H is an exact duration: the wall clock moves instead.
         assert_eq!(
-            runs("R/2019-03-09T12:00:00/PT24H", Some("America/New_York"), "2019-03-09T18:00:00Z", 1),
+            runs(
+                "R/2019-03-09T12:00:00/PT24H",
+                Some("America/New_York"),
+                "2019-03-09T18:00:00Z",
+                1
+            ),
             ["2019-03-10T17:00:00+00:00"]
         );
         // The zone overrides a written offset: its wall clock is kept.
-        assert_eq!(runs("R/2019-07-01T09:00:00Z/P1D", Some("Europe/London"), "2019-07-01T09:00:00Z", 1), ["2019-07-02T08:00:00+00:00"]);
+        assert_eq!(
+            runs(
+                "R/2019-07-01T09:00:00Z/P1D",
+                Some("Europe/London"),
+                "2019-07-01T09:00:00Z",
+                1
+            ),
+            ["2019-07-02T08:00:00+00:00"]
+        );
         // Fall back (2019-11-03): 01:30 happens twice and the job runs once, at the first.
         assert_eq!(
-            runs("R/2019-11-01T01:30:00/P1D", Some("America/New_York"), "2019-11-02T12:00:00Z", 2),
+            runs(
+                "R/2019-11-01T01:30:00/P1D",
+                Some("America/New_York"),
+                "2019-11-02T12:00:00Z",
+                2
+            ),
             ["2019-11-03T05:30:00+00:00", "2019-11-04T06:30:00+00:00"]
         );
     }
 
     #[test]
     fn cron_expressions() {
-        assert_eq!(runs("30 2 * * *", None, "2019-01-01T03:00:00Z", 1), ["2019-01-02T02:30:00+00:00"]);
-        assert_eq!(runs("*/15 * * * *", None, "2019-01-01T00:00:00Z", 2), ["2019-01-01T00:15:00+00:00", "2019-01-01T00:30:00+00:00"]);
+        assert_eq!(
+            runs("30 2 * * *", None, "2019-01-01T03:00:00Z", 1),
+            ["2019-01-02T02:30:00+00:00"]
+        );
+        assert_eq!(
+            runs("*/15 * * * *", None, "2019-01-01T00:00:00Z", 2),
+            ["2019-01-01T00:15:00+00:00", "2019-01-01T00:30:00+00:00"]
+        );
         // 1-5 is Monday to Friday: 2019-01-04 is a Friday.
-        assert_eq!(runs("0 9 * * 1-5", None, "2019-01-04T10:00:00Z", 1), ["2019-01-07T09:00:00+00:00"]);
-        assert_eq!(runs("0 0 * * 7", None, "2019-01-01T00:00:00Z", 1), ["2019-01-06T00:00:00+00:00"]);
-        assert_eq!(runs("0 0 1 jan *", None, "2019-06-01T00:00:00Z", 1), ["2020-01-01T00:00:00+00:00"]);
-        assert_eq!(runs("@hourly", None, "2019-01-01T00:10:00Z", 1), ["2019-01-01T01:00:00+00:00"]);
+        assert_eq!(
+            runs("0 9 * * 1-5", None, "2019-01-04T10:00:00Z", 1),
+            ["2019-01-07T09:00:00+00:00"]
+        );
+        assert_eq!(
+            runs("0 0 * * 7", None, "2019-01-01T00:00:00Z", 1),
+            ["2019-01-06T00:00:00+00:00"]
+        );
+        assert_eq!(
+            runs("0 0 1 jan *", None, "2019-06-01T00:00:00Z", 1),
+            ["2020-01-01T00:00:00+00:00"]
+        );
+        assert_eq!(
+            runs("@hourly", None, "2019-01-01T00:10:00Z", 1),
+            ["2019-01-01T01:00:00+00:00"]
+        );
         // Day-of-month and day-of-week both restricted: either matches (the 13th, or a Friday).
-        assert_eq!(runs("0 0 13 * 5", None, "2019-01-05T00:00:00Z", 2), ["2019-01-11T00:00:00+00:00", "2019-01-13T00:00:00+00:00"]);
-        assert_eq!(runs("0 0 29 2 *", None, "2019-01-01T00:00:00Z", 1), ["2020-02-29T00:00:00+00:00"]);
-        assert!(parse("0 0 31 2 *").unwrap().next_after(utc("2019-01-01T00:00:00Z"), None).is_none());
+        assert_eq!(
+            runs("0 0 13 * 5", None, "2019-01-05T00:00:00Z", 2),
+            ["2019-01-11T00:00:00+00:00", "2019-01-13T00:00:00+00:00"]
+        );
+        assert_eq!(
+            runs("0 0 29 2 *", None, "2019-01-01T00:00:00Z", 1),
+            ["2020-02-29T00:00:00+00:00"]
+        );
+        assert!(parse("0 0 31 2 *")
+            .unwrap()
+            .next_after(utc("2019-01-01T00:00:00Z"), None)
+            .is_none());
     }
 
     #[test]

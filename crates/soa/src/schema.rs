@@ -13,7 +13,11 @@ pub enum InstanceType {
 }
 
 impl InstanceType {
-    pub const ALL: [InstanceType; 3] = [InstanceType::Marathon, InstanceType::Chronos, InstanceType::Adhoc];
+    pub const ALL: [InstanceType; 3] = [
+        InstanceType::Marathon,
+        InstanceType::Chronos,
+        InstanceType::Adhoc,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,8 +55,15 @@ const ALL: u8 = M | C | A;
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     /// A number, at least `min` (strictly greater when `exclusive`), at most `max`.
-    Number { min: f64, exclusive: bool, max: f64 },
-    Integer { min: i64, max: i64 },
+    Number {
+        min: f64,
+        exclusive: bool,
+        max: f64,
+    },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     Bool,
     Str,
     StrList,
@@ -83,15 +94,34 @@ const fn k(name: &'static str, kind: Kind, types: u8) -> KeySpec {
     KeySpec { name, kind, types }
 }
 
-const POS: Kind = Kind::Number { min: 0.0, exclusive: true, max: f64::MAX };
-const NONNEG: Kind = Kind::Number { min: 0.0, exclusive: false, max: f64::MAX };
-const COUNT: Kind = Kind::Integer { min: 0, max: i64::MAX };
+const POS: Kind = Kind::Number {
+    min: 0.0,
+    exclusive: true,
+    max: f64::MAX,
+};
+const NONNEG: Kind = Kind::Number {
+    min: 0.0,
+    exclusive: false,
+    max: f64::MAX,
+};
+const COUNT: Kind = Kind::Integer {
+    min: 0,
+    max: i64::MAX,
+};
 const PORT: Kind = Kind::Integer { min: 0, max: 65535 };
 
 /// Keys of an instance in `marathon-`, `chronos-` and `adhoc-<cluster>.yaml`.
 pub static INSTANCE_KEYS: &[KeySpec] = &[
     k("cpus", POS, ALL),
-    k("mem", Kind::Number { min: 32.0, exclusive: false, max: f64::MAX }, ALL),
+    k(
+        "mem",
+        Kind::Number {
+            min: 32.0,
+            exclusive: false,
+            max: f64::MAX,
+        },
+        ALL,
+    ),
     k("disk", NONNEG, ALL),
     k("cmd", Kind::Cmd, ALL),
     k("args", Kind::StrList, ALL),
@@ -110,7 +140,14 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
     k("dependencies_reference", Kind::Str, ALL),
     k("dependencies", Kind::Mapping, ALL),
     k("extra_docker_args", Kind::StrMap, ALL),
-    k("cfs_period_us", Kind::Integer { min: 1000, max: 1_000_000 }, ALL),
+    k(
+        "cfs_period_us",
+        Kind::Integer {
+            min: 1000,
+            max: 1_000_000,
+        },
+        ALL,
+    ),
     k("cpu_burst_add", NONNEG, ALL),
     k("security", Kind::Mapping, ALL),
     k("role", Kind::Str, ALL),
@@ -124,21 +161,52 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
     k("max_launch_delay_seconds", NONNEG, M),
     k("registrations", Kind::StrList, M),
     k("nerve_ns", Kind::Str, M),
-    k("bounce_method", Kind::OneOf(&["crossover", "brutal", "upthendown", "downthenup"]), M),
+    k(
+        "bounce_method",
+        Kind::OneOf(&["crossover", "brutal", "upthendown", "downthenup"]),
+        M,
+    ),
     k("bounce_health_params", Kind::Mapping, M),
-    k("bounce_margin_factor", Kind::Number { min: 0.0, exclusive: true, max: 1.0 }, M),
+    k(
+        "bounce_margin_factor",
+        Kind::Number {
+            min: 0.0,
+            exclusive: true,
+            max: 1.0,
+        },
+        M,
+    ),
     k("autoscaling", Kind::Mapping, M),
-    k("drain_method", Kind::OneOf(&["noop", "hacheck", "http", "test"]), M),
+    k(
+        "drain_method",
+        Kind::OneOf(&["noop", "hacheck", "http", "test"]),
+        M,
+    ),
     k("drain_method_params", Kind::Mapping, M),
     k("container_port", PORT, M),
-    k("healthcheck_mode", Kind::OneOf(&["http", "https", "tcp", "cmd"]), M),
+    k(
+        "healthcheck_mode",
+        Kind::OneOf(&["http", "https", "tcp", "cmd"]),
+        M,
+    ),
     k("healthcheck_cmd", Kind::Str, M),
     k("healthcheck_uri", Kind::Str, M),
     k("healthcheck_grace_period_seconds", NONNEG, M),
     k("healthcheck_interval_seconds", POS, M),
     k("healthcheck_timeout_seconds", POS, M),
-    k("healthcheck_max_consecutive_failures", Kind::Integer { min: 1, max: i64::MAX }, M),
-    k("replication_threshold", Kind::Integer { min: 0, max: 100 }, M),
+    k(
+        "healthcheck_max_consecutive_failures",
+        Kind::Integer {
+            min: 1,
+            max: i64::MAX,
+        },
+        M,
+    ),
+    k(
+        "replication_threshold",
+        Kind::Integer { min: 0, max: 100 },
+        M,
+    ),
     k("monitoring_blacklist", Kind::List, M),
     k("accepted_resource_roles", Kind::StrList, M),
     k("host_port", PORT, M),
@@ -151,7 +219,11 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
     k("schedule_time_zone", Kind::Str, C),
     k("disabled", Kind::Bool, C),
     k("shell", Kind::Bool, C),
-    k("time_variable_syntax", Kind::OneOf(&["percent", "brace"]), C),
+    k(
+        "time_variable_syntax",
+        Kind::OneOf(&["percent", "brace"]),
+        C,
+    ),
 ];
 
 /// Keys of service.yaml of its own; any instance key may also be set there as a default.
@@ -182,7 +254,11 @@ pub static MONITORING_KEYS: &[KeySpec] = &[
     k("realert_every", Kind::AlertDuration, ALL),
     k("check_every", Kind::AlertDuration, ALL),
     k("check_oom_events", Kind::Bool, ALL),
-    k("replication_threshold", Kind::Integer { min: 0, max: 100 }, ALL),
+    k(
+        "replication_threshold",
+        Kind::Integer { min: 0, max: 100 },
+        ALL,
+    ),
 ];
 
 /// Keys of one namespace in smartstack.yaml.
@@ -190,7 +266,11 @@ pub static SMARTSTACK_KEYS: &[KeySpec] = &[
     k("proxy_port", PORT, ALL),
     k("mode", Kind::OneOf(&["http", "https", "tcp"]), ALL),
     k("healthcheck_uri", Kind::Str, ALL),
-    k("healthcheck_mode", Kind::OneOf(&["http", "https", "tcp"]), ALL),
+    k(
+        "healthcheck_mode",
+        Kind::OneOf(&["http", "https", "tcp"]),
+        ALL,
+    ),
     k("healthcheck_port", PORT, ALL),
     k("healthcheck_timeout_s", POS, ALL),
     k("healthcheck_body_expect", Kind::Str, ALL),
@@ -228,7 +308,9 @@ pub static STEP_KEYS: &[KeySpec] = &[
 
 /// The spec of `key` in `table`, if the key is allowed for instances of type `ty`.
 pub fn lookup<'a>(table: &'a [KeySpec], key: &str, ty: InstanceType) -> Option<&'a KeySpec> {
-    table.iter().find(|s| s.name == key && s.types & ty.bit() != 0)
+    table
+        .iter()
+        .find(|s| s.name == key && s.types & ty.bit() != 0)
 }
 
 /// Whether `key` is an instance key for some other type (for a more helpful message).
@@ -242,14 +324,26 @@ pub fn other_types_of(key: &str) -> Vec<InstanceType> {
 /// Checks `value` against `kind`; on failure, the expectation in words.
 pub fn check(kind: Kind, value: &Value) -> Result<(), String> {
     let ok = match kind {
-        Kind::Number { min, exclusive, max } => match value.as_f64() {
+        Kind::Number {
+            min,
+            exclusive,
+            max,
+        } => match value.as_f64() {
             Some(n) if n.is_finite() => {
                 let low_ok = if exclusive { n > min } else { n >= min };
                 if low_ok && n <= max {
                     return Ok(());
                 }
-                let low = if exclusive { format!("greater than {min}") } else { format!("at least {min}") };
-                return Err(if max < f64::MAX { format!("a number {low} and at most {max}") } else { format!("a number {low}") });
+                let low = if exclusive {
+                    format!("greater than {min}")
+                } else {
+                    format!("at least {min}")
+                };
+                return Err(if max < f64::MAX {
+                    format!("a number {low} and at most {max}")
+                } else {
+                    format!("a number {low}")
+                });
             }
             _ => false,
         },
@@ -271,11 +365,14 @@ pub fn check(kind: Kind, value: &Value) -> Result<(), String> {
         Kind::StrList => is_str_list(value),
         Kind::OptStrList => value.is_null() || is_str_list(value),
         Kind::Cmd => value.is_string() || is_str_list(value),
-        Kind::StrMap => value
-            .as_mapping()
-            .is_some_and(|m| m.iter().all(|(k, v)| k.is_string() && (v.is_string() || v.is_number() || v.is_bool()))),
+        Kind::StrMap => value.as_mapping().is_some_and(|m| {
+            m.iter()
+                .all(|(k, v)| k.is_string() && (v.is_string() || v.is_number() || v.is_bool()))
+        }),
         Kind::Volumes => return check_volumes(value),
-        Kind::Constraints => value.as_sequence().is_some_and(|items| items.iter().all(is_str_list)),
+        Kind::Constraints => value
+            .as_sequence()
+            .is_some_and(|items| items.iter().all(is_str_list)),
         Kind::Mapping => value.is_mapping(),
         Kind::List => value.is_sequence(),
         Kind::OneOf(options) => {
@@ -291,7 +388,11 @@ pub fn check(kind: Kind, value: &Value) -> Result<(), String> {
             _ => false,
         },
     };
-    if ok { Ok(()) } else { Err(expectation(kind).to_string()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(expectation(kind).to_string())
+    }
 }
 
 fn expectation(kind: Kind) -> &'static str {
@@ -305,16 +406,21 @@ fn expectation(kind: Kind) -> &'static str {
         Kind::Cmd => "a string, or a list of strings",
         Kind::StrMap => "a mapping of names to strings",
         Kind::Volumes => "a list of {containerPath, hostPath, mode: RO|RW}",
-        Kind::Constraints => "a list of constraints, each a list of strings such as [region, LIKE, uswest1]",
+        Kind::Constraints => {
+            "a list of constraints, each a list of strings such as [region, LIKE, uswest1]"
+        }
         Kind::Mapping => "a mapping",
         Kind::List => "a list",
         Kind::OneOf(_) => "one of the allowed values",
-        Kind::AlertDuration => "seconds, or a duration such as \"2m\", \"1h30m\" (units Y M W D h m s)",
+        Kind::AlertDuration => {
+            "seconds, or a duration such as \"2m\", \"1h30m\" (units Y M W D h m s)"
+        }
     }
 }
 
 fn is_str_list(v: &Value) -> bool {
-    v.as_sequence().is_some_and(|items| items.iter().all(|i| i.is_string() || i.is_number()))
+    v.as_sequence()
+        .is_some_and(|items| items.iter().all(|i| i.is_string() || i.is_number()))
 }
 
 fn check_volumes(value: &Value) -> Result<(), String> {
@@ -323,12 +429,16 @@ fn check_volumes(value: &Value) -> Result<(), String> {
     };
     for (i, item) in items.iter().enumerate() {
         let Some(m) = item.as_mapping() else {
-            return Err(format!("entry {i} to be a mapping {{containerPath, hostPath, mode}}"));
+            return Err(format!(
+                "entry {i} to be a mapping {{containerPath, hostPath, mode}}"
+            ));
         };
         for key in ["containerPath", "hostPath"] {
             match m.get(key) {
                 Some(Value::String(p)) if p.starts_with('/') => {}
-                Some(Value::String(p)) => return Err(format!("entry {i} {key} to be an absolute path, not {p:?}")),
+                Some(Value::String(p)) => {
+                    return Err(format!("entry {i} {key} to be an absolute path, not {p:?}"))
+                }
                 _ => return Err(format!("entry {i} to have {key} (an absolute path)")),
             }
         }
@@ -336,8 +446,14 @@ fn check_volumes(value: &Value) -> Result<(), String> {
             Some("RO" | "RW") => {}
             _ => return Err(format!("entry {i} mode to be RO or RW")),
         }
-        if let Some(extra) = m.keys().filter_map(Value::as_str).find(|k| !["containerPath", "hostPath", "mode"].contains(k)) {
-            return Err(format!("entry {i} to hold only containerPath, hostPath and mode, not {extra}"));
+        if let Some(extra) = m
+            .keys()
+            .filter_map(Value::as_str)
+            .find(|k| !["containerPath", "hostPath", "mode"].contains(k))
+        {
+            return Err(format!(
+                "entry {i} to hold only containerPath, hostPath and mode, not {extra}"
+            ));
         }
     }
     Ok(())
@@ -373,7 +489,11 @@ pub fn parse_alert_duration(s: &str) -> Option<u64> {
         total += n * unit;
         num.clear();
     }
-    if num.is_empty() { Some(total) } else { None }
+    if num.is_empty() {
+        Some(total)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -390,12 +510,25 @@ mod tests {
         assert_eq!(check(POS, &y("0")).unwrap_err(), "a number greater than 0");
         assert_eq!(check(POS, &y("lots")).unwrap_err(), "a number");
         assert!(check(Kind::Cmd, &y("[a, b]")).is_ok());
-        assert!(check(Kind::Volumes, &y("[{containerPath: /a, hostPath: /b, mode: RO}]")).is_ok());
-        assert!(check(Kind::Volumes, &y("[{containerPath: /a, hostPath: b, mode: RO}]"))
+        assert!(check(
+            Kind::Volumes,
+            &y("[{containerPath: /a, hostPath: /b, mode: RO}]")
+        )
+        .is_ok());
+        assert!(check(
+            Kind::Volumes,
+            &y("[{containerPath: /a, hostPath: b, mode: RO}]")
+        )
+        .unwrap_err()
+        .contains("absolute"));
+        assert!(check(
+            Kind::Volumes,
+            &y("[{containerPath: /a, hostPath: /b, mode: rw}]")
+        )
+        .is_err());
+        assert!(check(Kind::OneOf(&["a", "b"]), &y("c"))
             .unwrap_err()
-            .contains("absolute"));
-        assert!(check(Kind::Volumes, &y("[{containerPath: /a, hostPath: /b, mode: rw}]")).is_err());
-        assert!(check(Kind::OneOf(&["a", "b"]), &y("c")).unwrap_err().contains("one of a, b"));
+            .contains("one of a, b"));
     }
 
     #[test]

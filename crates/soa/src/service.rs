@@ -12,8 +12,13 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_SOA_DIR: &str = "/nail/etc/services";
 
 /// deploy.yaml steps that are not deploy groups.
-const NON_DEPLOY_STEPS: &[&str] =
-    &["itest", "itest-and-push-to-registry", "security-check", "performance-check", "push-to-registry"];
+const NON_DEPLOY_STEPS: &[&str] = &[
+    "itest",
+    "itest-and-push-to-registry",
+    "security-check",
+    "performance-check",
+    "push-to-registry",
+];
 
 /// Whether a pipeline step names a deploy group.
 pub fn is_deploy_step(step: &str) -> bool {
@@ -99,7 +104,14 @@ impl Service {
     pub fn load_tolerant(soa_dir: &Path, name: &str) -> Result<(Service, Vec<Problem>)> {
         let dir = soa_dir.join(name);
         if !dir.is_dir() {
-            return Err(Problem::new(&dir, format!("no such service: {name} has no directory in {}", soa_dir.display())).into());
+            return Err(Problem::new(
+                &dir,
+                format!(
+                    "no such service: {name} has no directory in {}",
+                    soa_dir.display()
+                ),
+            )
+            .into());
         }
         let mut problems = Vec::new();
         let mut read = |path: &Path| -> Result<Option<YamlFile>> {
@@ -107,12 +119,18 @@ impl Service {
                 Ok(f) => Ok(f),
                 Err(Error::Invalid(p)) => {
                     problems.push(p);
-                    Ok(Some(YamlFile { text: String::new(), map: Mapping::new() }))
+                    Ok(Some(YamlFile {
+                        text: String::new(),
+                        map: Mapping::new(),
+                    }))
                 }
                 Err(e) => Err(e),
             }
         };
-        let service_yaml = read(&dir.join("service.yaml"))?.unwrap_or(YamlFile { text: String::new(), map: Mapping::new() });
+        let service_yaml = read(&dir.join("service.yaml"))?.unwrap_or(YamlFile {
+            text: String::new(),
+            map: Mapping::new(),
+        });
         let deploy = read(&dir.join("deploy.yaml"))?;
         let monitoring = read(&dir.join("monitoring.yaml"))?;
         let smartstack = read(&dir.join("smartstack.yaml"))?;
@@ -121,34 +139,69 @@ impl Service {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             let file_name = entry.file_name().to_string_lossy().into_owned();
-            let Some(stem) = file_name.strip_suffix(".yaml") else { continue };
-            let Some((ty, cluster)) = stem.split_once('-') else { continue };
-            let Some(kind) = InstanceType::parse(ty) else { continue };
+            let Some(stem) = file_name.strip_suffix(".yaml") else {
+                continue;
+            };
+            let Some((ty, cluster)) = stem.split_once('-') else {
+                continue;
+            };
+            let Some(kind) = InstanceType::parse(ty) else {
+                continue;
+            };
             if cluster.is_empty() {
                 continue;
             }
             let path = entry.path();
             if let Some(yaml) = read(&path)? {
-                files.push(InstanceFile { kind, cluster: cluster.to_string(), path, yaml });
+                files.push(InstanceFile {
+                    kind,
+                    cluster: cluster.to_string(),
+                    path,
+                    yaml,
+                });
             }
         }
         files.sort_by(|a, b| (&a.cluster, a.kind).cmp(&(&b.cluster, b.kind)));
-        Ok((Service { name: name.to_string(), dir, service_yaml, deploy, monitoring, smartstack, files }, problems))
+        Ok((
+            Service {
+                name: name.to_string(),
+                dir,
+                service_yaml,
+                deploy,
+                monitoring,
+                smartstack,
+                files,
+            },
+            problems,
+        ))
     }
 
     /// service.yaml's git_url.
     pub fn git_url(&self) -> Result<&str, Problem> {
         match self.service_yaml.map.get("git_url") {
             Some(Value::String(url)) if !url.is_empty() => Ok(url),
-            Some(other) => Err(Problem::new(&self.path("service.yaml"), format!("git_url is {}, expected the URL or path of the service's git repository", describe(other)))
-                .key("git_url")
-                .line(yaml::locate(&self.service_yaml.text, &["git_url"]))),
-            None => Err(Problem::new(&self.path("service.yaml"), "service.yaml has no git_url: add the URL or path of the service's git repository").key("git_url")),
+            Some(other) => Err(Problem::new(
+                &self.path("service.yaml"),
+                format!(
+                    "git_url is {}, expected the URL or path of the service's git repository",
+                    describe(other)
+                ),
+            )
+            .key("git_url")
+            .line(yaml::locate(&self.service_yaml.text, &["git_url"]))),
+            None => Err(Problem::new(
+                &self.path("service.yaml"),
+                "service.yaml has no git_url: add the URL or path of the service's git repository",
+            )
+            .key("git_url")),
         }
     }
 
     pub fn description(&self) -> Option<&str> {
-        self.service_yaml.map.get("description").and_then(Value::as_str)
+        self.service_yaml
+            .map
+            .get("description")
+            .and_then(Value::as_str)
     }
 
     /// The deploy groups of deploy.yaml's pipeline, in pipeline order (None without deploy.yaml).
@@ -166,14 +219,23 @@ impl Service {
     }
 
     /// The instance files of the given clusters (all clusters when `clusters` is None).
-    pub fn files_in<'a>(&'a self, clusters: Option<&'a [String]>) -> impl Iterator<Item = &'a InstanceFile> + 'a {
-        self.files.iter().filter(move |f| clusters.is_none_or(|cs| cs.iter().any(|c| *c == f.cluster)))
+    pub fn files_in<'a>(
+        &'a self,
+        clusters: Option<&'a [String]>,
+    ) -> impl Iterator<Item = &'a InstanceFile> + 'a {
+        self.files
+            .iter()
+            .filter(move |f| clusters.is_none_or(|cs| cs.contains(&f.cluster)))
     }
 
     /// An instance's deploy group without building its whole config (what generate-deployments
     /// needs): the instance's `deploy_group`, else service.yaml's, else `<cluster>.<instance>`.
     pub fn deploy_group_of(&self, file: &InstanceFile, instance: &str) -> Result<String, Problem> {
-        let own = file.yaml.map.get(instance).and_then(|v| v.get("deploy_group"));
+        let own = file
+            .yaml
+            .map
+            .get(instance)
+            .and_then(|v| v.get("deploy_group"));
         let (value, from_service) = match own {
             Some(v) => (Some(v), false),
             None => (self.service_yaml.map.get("deploy_group"), true),
@@ -182,11 +244,17 @@ impl Service {
             None => Ok(format!("{}.{}", file.cluster, instance)),
             Some(Value::String(g)) => Ok(g.clone()),
             Some(other) => {
-                let message = format!("deploy_group is {}, expected a string naming a deploy group", describe(other));
+                let message = format!(
+                    "deploy_group is {}, expected a string naming a deploy group",
+                    describe(other)
+                );
                 Err(if from_service {
-                    Problem::new(&self.path("service.yaml"), message).line(yaml::locate(&self.service_yaml.text, &["deploy_group"]))
+                    Problem::new(&self.path("service.yaml"), message)
+                        .line(yaml::locate(&self.service_yaml.text, &["deploy_group"]))
                 } else {
-                    Problem::new(&file.path, message).instance(instance).line(file.line_of(&[instance, "deploy_group"]))
+                    Problem::new(&file.path, message)
+                        .instance(instance)
+                        .line(file.line_of(&[instance, "deploy_group"]))
                 }
                 .key("deploy_group"))
             }
@@ -194,24 +262,41 @@ impl Service {
     }
 
     /// The typed config of one instance of one file.
-    pub fn instance_config(&self, file: &InstanceFile, instance: &str) -> Result<InstanceConfig, Vec<Problem>> {
+    pub fn instance_config(
+        &self,
+        file: &InstanceFile,
+        instance: &str,
+    ) -> Result<InstanceConfig, Vec<Problem>> {
         let own = match file.yaml.map.get(instance) {
             Some(Value::Mapping(m)) => m,
             Some(Value::Null) => &Mapping::new(),
             Some(other) => {
-                return Err(vec![Problem::new(&file.path, format!("the instance holds {}, expected a mapping of keys to values", describe(other)))
-                    .instance(instance)
-                    .line(file.line_of(&[instance]))]);
+                return Err(vec![Problem::new(
+                    &file.path,
+                    format!(
+                        "the instance holds {}, expected a mapping of keys to values",
+                        describe(other)
+                    ),
+                )
+                .instance(instance)
+                .line(file.line_of(&[instance]))]);
             }
             None => {
-                return Err(vec![Problem::new(&file.path, format!("no instance {instance} in this file")).instance(instance)]);
+                return Err(vec![Problem::new(
+                    &file.path,
+                    format!("no instance {instance} in this file"),
+                )
+                .instance(instance)]);
             }
         };
         InstanceConfig::build(self, file, instance, own)
     }
 
     /// Every instance of the given clusters, in file order; problems are collected, not fatal.
-    pub fn instance_configs(&self, clusters: Option<&[String]>) -> (Vec<InstanceConfig>, Vec<Problem>) {
+    pub fn instance_configs(
+        &self,
+        clusters: Option<&[String]>,
+    ) -> (Vec<InstanceConfig>, Vec<Problem>) {
         let mut configs = Vec::new();
         let mut problems = Vec::new();
         for file in self.files_in(clusters) {
@@ -226,9 +311,16 @@ impl Service {
     }
 
     /// Finds `<kind>-<cluster>.yaml`'s `instance` (any kind when None).
-    pub fn find_instance(&self, cluster: &str, instance: &str, kind: Option<InstanceType>) -> Option<&InstanceFile> {
+    pub fn find_instance(
+        &self,
+        cluster: &str,
+        instance: &str,
+        kind: Option<InstanceType>,
+    ) -> Option<&InstanceFile> {
         self.files.iter().find(|f| {
-            f.cluster == cluster && kind.is_none_or(|k| k == f.kind) && f.instances().any(|(n, _)| n == instance)
+            f.cluster == cluster
+                && kind.is_none_or(|k| k == f.kind)
+                && f.instances().any(|(n, _)| n == instance)
         })
     }
 }
@@ -300,25 +392,40 @@ fn scalar_text(v: &Value) -> String {
 }
 
 fn str_list(v: &Value) -> Vec<String> {
-    v.as_sequence().map(|s| s.iter().map(scalar_text).collect()).unwrap_or_default()
+    v.as_sequence()
+        .map(|s| s.iter().map(scalar_text).collect())
+        .unwrap_or_default()
 }
 
 impl InstanceConfig {
-    fn build(service: &Service, file: &InstanceFile, instance: &str, own: &Mapping) -> Result<Self, Vec<Problem>> {
+    fn build(
+        service: &Service,
+        file: &InstanceFile,
+        instance: &str,
+        own: &Mapping,
+    ) -> Result<Self, Vec<Problem>> {
         let merged = yaml::deep_merge(&service.service_yaml.map, own);
         let mut problems = Vec::new();
         for (k, v) in &merged {
             let key = key_text(k);
-            let Some(spec) = schema::lookup(INSTANCE_KEYS, &key, file.kind) else { continue };
+            let Some(spec) = schema::lookup(INSTANCE_KEYS, &key, file.kind) else {
+                continue;
+            };
             if let Err(expected) = schema::check(spec.kind, v) {
                 // Point at where the value was written: the instance, or service.yaml's default.
                 let problem = if own.contains_key(k) {
-                    Problem::new(&file.path, "").instance(instance).line(file.line_of(&[instance, &key]))
+                    Problem::new(&file.path, "")
+                        .instance(instance)
+                        .line(file.line_of(&[instance, &key]))
                 } else {
                     let path = service.path("service.yaml");
                     Problem::new(&path, "").line(yaml::locate(&service.service_yaml.text, &[&key]))
                 };
-                problems.push(Problem { key: Some(key.clone()), message: format!("{key} is {}, expected {expected}", describe(v)), ..problem });
+                problems.push(Problem {
+                    key: Some(key.clone()),
+                    message: format!("{key} is {}, expected {expected}", describe(v)),
+                    ..problem
+                });
             }
         }
         if !problems.is_empty() {
@@ -326,14 +433,22 @@ impl InstanceConfig {
         }
         let get = |key: &str| merged.get(key);
         let num = |key: &str, default: f64| get(key).and_then(Value::as_f64).unwrap_or(default);
-        let cpus_default = if file.kind == InstanceType::Adhoc { 1.0 } else { 0.25 };
+        let cpus_default = if file.kind == InstanceType::Adhoc {
+            1.0
+        } else {
+            0.25
+        };
         let cmd = get("cmd").map(|v| match v {
             Value::String(s) => Cmd::Shell(s.clone()),
             other => Cmd::Argv(str_list(other)),
         });
         let env = get("env")
             .and_then(Value::as_mapping)
-            .map(|m| m.iter().map(|(k, v)| (key_text(k), scalar_text(v))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (key_text(k), scalar_text(v)))
+                    .collect()
+            })
             .unwrap_or_default();
         let extra_volumes = get("extra_volumes")
             .and_then(Value::as_sequence)
@@ -348,9 +463,15 @@ impl InstanceConfig {
                     .collect()
             })
             .unwrap_or_default();
-        let time_variable_syntax = get("time_variable_syntax").and_then(Value::as_str).map(|s| {
-            if s == "percent" { Syntax::Percent } else { Syntax::Brace }
-        });
+        let time_variable_syntax = get("time_variable_syntax")
+            .and_then(Value::as_str)
+            .map(|s| {
+                if s == "percent" {
+                    Syntax::Percent
+                } else {
+                    Syntax::Brace
+                }
+            });
         Ok(InstanceConfig {
             service: service.name.clone(),
             cluster: file.cluster.clone(),
@@ -364,17 +485,26 @@ impl InstanceConfig {
             cpus: num("cpus", cpus_default),
             mem: num("mem", 1024.0),
             disk: num("disk", 1024.0),
-            instances: (file.kind == InstanceType::Marathon).then(|| get("instances").and_then(Value::as_u64).unwrap_or(1)),
+            instances: (file.kind == InstanceType::Marathon)
+                .then(|| get("instances").and_then(Value::as_u64).unwrap_or(1)),
             cmd,
             args: get("args").map(str_list),
             env,
             extra_volumes,
-            net: get("net").and_then(Value::as_str).unwrap_or("bridge").to_string(),
+            net: get("net")
+                .and_then(Value::as_str)
+                .unwrap_or("bridge")
+                .to_string(),
             schedule: get("schedule").and_then(Value::as_str).map(str::to_string),
             parents: get("parents").filter(|v| !v.is_null()).map(str_list),
-            epsilon: get("epsilon").and_then(Value::as_str).unwrap_or("PT60S").to_string(),
+            epsilon: get("epsilon")
+                .and_then(Value::as_str)
+                .unwrap_or("PT60S")
+                .to_string(),
             retries: get("retries").and_then(Value::as_u64).unwrap_or(2),
-            schedule_time_zone: get("schedule_time_zone").and_then(Value::as_str).map(str::to_string),
+            schedule_time_zone: get("schedule_time_zone")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             disabled: get("disabled").and_then(Value::as_bool).unwrap_or(false),
             time_variable_syntax,
             config: merged,
@@ -389,6 +519,7 @@ impl InstanceConfig {
     /// The syntax of time variables in this instance's command (the instance's
     /// `time_variable_syntax`, else the rule of [`Syntax::detect`]).
     pub fn syntax_for(&self, cmd: &str) -> Syntax {
-        self.time_variable_syntax.unwrap_or_else(|| Syntax::detect(cmd))
+        self.time_variable_syntax
+            .unwrap_or_else(|| Syntax::detect(cmd))
     }
 }

@@ -16,7 +16,9 @@ pub struct SystemConfig {
 
 /// The directory named by `$PAASTA_SYSTEM_CONFIG_DIR`, or `/etc/paasta`.
 pub fn default_dir() -> PathBuf {
-    std::env::var_os(ENV_DIR).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+    std::env::var_os(ENV_DIR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
 }
 
 impl SystemConfig {
@@ -44,7 +46,10 @@ impl SystemConfig {
             };
             merge_json(&mut values, obj);
         }
-        Ok(SystemConfig { dir: dir.to_path_buf(), values })
+        Ok(SystemConfig {
+            dir: dir.to_path_buf(),
+            values,
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -64,16 +69,22 @@ impl SystemConfig {
                 .iter()
                 .map(|v| {
                     v.as_str().map(str::to_string).ok_or_else(|| {
-                        Problem::new(&self.dir, format!("clusters holds {v}, expected cluster names (strings)"))
-                            .key("clusters")
-                            .into()
+                        Problem::new(
+                            &self.dir,
+                            format!("clusters holds {v}, expected cluster names (strings)"),
+                        )
+                        .key("clusters")
+                        .into()
                     })
                 })
                 .collect::<Result<Vec<_>>>()
                 .map(Some),
-            Some(other) => Err(Problem::new(&self.dir, format!("clusters is {other}, expected a list of cluster names"))
-                .key("clusters")
-                .into()),
+            Some(other) => Err(Problem::new(
+                &self.dir,
+                format!("clusters is {other}, expected a list of cluster names"),
+            )
+            .key("clusters")
+            .into()),
         }
     }
 
@@ -114,9 +125,17 @@ mod tests {
     #[test]
     fn files_merge_in_path_order_recursively() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.json"), r#"{"cluster": "a", "m": {"x": 1}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"{"cluster": "a", "m": {"x": 1}}"#,
+        )
+        .unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/b.json"), r#"{"cluster": "b", "m": {"y": 2}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("sub/b.json"),
+            r#"{"cluster": "b", "m": {"y": 2}}"#,
+        )
+        .unwrap();
         std::fs::write(dir.path().join("ignored.txt"), "nope").unwrap();
         let sc = SystemConfig::load(dir.path()).unwrap();
         assert_eq!(sc.cluster(), Some("b"));

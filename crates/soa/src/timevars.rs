@@ -18,7 +18,11 @@ pub enum Syntax {
 
 impl Syntax {
     pub fn detect(cmd: &str) -> Syntax {
-        if cmd.contains("%(") { Syntax::Percent } else { Syntax::Brace }
+        if cmd.contains("%(") {
+            Syntax::Percent
+        } else {
+            Syntax::Brace
+        }
     }
 }
 
@@ -33,13 +37,29 @@ pub enum TimeVarError {
 }
 
 /// The variable names and the unit their delta counts in.
-const NAMES: &[&str] =
-    &["shortdate", "year", "month", "day", "hour", "minute", "unixtime", "daynumber", "ym", "ymd", "ymdh", "ymdhm"];
+const NAMES: &[&str] = &[
+    "shortdate",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "unixtime",
+    "daynumber",
+    "ym",
+    "ymd",
+    "ymdh",
+    "ymdhm",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece<'a> {
     Text(std::borrow::Cow<'a, str>),
-    Var { name: &'a str, delta: i64, token: &'a str },
+    Var {
+        name: &'a str,
+        delta: i64,
+        token: &'a str,
+    },
 }
 
 /// Splits a template into text and variables; every syntax error is found here.
@@ -66,7 +86,9 @@ fn parse(template: &str, syntax: Syntax) -> Result<Vec<Piece<'_>>, TimeVarError>
                 continue;
             }
             Syntax::Brace if rest.starts_with('}') => {
-                return Err(TimeVarError::Syntax(format!("a single '}}' at position {i}; write '}}}}' for a literal brace")));
+                return Err(TimeVarError::Syntax(format!(
+                    "a single '}}' at position {i}; write '}}}}' for a literal brace"
+                )));
             }
             Syntax::Percent if rest.starts_with("%%") => {
                 text.push('%');
@@ -83,12 +105,22 @@ fn parse(template: &str, syntax: Syntax) -> Result<Vec<Piece<'_>>, TimeVarError>
         if rest.starts_with(open) {
             let body_start = i + open.len();
             let close = match syntax {
-                Syntax::Brace => template[body_start..].find('}').map(|p| (p, body_start + p + close_len)),
-                Syntax::Percent => template[body_start..].find(")s").map(|p| (p, body_start + p + close_len)),
+                Syntax::Brace => template[body_start..]
+                    .find('}')
+                    .map(|p| (p, body_start + p + close_len)),
+                Syntax::Percent => template[body_start..]
+                    .find(")s")
+                    .map(|p| (p, body_start + p + close_len)),
             };
             let Some((len, end)) = close else {
-                let want = if syntax == Syntax::Brace { "'}'" } else { "')s'" };
-                return Err(TimeVarError::Syntax(format!("a variable opened at position {i} is not closed with {want}")));
+                let want = if syntax == Syntax::Brace {
+                    "'}'"
+                } else {
+                    "')s'"
+                };
+                return Err(TimeVarError::Syntax(format!(
+                    "a variable opened at position {i} is not closed with {want}"
+                )));
             };
             let token = &template[body_start..body_start + len];
             let (name, delta) = split_token(token)?;
@@ -110,7 +142,9 @@ fn parse(template: &str, syntax: Syntax) -> Result<Vec<Piece<'_>>, TimeVarError>
 }
 
 fn split_token(token: &str) -> Result<(&str, i64), TimeVarError> {
-    let name_end = token.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(token.len());
+    let name_end = token
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(token.len());
     let (name, delta) = token.split_at(name_end);
     if name.is_empty() {
         return Err(TimeVarError::Syntax(format!("{token:?} is not a variable: expected a name such as shortdate, with an optional delta such as -1")));
@@ -121,11 +155,19 @@ fn split_token(token: &str) -> Result<(&str, i64), TimeVarError> {
     if delta.is_empty() {
         return Ok((name, 0));
     }
-    let valid = (delta.starts_with('+') || delta.starts_with('-')) && delta.len() > 1 && delta[1..].bytes().all(|b| b.is_ascii_digit());
-    let parsed = if valid { delta.parse::<i64>().ok() } else { None };
+    let valid = (delta.starts_with('+') || delta.starts_with('-'))
+        && delta.len() > 1
+        && delta[1..].bytes().all(|b| b.is_ascii_digit());
+    let parsed = if valid {
+        delta.parse::<i64>().ok()
+    } else {
+        None
+    };
     match parsed {
         Some(d) => Ok((name, d)),
-        None => Err(TimeVarError::Syntax(format!("{token:?}: the delta {delta:?} is not a signed integer such as -1 or +7"))),
+        None => Err(TimeVarError::Syntax(format!(
+            "{token:?}: the delta {delta:?} is not a signed integer such as -1 or +7"
+        ))),
     }
 }
 
@@ -136,16 +178,25 @@ pub fn check(template: &str, syntax: Syntax) -> Result<(), TimeVarError> {
 
 /// Whether the command uses any time variable.
 pub fn has_variables(template: &str, syntax: Syntax) -> Result<bool, TimeVarError> {
-    Ok(parse(template, syntax)?.iter().any(|p| matches!(p, Piece::Var { .. })))
+    Ok(parse(template, syntax)?
+        .iter()
+        .any(|p| matches!(p, Piece::Var { .. })))
 }
 
 /// The command with every variable replaced by its value at `at`.
-pub fn interpolate(template: &str, syntax: Syntax, at: NaiveDateTime) -> Result<String, TimeVarError> {
+pub fn interpolate(
+    template: &str,
+    syntax: Syntax,
+    at: NaiveDateTime,
+) -> Result<String, TimeVarError> {
     let mut out = String::with_capacity(template.len() + 16);
     for piece in parse(template, syntax)? {
         match piece {
             Piece::Text(t) => out.push_str(&t),
-            Piece::Var { name, delta, token } => out.push_str(&value(name, delta, at).ok_or_else(|| TimeVarError::OutOfRange(token.to_string()))?),
+            Piece::Var { name, delta, token } => out.push_str(
+                &value(name, delta, at)
+                    .ok_or_else(|| TimeVarError::OutOfRange(token.to_string()))?,
+            ),
         }
     }
     Ok(out)
@@ -154,7 +205,11 @@ pub fn interpolate(template: &str, syntax: Syntax, at: NaiveDateTime) -> Result<
 fn add_months(at: NaiveDateTime, months: i64) -> Option<NaiveDateTime> {
     let m = Months::new(u32::try_from(months.unsigned_abs()).ok()?);
     // chrono clamps to the last day of the target month.
-    if months >= 0 { at.checked_add_months(m) } else { at.checked_sub_months(m) }
+    if months >= 0 {
+        at.checked_add_months(m)
+    } else {
+        at.checked_sub_months(m)
+    }
 }
 
 fn value(name: &str, delta: i64, at: NaiveDateTime) -> Option<String> {
@@ -224,16 +279,36 @@ mod tests {
             ("%(shortdate-1)s", "2019-03-01", "2019-02-28"),
             ("%(year+1)s-%(month)s", "2019-12-15", "2020-12"),
         ] {
-            assert_eq!(run(template, when).as_deref(), Ok(want), "{template} at {when}");
+            assert_eq!(
+                run(template, when).as_deref(),
+                Ok(want),
+                "{template} at {when}"
+            );
         }
-        assert_eq!(interpolate("echo 50%%", Syntax::Percent, at("2019-01-01")).unwrap(), "echo 50%");
-        assert_eq!(run("{foo}", "2019-01-01"), Err(TimeVarError::Unknown("foo".into())));
-        assert!(run("{foo}", "2019-01-01").unwrap_err().to_string().starts_with("unknown variable foo"));
+        assert_eq!(
+            interpolate("echo 50%%", Syntax::Percent, at("2019-01-01")).unwrap(),
+            "echo 50%"
+        );
+        assert_eq!(
+            run("{foo}", "2019-01-01"),
+            Err(TimeVarError::Unknown("foo".into()))
+        );
+        assert!(run("{foo}", "2019-01-01")
+            .unwrap_err()
+            .to_string()
+            .starts_with("unknown variable foo"));
     }
 
     #[test]
     fn tron_variables_and_clamping() {
-        assert_eq!(run("{ym-1} {ymd} {ymdh+1} {ymdhm-5} {minute}", "2019-03-31T10:02").unwrap(), "2019-02 2019-03-31 2019-03-31T11 2019-03-31T09:57 02");
+        assert_eq!(
+            run(
+                "{ym-1} {ymd} {ymdh+1} {ymdhm-5} {minute}",
+                "2019-03-31T10:02"
+            )
+            .unwrap(),
+            "2019-02 2019-03-31 2019-03-31T11 2019-03-31T09:57 02"
+        );
         // Month arithmetic clamps to the month's end rather than failing.
         assert_eq!(run("%(month-1)s", "2019-03-31").unwrap(), "02");
         assert_eq!(run("{year+1}", "2020-02-29").unwrap(), "2021");
@@ -242,12 +317,30 @@ mod tests {
     #[test]
     fn the_syntax_rule() {
         // Under brace syntax percent signs are plain text, and the reverse.
-        assert_eq!(run("echo 50% {shortdate}", "2019-01-01").unwrap(), "echo 50% 2019-01-01");
-        assert_eq!(run("echo {shortdate} %(year)s", "2019-01-01").unwrap(), "echo {shortdate} 2019");
-        assert!(matches!(run("echo 50% %(year)s", "2019-01-01"), Err(TimeVarError::Syntax(_))));
-        assert!(matches!(run("echo {shortdate", "2019-01-01"), Err(TimeVarError::Syntax(_))));
-        assert!(matches!(run("echo }", "2019-01-01"), Err(TimeVarError::Syntax(_))));
-        assert!(matches!(run("{shortdate-x}", "2019-01-01"), Err(TimeVarError::Syntax(_))));
+        assert_eq!(
+            run("echo 50% {shortdate}", "2019-01-01").unwrap(),
+            "echo 50% 2019-01-01"
+        );
+        assert_eq!(
+            run("echo {shortdate} %(year)s", "2019-01-01").unwrap(),
+            "echo {shortdate} 2019"
+        );
+        assert!(matches!(
+            run("echo 50% %(year)s", "2019-01-01"),
+            Err(TimeVarError::Syntax(_))
+        ));
+        assert!(matches!(
+            run("echo {shortdate", "2019-01-01"),
+            Err(TimeVarError::Syntax(_))
+        ));
+        assert!(matches!(
+            run("echo }", "2019-01-01"),
+            Err(TimeVarError::Syntax(_))
+        ));
+        assert!(matches!(
+            run("{shortdate-x}", "2019-01-01"),
+            Err(TimeVarError::Syntax(_))
+        ));
         assert!(!has_variables("echo hi {{x}}", Syntax::Brace).unwrap());
         assert!(has_variables("echo %(day)s", Syntax::Percent).unwrap());
     }

@@ -7,7 +7,10 @@
 
 use crate::error::{Error, Problem};
 use crate::schedule;
-use crate::schema::{self, InstanceType, KeySpec, DEPLOY_KEYS, INSTANCE_KEYS, MONITORING_KEYS, SERVICE_KEYS, SMARTSTACK_KEYS, STEP_KEYS};
+use crate::schema::{
+    self, InstanceType, KeySpec, DEPLOY_KEYS, INSTANCE_KEYS, MONITORING_KEYS, SERVICE_KEYS,
+    SMARTSTACK_KEYS, STEP_KEYS,
+};
 use crate::service::{InstanceFile, Service};
 use crate::timevars;
 use crate::yaml::{self, describe, key_text, YamlFile};
@@ -48,7 +51,10 @@ pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, E
         for f in service_files(&service) {
             by_file.entry(f).or_default();
         }
-        for p in load_problems.into_iter().chain(check_service(&service, &mut index)) {
+        for p in load_problems
+            .into_iter()
+            .chain(check_service(&service, &mut index))
+        {
             by_file.entry(p.file.clone()).or_default().push(p);
         }
         index.insert(service);
@@ -60,16 +66,28 @@ pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, E
         .into_iter()
         .map(|(file, mut problems)| {
             problems.sort_by_key(|p| p.line.unwrap_or(0));
-            FileReport { valid: problems.is_empty(), file, problems }
+            FileReport {
+                valid: problems.is_empty(),
+                file,
+                problems,
+            }
         })
         .collect();
-    Ok(Report { valid: files.iter().all(|f| f.valid), files })
+    Ok(Report {
+        valid: files.iter().all(|f| f.valid),
+        files,
+    })
 }
 
 /// The files of a service that validation looks at.
 fn service_files(s: &Service) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for name in ["service.yaml", "deploy.yaml", "monitoring.yaml", "smartstack.yaml"] {
+    for name in [
+        "service.yaml",
+        "deploy.yaml",
+        "monitoring.yaml",
+        "smartstack.yaml",
+    ] {
         let p = s.path(name);
         if p.exists() {
             out.push(p);
@@ -84,25 +102,56 @@ fn problem_at(file: &Path, y: &YamlFile, path: &[&str], message: String) -> Prob
 }
 
 /// Checks the keys of `map` against `table` (plus `also` for extra allowed keys).
-fn check_keys(file: &Path, y: &YamlFile, at: &[&str], map: &Mapping, table: &[KeySpec], also: Option<&[KeySpec]>, what: &str, out: &mut Vec<Problem>) {
+fn check_keys(
+    file: &Path,
+    y: &YamlFile,
+    at: &[&str],
+    map: &Mapping,
+    table: &[KeySpec],
+    also: Option<&[KeySpec]>,
+    what: &str,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
     for (k, v) in map {
         let key = key_text(k);
         let mut path: Vec<&str> = at.to_vec();
         path.push(&key);
-        let spec = schema::lookup(table, &key, InstanceType::Marathon)
-            .or_else(|| also.and_then(|t| InstanceType::ALL.into_iter().find_map(|ty| schema::lookup(t, &key, ty))));
+        let spec = schema::lookup(table, &key, InstanceType::Marathon).or_else(|| {
+            also.and_then(|t| {
+                InstanceType::ALL
+                    .into_iter()
+                    .find_map(|ty| schema::lookup(t, &key, ty))
+            })
+        });
         match spec {
             None => out.push(
-                problem_at(file, y, &path, format!("unknown key {key} in {what}; known keys: {}", known(table, also)))
-                    .key(path.join(".")),
+                problem_at(
+                    file,
+                    y,
+                    &path,
+                    format!(
+                        "unknown key {key} in {what}; known keys: {}",
+                        known(table, also)
+                    ),
+                )
+                .key(path.join(".")),
             ),
             Some(spec) => {
                 if let Err(expected) = schema::check(spec.kind, v) {
-                    out.push(problem_at(file, y, &path, format!("{key} is {}, expected {expected}", describe(v))).key(path.join(".")));
+                    out.push(
+                        problem_at(
+                            file,
+                            y,
+                            &path,
+                            format!("{key} is {}, expected {expected}", describe(v)),
+                        )
+                        .key(path.join(".")),
+                    );
                 }
             }
         }
     }
+    out
 }
 
 fn known(table: &[KeySpec], also: Option<&[KeySpec]>) -> String {
@@ -116,22 +165,50 @@ fn known(table: &[KeySpec], also: Option<&[KeySpec]>) -> String {
 fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
     let mut out = Vec::new();
     let service_path = s.path("service.yaml");
-    check_keys(&service_path, &s.service_yaml, &[], &s.service_yaml.map, SERVICE_KEYS, Some(INSTANCE_KEYS), "service.yaml", &mut out);
+    out.extend(check_keys(
+        &service_path,
+        &s.service_yaml,
+        &[],
+        &s.service_yaml.map,
+        SERVICE_KEYS,
+        Some(INSTANCE_KEYS),
+        "service.yaml",
+    ));
     if s.name.starts_with("tmp") {
-        out.push(Problem::new(&service_path, format!("the service name {} starts with \"tmp\", which is reserved for rerun jobs", s.name)));
+        out.push(Problem::new(
+            &service_path,
+            format!(
+                "the service name {} starts with \"tmp\", which is reserved for rerun jobs",
+                s.name
+            ),
+        ));
     }
     if !s.files.is_empty() && s.service_yaml.map.get("git_url").is_none() {
-        out.push(Problem::new(&service_path, "service.yaml has no git_url: add the URL or path of the service's git repository").key("git_url"));
+        out.push(
+            Problem::new(
+                &service_path,
+                "service.yaml has no git_url: add the URL or path of the service's git repository",
+            )
+            .key("git_url"),
+        );
     }
     if let Some(m) = &s.monitoring {
-        check_keys(&s.path("monitoring.yaml"), m, &[], &m.map, MONITORING_KEYS, None, "monitoring.yaml", &mut out);
+        out.extend(check_keys(
+            &s.path("monitoring.yaml"),
+            m,
+            &[],
+            &m.map,
+            MONITORING_KEYS,
+            None,
+            "monitoring.yaml",
+        ));
     }
     if let Some(sm) = &s.smartstack {
         let path = s.path("smartstack.yaml");
         for (ns, v) in &sm.map {
             let ns = key_text(ns);
             match v {
-                Value::Mapping(m) => check_keys(&path, sm, &[&ns], m, SMARTSTACK_KEYS, None, &format!("smartstack namespace {ns}"), &mut out),
+                Value::Mapping(m) => out.extend(check_keys(&path, sm, &[&ns], m, SMARTSTACK_KEYS, None, &format!("smartstack namespace {ns}"))),
                 other => out.push(
                     problem_at(&path, sm, &[&ns], format!("namespace {ns} is {}, expected a mapping such as {{proxy_port: 20001, mode: http}}", describe(other)))
                         .key(ns.clone()),
@@ -143,7 +220,9 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
     let mut seen: HashMap<(String, String), PathBuf> = HashMap::new();
     for file in &s.files {
         for (name, _) in file.instances() {
-            if let Some(first) = seen.insert((file.cluster.clone(), name.clone()), file.path.clone()) {
+            if let Some(first) =
+                seen.insert((file.cluster.clone(), name.clone()), file.path.clone())
+            {
                 out.push(
                     Problem::new(&file.path, format!("instance {name} is also defined in {}: instance names must be unique within cluster {}", first.display(), file.cluster))
                         .instance(&name)
@@ -165,10 +244,27 @@ fn check_deploy(s: &Service, out: &mut Vec<Problem>) -> Option<Vec<String>> {
         }
         return None;
     };
-    check_keys(&path, d, &[], &d.map, DEPLOY_KEYS, None, "deploy.yaml", out);
+    out.extend(check_keys(
+        &path,
+        d,
+        &[],
+        &d.map,
+        DEPLOY_KEYS,
+        None,
+        "deploy.yaml",
+    ));
     let Some(steps) = d.map.get("pipeline").and_then(Value::as_sequence) else {
         if !d.map.contains_key("pipeline") {
-            out.push(problem_at(&path, d, &[], "deploy.yaml has no pipeline: expected a list of steps such as - step: prod".into()).key("pipeline"));
+            out.push(
+                problem_at(
+                    &path,
+                    d,
+                    &[],
+                    "deploy.yaml has no pipeline: expected a list of steps such as - step: prod"
+                        .into(),
+                )
+                .key("pipeline"),
+            );
         }
         return None;
     };
@@ -176,18 +272,44 @@ fn check_deploy(s: &Service, out: &mut Vec<Problem>) -> Option<Vec<String>> {
         let key = format!("pipeline[{i}]");
         match step {
             Value::Mapping(m) => {
-                check_keys(&path, d, &["pipeline"], m, STEP_KEYS, None, "a pipeline step", out);
+                out.extend(check_keys(
+                    &path,
+                    d,
+                    &["pipeline"],
+                    m,
+                    STEP_KEYS,
+                    None,
+                    "a pipeline step",
+                ));
                 if !m.get("step").is_some_and(Value::is_string) {
                     out.push(problem_at(&path, d, &["pipeline"], format!("{key} has no step name: expected step: <deploy group or itest, push-to-registry, …>")).key(key));
                 }
             }
-            other => out.push(problem_at(&path, d, &["pipeline"], format!("{key} is {}, expected a mapping such as {{step: prod}}", describe(other))).key(key)),
+            other => out.push(
+                problem_at(
+                    &path,
+                    d,
+                    &["pipeline"],
+                    format!(
+                        "{key} is {}, expected a mapping such as {{step: prod}}",
+                        describe(other)
+                    ),
+                )
+                .key(key),
+            ),
         }
     }
     s.deploy_groups()
 }
 
-fn check_instance(s: &Service, file: &InstanceFile, name: &str, deploy_groups: Option<&[String]>, index: &mut JobIndex, out: &mut Vec<Problem>) {
+fn check_instance(
+    s: &Service,
+    file: &InstanceFile,
+    name: &str,
+    deploy_groups: Option<&[String]>,
+    index: &mut JobIndex,
+    out: &mut Vec<Problem>,
+) {
     let at = |key: Option<&str>, message: String| -> Problem {
         let line = match key {
             Some(k) => file.line_of(&[name, k]).or_else(|| file.line_of(&[name])),
@@ -208,14 +330,38 @@ fn check_instance(s: &Service, file: &InstanceFile, name: &str, deploy_groups: O
     };
     for k in own.keys() {
         let key = key_text(k);
-        if schema::lookup(INSTANCE_KEYS, &key, file.kind).is_none() && schema::lookup(SERVICE_KEYS, &key, file.kind).is_none() {
+        if schema::lookup(INSTANCE_KEYS, &key, file.kind).is_none()
+            && schema::lookup(SERVICE_KEYS, &key, file.kind).is_none()
+        {
             let others = schema::other_types_of(&key);
             let hint = if others.is_empty() {
                 String::new()
             } else {
-                format!(" (it is a key of {} instances)", others.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" and "))
+                format!(
+                    " (it is a key of {} instances)",
+                    others
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )
             };
-            out.push(at(Some(&key), format!("unknown key {key} for a {} instance{hint}", file.kind)));
+            out.push(at(
+                Some(&key),
+                format!("unknown key {key} for a {} instance{hint}", file.kind),
+            ));
+        }
+    }
+    // The deploy group is checked on its own so that a type error elsewhere does not hide it.
+    if let (Some(groups), Ok(group)) = (deploy_groups, s.deploy_group_of(file, name)) {
+        if !groups.contains(&group) {
+            let key = own.contains_key("deploy_group").then_some("deploy_group");
+            let shown = if groups.is_empty() {
+                "none".to_string()
+            } else {
+                groups.join(", ")
+            };
+            out.push(at(key, format!("deploy_group {group} is not a deploy group of deploy.yaml's pipeline (its deploy groups: {shown})")));
         }
     }
     let config = match s.instance_config(file, name) {
@@ -225,13 +371,6 @@ fn check_instance(s: &Service, file: &InstanceFile, name: &str, deploy_groups: O
             return;
         }
     };
-    if let Some(groups) = deploy_groups {
-        if !groups.contains(&config.deploy_group) {
-            let key = own.contains_key("deploy_group").then_some("deploy_group");
-            let shown = if groups.is_empty() { "none".to_string() } else { groups.join(", ") };
-            out.push(at(key, format!("deploy_group {} is not a deploy group of deploy.yaml's pipeline (its deploy groups: {shown})", config.deploy_group)));
-        }
-    }
     if file.kind != InstanceType::Chronos {
         return;
     }
@@ -258,11 +397,17 @@ fn check_instance(s: &Service, file: &InstanceFile, name: &str, deploy_groups: O
     let me = format!("{}.{}", s.name, name);
     for parent in config.parents.iter().flatten() {
         let Some((psvc, pinst)) = parent.split_once('.') else {
-            out.push(at(Some("parents"), format!("parent {parent:?} is not written service.instance")));
+            out.push(at(
+                Some("parents"),
+                format!("parent {parent:?} is not written service.instance"),
+            ));
             continue;
         };
         if *parent == me {
-            out.push(at(Some("parents"), format!("Job {me} cannot depend on itself")));
+            out.push(at(
+                Some("parents"),
+                format!("Job {me} cannot depend on itself"),
+            ));
         } else if !index.has_job(psvc, &file.cluster, pinst, s) {
             out.push(at(Some("parents"), format!("Parent job {parent} could not be found (no chronos-{}.yaml instance {pinst} in service {psvc})", file.cluster)));
         }
@@ -270,7 +415,10 @@ fn check_instance(s: &Service, file: &InstanceFile, name: &str, deploy_groups: O
     if let Some(cmd) = &config.cmd {
         let text = cmd.joined();
         if let Err(e) = timevars::check(&text, config.syntax_for(&text)) {
-            out.push(at(Some("cmd"), format!("the command's time variables do not parse: {e}")));
+            out.push(at(
+                Some("cmd"),
+                format!("the command's time variables do not parse: {e}"),
+            ));
         }
     }
 }
@@ -283,7 +431,10 @@ struct JobIndex {
 
 impl JobIndex {
     fn new(soa_dir: &Path) -> Self {
-        JobIndex { soa_dir: soa_dir.to_path_buf(), services: HashMap::new() }
+        JobIndex {
+            soa_dir: soa_dir.to_path_buf(),
+            services: HashMap::new(),
+        }
     }
 
     fn insert(&mut self, s: Service) {
@@ -292,22 +443,37 @@ impl JobIndex {
 
     fn service(&mut self, name: &str) -> Option<&Service> {
         if !self.services.contains_key(name) {
-            let loaded = Service::load_tolerant(&self.soa_dir, name).ok().map(|(s, _)| s);
+            let loaded = Service::load_tolerant(&self.soa_dir, name)
+                .ok()
+                .map(|(s, _)| s);
             self.services.insert(name.to_string(), loaded);
         }
         self.services.get(name).and_then(Option::as_ref)
     }
 
     fn has_job(&mut self, service: &str, cluster: &str, instance: &str, current: &Service) -> bool {
-        let svc = if service == current.name { Some(current) } else { self.service(service) };
-        svc.is_some_and(|s| s.find_instance(cluster, instance, Some(InstanceType::Chronos)).is_some())
+        let svc = if service == current.name {
+            Some(current)
+        } else {
+            self.service(service)
+        };
+        svc.is_some_and(|s| {
+            s.find_instance(cluster, instance, Some(InstanceType::Chronos))
+                .is_some()
+        })
     }
 
     /// The parents of a job as (service, instance), read from its file.
     fn parents(&mut self, service: &str, cluster: &str, instance: &str) -> Vec<(String, String)> {
-        let Some(s) = self.service(service) else { return Vec::new() };
-        let Some(file) = s.find_instance(cluster, instance, Some(InstanceType::Chronos)) else { return Vec::new() };
-        let Some(own) = file.yaml.map.get(instance) else { return Vec::new() };
+        let Some(s) = self.service(service) else {
+            return Vec::new();
+        };
+        let Some(file) = s.find_instance(cluster, instance, Some(InstanceType::Chronos)) else {
+            return Vec::new();
+        };
+        let Some(own) = file.yaml.map.get(instance) else {
+            return Vec::new();
+        };
         own.get("parents")
             .and_then(Value::as_sequence)
             .map(|ps| {
@@ -338,14 +504,26 @@ impl JobIndex {
         let mut done: BTreeSet<(String, String, String)> = BTreeSet::new();
         for (cluster, svc, inst) in starts {
             let mut stack: Vec<(String, String)> = Vec::new();
-            self.dfs(&cluster, (svc, inst), &mut stack, &mut done, &mut |cycle: Vec<(String, String)>| {
-                let mut names: Vec<String> = cycle.iter().map(|(s, i)| format!("{s}.{i}")).collect();
-                let min = names.iter().enumerate().min_by_key(|(_, n)| (*n).clone()).map(|(i, _)| i).unwrap_or(0);
-                names.rotate_left(min);
-                if reported.insert(names.clone()) {
-                    problems.push((cluster.clone(), names));
-                }
-            });
+            self.dfs(
+                &cluster,
+                (svc, inst),
+                &mut stack,
+                &mut done,
+                &mut |cycle: Vec<(String, String)>| {
+                    let mut names: Vec<String> =
+                        cycle.iter().map(|(s, i)| format!("{s}.{i}")).collect();
+                    let min = names
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, n)| (*n).clone())
+                        .map(|(i, _)| i)
+                        .unwrap_or(0);
+                    names.rotate_left(min);
+                    if reported.insert(names.clone()) {
+                        problems.push((cluster.clone(), names));
+                    }
+                },
+            );
         }
         problems
             .into_iter()
@@ -410,7 +588,10 @@ mod tests {
 
     const BASE: &[(&str, &str)] = &[
         ("svc/service.yaml", "description: d\ngit_url: /tmp/x\n"),
-        ("svc/deploy.yaml", "pipeline:\n  - step: itest\n  - step: prod\n"),
+        (
+            "svc/deploy.yaml",
+            "pipeline:\n  - step: itest\n  - step: prod\n",
+        ),
     ];
 
     fn messages(extra: &[(&str, &str)]) -> Vec<String> {
@@ -418,7 +599,11 @@ mod tests {
         files.extend_from_slice(extra);
         let dir = tree(&files);
         let report = validate(dir.path(), None).unwrap();
-        report.files.iter().flat_map(|f| f.problems.iter().map(|p| p.to_string())).collect()
+        report
+            .files
+            .iter()
+            .flat_map(|f| f.problems.iter().map(|p| p.to_string()))
+            .collect()
     }
 
     #[test]
@@ -437,7 +622,10 @@ mod tests {
         assert!(all.contains("marathon-prod.yaml:3: instance main: key cpus: cpus is the string \"lots\", expected a number"), "{all}");
         assert!(all.contains("marathon-prod.yaml:4: instance main: key colour: unknown key colour for a marathon instance"), "{all}");
         assert!(all.contains("key schedule: unknown key schedule for a marathon instance (it is a key of chronos instances)"), "{all}");
-        assert!(all.contains("instance Bad_Name: the instance name \"Bad_Name\" is not valid"), "{all}");
+        assert!(
+            all.contains("instance Bad_Name: the instance name \"Bad_Name\" is not valid"),
+            "{all}"
+        );
         assert!(all.contains("marathon-prod.yaml:7: instance Bad_Name: key deploy_group: deploy_group nope is not a deploy group of deploy.yaml's pipeline (its deploy groups: prod)"), "{all}");
     }
 
@@ -475,14 +663,26 @@ mod tests {
         let all = m.join("\n");
         assert_eq!(all.matches("form a cycle").count(), 1, "{all}");
         assert!(all.contains("other.b -> svc.a -> other.b"), "{all}");
-        assert!(all.contains("instance main: instance main is also defined in"), "{all}");
+        assert!(
+            all.contains("instance main: instance main is also defined in"),
+            "{all}"
+        );
     }
 
     #[test]
     fn broken_yaml_is_reported_and_the_rest_still_checked() {
-        let m = messages(&[("svc/marathon-prod.yaml", "main: [\n"), ("svc/adhoc-prod.yaml", "batch:\n  deploy_group: nope\n")]);
+        let m = messages(&[
+            ("svc/marathon-prod.yaml", "main: [\n"),
+            ("svc/adhoc-prod.yaml", "batch:\n  deploy_group: nope\n"),
+        ]);
         let all = m.join("\n");
-        assert!(all.contains("marathon-prod.yaml:2: not valid YAML"), "{all}");
-        assert!(all.contains("adhoc-prod.yaml:2: instance batch: key deploy_group"), "{all}");
+        assert!(
+            all.contains("marathon-prod.yaml:2: not valid YAML"),
+            "{all}"
+        );
+        assert!(
+            all.contains("adhoc-prod.yaml:2: instance batch: key deploy_group"),
+            "{all}"
+        );
     }
 }

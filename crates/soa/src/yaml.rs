@@ -36,7 +36,10 @@ pub fn parse_mapping(path: &Path, text: &str) -> Result<Mapping> {
         Value::Mapping(m) => Ok(m),
         other => Err(Problem::new(
             path,
-            format!("the file holds {}, expected a mapping of keys to values", describe(&other)),
+            format!(
+                "the file holds {}, expected a mapping of keys to values",
+                describe(&other)
+            ),
         )
         .line(Some(1))
         .into()),
@@ -109,16 +112,24 @@ pub fn locate(text: &str, path: &[&str]) -> Option<usize> {
         }
         let trimmed = trimmed.strip_prefix("- ").unwrap_or(trimmed);
         let key = path[depth];
-        let matches = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")]
-            .iter()
-            .any(|k| trimmed.starts_with(k.as_str()));
+        let matches = [
+            format!("{key}:"),
+            format!("\"{key}\":"),
+            format!("'{key}':"),
+        ]
+        .iter()
+        .any(|k| trimmed.starts_with(k.as_str()));
         if matches && min_indent.is_none_or(|p| indent > p) {
             found = Some(i + 1);
             min_indent = Some(indent);
             depth += 1;
         }
     }
-    if depth == path.len() { found } else { found.filter(|_| depth > 0) }
+    if depth == path.len() {
+        found
+    } else {
+        found.filter(|_| depth > 0)
+    }
 }
 
 #[cfg(test)]
@@ -130,7 +141,8 @@ mod tests {
         let d: Mapping = serde_yaml::from_str("a: 1\nm: {x: 1, y: 2}\nl: [1]").unwrap();
         let o: Mapping = serde_yaml::from_str("m: {y: 3, z: 4}\nl: [2]\nb: 5").unwrap();
         let m = deep_merge(&d, &o);
-        let want: Mapping = serde_yaml::from_str("a: 1\nm: {x: 1, y: 3, z: 4}\nl: [2]\nb: 5").unwrap();
+        let want: Mapping =
+            serde_yaml::from_str("a: 1\nm: {x: 1, y: 3, z: 4}\nl: [2]\nb: 5").unwrap();
         assert_eq!(m, want);
     }
 

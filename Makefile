@@ -1,0 +1,47 @@
+# The toolkit's entry points. `make demo` shows the main job on the fixtures; `make test` is
+# everything CI runs.
+SHELL := /bin/sh
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+BINARIES := generate-deployments soa-validate
+
+.PHONY: all build demo test man lint bench install clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --locked --release
+
+demo: build
+	sh bin/demo.sh target/release
+
+test:
+	$(CARGO) build --workspace --locked
+	$(CARGO) test --workspace --locked
+	$(CARGO) run --quiet --locked -p gen-docs -- --check man
+
+man:
+	$(CARGO) run --quiet --locked -p gen-docs -- man
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+bench: build
+	sh bin/bench.sh target/release
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	for b in $(BINARIES); do install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
+	for b in $(BINARIES); do install -m 0644 man/man1/$$b.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$b.1; done
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	for b in $(BINARIES); do \
+	  install -m 0644 man/completions/bash/$$b $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$b; \
+	  install -m 0644 man/completions/zsh/_$$b $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$b; \
+	  install -m 0644 man/completions/fish/$$b.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$b.fish; \
+	done
+
+clean:
+	$(CARGO) clean
+	rm -rf target/demo target/bench

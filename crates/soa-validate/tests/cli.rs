@@ -1,0 +1,221 @@
+//! soa-validate as a user runs it: the fixture tree is valid, and each class of bad input gives
+//! a message naming file, line, instance and key, and exit status 1.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// A scratch copy of the fixture soa-configs.
+fn tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-R")
+        .arg(fixtures().join("soa"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+fn cmd(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("soa-validate").unwrap();
+    c.arg("-y").arg(dir.join("soa"));
+    c
+}
+
+/// Appends `text` to a fixture file, validates, and returns stdout (exit status 1 expected) with
+/// `{N}` in `text`'s expectations meaning the file's line count before the append.
+fn invalid_with(file: &str, text: &str) -> (String, usize) {
+    let dir = tree();
+    let path = dir.path().join("soa").join(file);
+    let mut content = std::fs::read_to_string(&path).unwrap_or_default();
+    let base = content.lines().count();
+    content.push_str(text);
+    std::fs::write(&path, content).unwrap();
+    let out = cmd(dir.path()).assert().code(1).get_output().stdout.clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(&format!("✗ {}", path.display())), "{out}");
+    (out, base)
+}
+
+#[test]
+fn the_fixture_tree_is_valid() {
+    let dir = tree();
+    let out = cmd(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.lines().all(|l| l.starts_with("✓ ")), "{out}");
+    assert!(out.contains("example_service/chronos-local.yaml"));
+    let out = cmd(dir.path())
+        .args(["-s", "reports"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
+}
+
+#[test]
+fn malformed_yaml() {
+    let (out, n) = invalid_with("example_service/adhoc-local.yaml", "broken: [\n");
+    assert!(
+        out.contains(&format!("line {}: not valid YAML", n + 2)),
+        "{out}"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let (out, n) = invalid_with(
+        "example_service/marathon-local.yaml",
+        "extra:\n  deploy_group: prod\n  instances: three\n",
+    );
+    let want = format!("line {}: instance extra: key instances: instances is the string \"three\", expected an integer", n + 3);
+    assert!(out.contains(&want), "{out}");
+}
+
+#[test]
+fn out_of_range() {
+    let (out, _) = invalid_with(
+        "example_service/marathon-local.yaml",
+        "extra:\n  deploy_group: prod\n  bounce_margin_factor: 1.5\n",
+    );
+    assert!(out.contains("key bounce_margin_factor: bounce_margin_factor is the number 1.5, expected a number greater than 0 and at most 1"), "{out}");
+}
+
+#[test]
+fn unknown_key() {
+    let (out, n) = invalid_with(
+        "example_service/marathon-local.yaml",
+        "extra:\n  deploy_group: prod\n  instnaces: 3\n",
+    );
+    let want = format!(
+        "line {}: instance extra: key instnaces: unknown key instnaces for a marathon instance",
+        n + 3
+    );
+    assert!(out.contains(&want), "{out}");
+}
+
+#[test]
+fn bad_instance_name() {
+    let (out, n) = invalid_with(
+        "example_service/adhoc-local.yaml",
+        "Big-Batch:\n  deploy_group: prod\n",
+    );
+    assert!(
+        out.contains(&format!(
+            "line {}: instance Big-Batch: the instance name \"Big-Batch\" is not valid",
+            n + 1
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn missing_deploy_group() {
+    let (out, n) = invalid_with(
+        "example_service/adhoc-local.yaml",
+        "lost:\n  deploy_group: staging\n",
+    );
+    let want = format!(
+        "line {}: instance lost: key deploy_group: deploy_group staging is not a deploy group of deploy.yaml's pipeline (its deploy groups: canary, prod)",
+        n + 2
+    );
+    assert!(out.contains(&want), "{out}");
+    // Without a deploy_group key the default <cluster>.<instance> must be a step too.
+    let (out, _) = invalid_with("example_service/adhoc-local.yaml", "unnamed:\n  cmd: x\n");
+    assert!(
+        out.contains("instance unnamed: deploy_group local.unnamed is not a deploy group"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_schedule() {
+    let (out, _) = invalid_with(
+        "reports/chronos-local.yaml",
+        "daily:\n  cmd: x\n  deploy_group: prod\n  schedule: every day\n",
+    );
+    assert!(out.contains("instance daily: key schedule: The specified schedule \"every day\" is neither a valid cron schedule nor a valid ISO 8601 schedule"), "{out}");
+    let (out, _) = invalid_with("reports/chronos-local.yaml", "daily:\n  cmd: x\n  deploy_group: prod\n  schedule: R/2026-01-01T00:00:00Z/PT10S\n  schedule_time_zone: Mars/Olympus\n");
+    assert!(
+        out.contains(
+            "Unsupported interval \"PT10S\": jobs must be run at an interval of > 60 seconds"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("key schedule_time_zone: The specified time zone \"Mars/Olympus\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn parents_cycle_across_services() {
+    let dir = tree();
+    let path = dir.path().join("soa/example_service/chronos-local.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "  schedule: \"R/2026-01-01T03:00:00Z/P1D\"\n",
+        "  parents: [reports.weekly]\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = cmd(dir.path()).assert().code(1).get_output().stdout.clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("the jobs' parents form a cycle: example_service.nightly -> reports.weekly -> example_service.nightly"), "{out}");
+}
+
+#[test]
+fn json_output() {
+    let dir = tree();
+    std::fs::write(
+        dir.path().join("soa/reports/monitoring.yaml"),
+        "team: analytics\npage: sometimes\n",
+    )
+    .unwrap();
+    let out = cmd(dir.path())
+        .arg("--json")
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    let bad: Vec<_> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["valid"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    let p = &bad[0]["problems"][0];
+    assert_eq!(p["line"], 2);
+    assert_eq!(p["key"], "page");
+    assert_eq!(
+        p["message"],
+        "page is the string \"sometimes\", expected true or false"
+    );
+}
+
+#[test]
+fn unreadable_tree_exits_2() {
+    let out = Command::cargo_bin("soa-validate")
+        .unwrap()
+        .args(["-y", "/nonexistent/soa"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/soa"));
+    let dir = tree();
+    cmd(dir.path()).args(["-s", "nope"]).assert().code(2);
+}
