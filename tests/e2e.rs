@@ -169,3 +169,23 @@ fn fixture_pipeline() {
         "stop"
     );
 }
+
+/// `tool | head` must end quietly with status 0: here the reader is gone before the first write.
+#[test]
+fn a_closed_stdout_pipe_ends_with_status_0() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(Command::new("sh").arg(top().join("fixtures/setup.sh")).arg(dir.path()).output().unwrap());
+    for (name, args) in [("generate-deployments", &["--all"][..]), ("soa-validate", &[][..]), ("soa-validate", &["--json"][..])] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = bin(name)
+            .args(args)
+            .env("SOA_DIR", dir.path().join("soa"))
+            .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{name}");
+    }
+}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# `make bench`: the benchmarks of docs/benchmarks.md, on the synthetic tree (built once, under
+# target/bench, by fixtures/bench/make-tree.py). Needs hyperfine (Debian: apt-get install hyperfine).
+# usage: bin/bench.sh BIN_DIR      (BIN_DIR holds the release binaries, e.g. target/release)
+set -eu
+bindir=$(cd "$1" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd)
+tree=$top/target/bench/tree
+command -v hyperfine >/dev/null 2>&1 || { echo "bench.sh: hyperfine is needed (apt-get install hyperfine)" >&2; exit 2; }
+if [ ! -d "$tree" ]; then
+    echo "building the synthetic tree in $tree (1,000 services x 10 instances, 20,000 tags; one 20,000-tag repo)" >&2
+    mkdir -p "$top/target/bench"
+    python3 "$top/fixtures/bench/make-tree.py" "$tree"
+fi
+PAASTA_SYSTEM_CONFIG_DIR=$tree/etc_paasta
+export PAASTA_SYSTEM_CONFIG_DIR
+gd=$bindir/generate-deployments
+hyperfine -N --warmup 1 --runs 5 -n "generate-deployments --all (nothing to write)" "$gd -d $tree/soa --all"
+hyperfine --warmup 1 --runs 5 -n "generate-deployments --all (every file written)" \
+    --prepare "rm -f $tree/soa/*/deployments.json" "$gd -d $tree/soa --all"
+hyperfine -N --warmup 2 --runs 20 -n "generate-deployments, one repo of 20,000 tags" "$gd -d $tree/big-soa -s bigrepo"
+hyperfine -N --warmup 1 --runs 10 -i -n "soa-validate, 1,000 services" "$bindir/soa-validate -y $tree/soa"
+for b in generate-deployments soa-validate; do
+    hyperfine -N --warmup 5 --runs 50 -n "$b --help" "$bindir/$b --help"
+done
