@@ -174,8 +174,16 @@ fn fixture_pipeline() {
 #[test]
 fn a_closed_stdout_pipe_ends_with_status_0() {
     let dir = tempfile::tempdir().unwrap();
-    ok(Command::new("sh").arg(top().join("fixtures/setup.sh")).arg(dir.path()).output().unwrap());
-    for (name, args) in [("generate-deployments", &["--all"][..]), ("soa-validate", &[][..]), ("soa-validate", &["--json"][..])] {
+    ok(Command::new("sh")
+        .arg(top().join("fixtures/setup.sh"))
+        .arg(dir.path())
+        .output()
+        .unwrap());
+    for (name, args) in [
+        ("generate-deployments", &["--all"][..]),
+        ("soa-validate", &[][..]),
+        ("soa-validate", &["--json"][..]),
+    ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let out = bin(name)
@@ -185,7 +193,15 @@ fn a_closed_stdout_pipe_ends_with_status_0() {
             .stdout(writer)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{name} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{name}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{name}"
+        );
     }
 }

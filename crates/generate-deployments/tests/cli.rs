@@ -30,6 +30,12 @@ fn cmd(dir: &Path) -> Command {
     c
 }
 
+/// Runs with `args`, expects exit status `code`, returns stderr.
+fn stderr_of(dir: &Path, args: &[&str], code: i32) -> String {
+    let out = cmd(dir).args(args).assert().code(code).get_output().clone();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
         .lines()
@@ -249,14 +255,8 @@ fn an_unreadable_git_url_is_named_and_the_existing_file_kept() {
     for url in ["/nonexistent/repo.git", "git://127.0.0.1:9/nothing.git"] {
         std::fs::write(&service_yaml, format!("git_url: {url}\n")).unwrap();
         let started = std::time::Instant::now();
-        let out = cmd(dir.path())
-            .args(["-s", "example_service"])
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
+        let stderr = stderr_of(dir.path(), &["-s", "example_service"], 2);
         assert!(started.elapsed().as_secs() < 10);
-        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(&format!("cannot read the tags of {url}")),
             "{stderr}"
@@ -269,17 +269,8 @@ fn an_unreadable_git_url_is_named_and_the_existing_file_kept() {
         format!("git_url: {}\n", dir.path().join("soa").display()),
     )
     .unwrap();
-    let out = cmd(dir.path())
-        .args(["-s", "example_service"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not a git repository"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = stderr_of(dir.path(), &["-s", "example_service"], 2);
+    assert!(stderr.contains("not a git repository"), "{stderr}");
 }
 
 #[test]
@@ -287,13 +278,7 @@ fn malformed_yaml_names_file_and_line_and_writes_nothing() {
     let dir = setup();
     let file = dir.path().join("soa/example_service/marathon-local.yaml");
     std::fs::write(&file, "main:\n  instances: 3\n  env: [unclosed\n").unwrap();
-    let out = cmd(dir.path())
-        .args(["-s", "example_service"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_of(dir.path(), &["-s", "example_service"], 1);
     assert!(
         stderr.contains(&format!("{}:4: not valid YAML", file.display())),
         "{stderr}"
@@ -309,13 +294,7 @@ fn a_deploy_group_of_the_wrong_type_names_instance_and_key() {
     let dir = setup();
     let file = dir.path().join("soa/example_service/marathon-local.yaml");
     std::fs::write(&file, "main:\n  deploy_group: [prod]\n").unwrap();
-    let out = cmd(dir.path())
-        .args(["-s", "example_service"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_of(dir.path(), &["-s", "example_service"], 1);
     assert!(
         stderr.contains(&format!(
             "{}:2: instance main: key deploy_group: deploy_group is a list, expected a string",
@@ -323,6 +302,10 @@ fn a_deploy_group_of_the_wrong_type_names_instance_and_key() {
         )),
         "{stderr}"
     );
+    assert!(!dir
+        .path()
+        .join("soa/example_service/deployments.json")
+        .exists());
 }
 
 #[test]
@@ -356,22 +339,35 @@ fn usage_errors_exit_2() {
     let dir = setup();
     cmd(dir.path()).assert().code(2);
     cmd(dir.path()).args(["-s", "x", "--all"]).assert().code(2);
-    let out = cmd(dir.path())
-        .args(["-s", "no_such_service"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no such service: no_such_service"));
+    let stderr = stderr_of(dir.path(), &["-s", "no_such_service"], 1);
+    assert!(
+        stderr.contains("no such service: no_such_service"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_repository_without_tags_gives_an_empty_file() {
     let dir = setup();
     let repo = dir.path().join("repos/empty.git");
-    assert!(std::process::Command::new("git").args(["init", "-q", "--bare"]).arg(&repo).status().unwrap().success());
-    std::fs::write(dir.path().join("soa/reports/service.yaml"), format!("git_url: {}\n", repo.display())).unwrap();
-    let out = cmd(dir.path()).args(["-s", "reports"]).assert().success().get_output().stdout.clone();
+    assert!(std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&repo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(
+        dir.path().join("soa/reports/service.yaml"),
+        format!("git_url: {}\n", repo.display()),
+    )
+    .unwrap();
+    let out = cmd(dir.path())
+        .args(["-s", "reports"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(lines(&out)[0]["deploy_groups"], serde_json::json!([]));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("soa/reports/deployments.json")).unwrap(),

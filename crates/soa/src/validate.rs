@@ -352,6 +352,18 @@ fn check_instance(
             ));
         }
     }
+    if let Some(Value::Mapping(m)) = own.get("monitoring") {
+        let found = check_keys(
+            &file.path,
+            &file.yaml,
+            &[name, "monitoring"],
+            m,
+            MONITORING_KEYS,
+            None,
+            "an instance's monitoring",
+        );
+        out.extend(found.into_iter().map(|p| p.instance(name)));
+    }
     // The deploy group is checked on its own so that a type error elsewhere does not hide it.
     if let (Some(groups), Ok(group)) = (deploy_groups, s.deploy_group_of(file, name)) {
         if !groups.contains(&group) {
@@ -617,7 +629,10 @@ mod tests {
 
     #[test]
     fn each_problem_names_file_line_instance_and_key() {
-        let m = messages(&[("svc/marathon-prod.yaml", "main:\n  deploy_group: prod\n  cpus: lots\n  colour: blue\n  schedule: x\nBad_Name:\n  deploy_group: nope\n")]);
+        let m = messages(&[(
+            "svc/marathon-prod.yaml",
+            "main:\n  deploy_group: prod\n  cpus: lots\n  colour: blue\n  schedule: x\n  monitoring:\n    team: t\n    paeg: true\nBad_Name:\n  deploy_group: nope\n",
+        )]);
         let all = m.join("\n");
         assert!(all.contains("marathon-prod.yaml:3: instance main: key cpus: cpus is the string \"lots\", expected a number"), "{all}");
         assert!(all.contains("marathon-prod.yaml:4: instance main: key colour: unknown key colour for a marathon instance"), "{all}");
@@ -626,7 +641,8 @@ mod tests {
             all.contains("instance Bad_Name: the instance name \"Bad_Name\" is not valid"),
             "{all}"
         );
-        assert!(all.contains("marathon-prod.yaml:7: instance Bad_Name: key deploy_group: deploy_group nope is not a deploy group of deploy.yaml's pipeline (its deploy groups: prod)"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:8: instance main: key main.monitoring.paeg: unknown key paeg in an instance's monitoring"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:10: instance Bad_Name: key deploy_group: deploy_group nope is not a deploy group of deploy.yaml's pipeline (its deploy groups: prod)"), "{all}");
     }
 
     #[test]
