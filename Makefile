@@ -4,7 +4,7 @@ SHELL := /bin/sh
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
-BINARIES := generate-deployments soa-validate
+BINARIES := generate-deployments soa-validate local-run
 
 .PHONY: all build demo test man lint bench install clean
 
@@ -14,11 +14,15 @@ build:
 	$(CARGO) build --workspace --locked --release
 
 demo: build
+	sh bin/ensure-docker.sh
 	sh bin/demo.sh target/release
 
+# Tests run the binaries against a real Docker engine (started here when none answers); what
+# they leave on it is removed whether they pass or not.
 test:
+	sh bin/ensure-docker.sh
 	$(CARGO) build --workspace --locked
-	$(CARGO) test --workspace --locked
+	status=0; $(CARGO) test --workspace --locked || status=$$?; sh bin/test-cleanup.sh; exit $$status
 	$(CARGO) run --quiet --locked -p gen-docs -- --check man
 
 man:

@@ -23,3 +23,21 @@ hyperfine -N --warmup 1 --runs 10 -i -n "soa-validate, 1,000 services" "$bindir/
 for b in generate-deployments soa-validate; do
     hyperfine -N --warmup 5 --runs 50 -n "$b --help" "$bindir/$b --help"
 done
+
+# local-run: the fixture service with the busybox image as its deployed image.
+lr=$top/target/bench/local-run
+rm -rf "$lr"
+sh "$top/fixtures/setup.sh" "$lr" >/dev/null
+echo '{"docker_registry": "paasta-bench", "volumes": []}' > "$lr/etc_paasta/docker_registry.json"
+rm -f "$lr/etc_paasta/volumes.json"
+SOA_DIR=$lr/soa PAASTA_SYSTEM_CONFIG_DIR=$lr/etc_paasta "$gd" --all >/dev/null
+sha=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["v2"]["deployments"]["prod"]["git_sha"])' "$lr/soa/example_service/deployments.json")
+image=paasta-bench/services-example_service:paasta-$sha
+sh "$top/fixtures/images/make-busybox-image.sh" "$image"
+trap 'docker rmi -f "$image" >/dev/null 2>&1 || true' EXIT
+export SOA_DIR=$lr/soa PAASTA_SYSTEM_CONFIG_DIR=$lr/etc_paasta
+hyperfine -N --warmup 5 --runs 50 -n "local-run --dry-run" "$bindir/local-run -s example_service -i batch --dry-run"
+echo "time to the first line of output, local-run (A) against docker run --rm of the same image (B):"
+python3 "$top/fixtures/bench/first-line.py" 20 "$bindir/local-run -s example_service -i batch -C 'echo hello'" "docker run --rm $image sh -c 'echo hello'"
+hyperfine --warmup 2 --runs 10 -n "local-run (whole process)" "$bindir/local-run -s example_service -i batch -C 'echo hello'" \
+    -n "docker run --rm (whole process)" "docker run --rm $image sh -c 'echo hello'"

@@ -30,6 +30,21 @@ git --git-dir="$repo" update-ref refs/tags/paasta-prod-20260103T090000-deploy "$
 step "Run again: nothing changed, nothing written"
 "$bindir/generate-deployments" --all -v
 
+step "local-run: the adhoc instance 'batch' once, in the container a deployment would give it"
+# No registry is reachable here: the demo's image is made from busybox-static and tagged as the
+# image deployments.json names, under a registry name of the demo's own.
+echo '{"docker_registry": "paasta-demo"}' > "$PAASTA_SYSTEM_CONFIG_DIR/docker_registry.json"
+echo '{"volumes": []}' > "$PAASTA_SYSTEM_CONFIG_DIR/volumes.json"
+image=paasta-demo/services-example_service:paasta-$new_sha
+sh "$top/fixtures/images/make-busybox-image.sh" "$image"
+trap 'docker rmi -f "$image" >/dev/null 2>&1 || true' EXIT
+"$bindir/local-run" -s example_service -i batch --dry-run | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)))'
+"$bindir/local-run" -s example_service -i batch
+echo "(exit status $?)"
+
+step "local-run -t: only the health check of the long-running instance 'main' (busybox httpd)"
+"$bindir/local-run" -s example_service -i main -t && echo "(healthy: exit status 0)"
+
 step "A broken config is caught with file, line, instance and key"
 printf 'oops:\n  cpus: lots\n  deploy_group: nowhere\n' >> "$SOA_DIR/example_service/marathon-local.yaml"
 "$bindir/soa-validate" -s example_service || echo "(soa-validate exited $?, as expected)"

@@ -32,6 +32,7 @@ fn tools() -> Vec<(clap::Command, &'static [(&'static str, &'static str)])> {
             generate_deployments::MAN_SECTIONS,
         ),
         (soa_validate::Cli::command(), soa_validate::MAN_SECTIONS),
+        (local_run::Cli::command(), local_run::MAN_SECTIONS),
     ]
 }
 

@@ -292,6 +292,52 @@ impl Service {
         InstanceConfig::build(self, file, instance, own)
     }
 
+    /// The instance local-run opens when none is named: adhoc `interactive` of the cluster if the
+    /// service defines one, else an empty one; either way with the interactive defaults (cpus 4,
+    /// mem 10240, disk 1024) under whatever it sets.
+    pub fn interactive_config(&self, cluster: &str) -> Result<InstanceConfig, Vec<Problem>> {
+        let mut own: Mapping =
+            serde_yaml::from_str("cpus: 4\nmem: 10240\ndisk: 1024").expect("valid YAML");
+        let file = match self.find_instance(cluster, "interactive", Some(InstanceType::Adhoc)) {
+            Some(f) => {
+                if let Some(Value::Mapping(m)) = f.yaml.map.get("interactive") {
+                    own = yaml::deep_merge(&own, m);
+                }
+                f.clone()
+            }
+            None => InstanceFile {
+                kind: InstanceType::Adhoc,
+                cluster: cluster.to_string(),
+                path: self.dir.join(format!("adhoc-{cluster}.yaml")),
+                yaml: YamlFile {
+                    text: String::new(),
+                    map: Mapping::new(),
+                },
+            },
+        };
+        InstanceConfig::build(self, &file, "interactive", &own)
+    }
+
+    /// The team to page for an instance: its own `monitoring.team`, else monitoring.yaml's.
+    pub fn monitoring_team(&self, config: &InstanceConfig) -> Option<String> {
+        config
+            .config
+            .get("monitoring")
+            .and_then(|m| m.get("team"))
+            .or_else(|| self.monitoring.as_ref().and_then(|m| m.map.get("team")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// The registry images come from: service.yaml's `docker_registry`, else the system config's.
+    pub fn docker_registry<'a>(&'a self, system: &'a crate::SystemConfig) -> Option<&'a str> {
+        self.service_yaml
+            .map
+            .get("docker_registry")
+            .and_then(Value::as_str)
+            .or_else(|| system.docker_registry())
+    }
+
     /// Every instance of the given clusters, in file order; problems are collected, not fatal.
     pub fn instance_configs(
         &self,

@@ -91,6 +91,36 @@ impl SystemConfig {
     pub fn docker_registry(&self) -> Option<&str> {
         self.get("docker_registry").and_then(Value::as_str)
     }
+
+    /// The `volumes` every container of this machine mounts.
+    pub fn volumes(&self) -> Result<Vec<crate::service::Volume>> {
+        let Some(v) = self.get("volumes") else {
+            return Ok(Vec::new());
+        };
+        let bad = |what: String| -> Error { Problem::new(&self.dir, what).key("volumes").into() };
+        let items = v.as_array().ok_or_else(|| {
+            bad(format!(
+                "volumes is {v}, expected a list of {{containerPath, hostPath, mode}}"
+            ))
+        })?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let field = |k: &str| {
+                    item.get(k)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("volumes[{i}] has no {k} string")))
+                };
+                Ok(crate::service::Volume {
+                    container_path: field("containerPath")?,
+                    host_path: field("hostPath")?,
+                    mode: field("mode")?,
+                })
+            })
+            .collect()
+    }
 }
 
 fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

@@ -1,0 +1,543 @@
+//! Health probes as Marathon runs them for PaaSTA (shared/reference §3): http and https pass on
+//! 200–399, tcp on a connection, cmd on exit status 0 inside the container. The policy: failures
+//! during the grace period do not count; after it, `max_failures` consecutive failures make the
+//! task unhealthy; the first pass makes it healthy.
+//!
+//! https does not verify the certificate: services behind health checks commonly serve
+//! self-signed ones, and Marathon's https checks did not verify either.
+
+use crate::engine::Engine;
+use serde_yaml::{Mapping, Value};
+use soa::InstanceConfig;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum Probe {
+    Http { path: String },
+    Https { path: String },
+    Tcp,
+    Cmd { command: String },
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Http { path } => write!(f, "http GET {path}"),
+            Probe::Https { path } => write!(f, "https GET {path}"),
+            Probe::Tcp => f.write_str("tcp connect"),
+            Probe::Cmd { command } => write!(f, "cmd {command:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Policy {
+    pub grace: Duration,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub max_failures: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            grace: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            max_failures: 30,
+        }
+    }
+}
+
+/// The smartstack namespace an instance registers in: `registrations`' first, else `nerve_ns`,
+/// else the instance's own name.
+fn namespace(config: &InstanceConfig) -> String {
+    let from_registrations = config
+        .config
+        .get("registrations")
+        .and_then(Value::as_sequence)
+        .and_then(|r| r.first())
+        .and_then(Value::as_str)
+        .map(|r| r.rsplit_once('.').map_or(r, |(_, ns)| ns).to_string());
+    from_registrations
+        .or_else(|| {
+            config
+                .config
+                .get("nerve_ns")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| config.instance.clone())
+}
+
+/// The probe of a long-running instance: `healthcheck_mode`, else its smartstack namespace's
+/// mode, defaulting to http when the namespace has a proxy_port; None when nothing says to check.
+pub fn probe_for(config: &InstanceConfig, smartstack: Option<&Mapping>) -> Option<Probe> {
+    let ns = smartstack
+        .and_then(|s| s.get(namespace(config).as_str()))
+        .and_then(Value::as_mapping);
+    let ns_get = |k: &str| ns.and_then(|n| n.get(k));
+    let mode = config
+        .config
+        .get("healthcheck_mode")
+        .and_then(Value::as_str)
+        .or_else(|| ns_get("mode").and_then(Value::as_str))
+        .or_else(|| {
+            ns_get("proxy_port")
+                .filter(|p| !p.is_null())
+                .map(|_| "http")
+        })?;
+    let path = || {
+        config
+            .config
+            .get("healthcheck_uri")
+            .and_then(Value::as_str)
+            .or_else(|| ns_get("healthcheck_uri").and_then(Value::as_str))
+            .unwrap_or("/status")
+            .to_string()
+    };
+    match mode {
+        "http" => Some(Probe::Http { path: path() }),
+        "https" => Some(Probe::Https { path: path() }),
+        "tcp" => Some(Probe::Tcp),
+        "cmd" => Some(Probe::Cmd {
+            command: config
+                .config
+                .get("healthcheck_cmd")
+                .and_then(Value::as_str)
+                .unwrap_or("/bin/true")
+                .to_string(),
+        }),
+        _ => None,
+    }
+}
+
+pub fn policy_for(config: &InstanceConfig) -> Policy {
+    let secs = |k: &str, d: f64| {
+        Duration::from_secs_f64(config.config.get(k).and_then(Value::as_f64).unwrap_or(d))
+    };
+    Policy {
+        grace: secs("healthcheck_grace_period_seconds", 60.0),
+        interval: secs("healthcheck_interval_seconds", 10.0),
+        timeout: secs("healthcheck_timeout_seconds", 10.0),
+        max_failures: config
+            .config
+            .get("healthcheck_max_consecutive_failures")
+            .and_then(Value::as_u64)
+            .unwrap_or(30) as u32,
+    }
+}
+
+/// Where a probe looks.
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    /// For cmd probes: the engine and container to exec in.
+    pub container: Option<(&'a Engine, &'a str)>,
+}
+
+/// One probe; Err says why it failed.
+pub async fn check(probe: &Probe, target: &Target<'_>, timeout: Duration) -> Result<(), String> {
+    let work = async {
+        match probe {
+            Probe::Tcp => connect(target).await.map(|_| ()),
+            Probe::Http { path } => {
+                let stream = connect(target).await?;
+                http_status(stream, target, path).await
+            }
+            Probe::Https { path } => {
+                let stream = connect(target).await?;
+                let tls = tls_connector()
+                    .connect(
+                        rustls::pki_types::ServerName::try_from(target.host.to_string())
+                            .map_err(|e| e.to_string())?,
+                        stream,
+                    )
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "TLS handshake with {}:{} failed: {e}",
+                            target.host, target.port
+                        )
+                    })?;
+                http_status(tls, target, path).await
+            }
+            Probe::Cmd { command } => {
+                let (engine, id) = target
+                    .container
+                    .ok_or("a cmd health check needs a running container")?;
+                let code = engine
+                    .exec(id, vec!["sh".into(), "-c".into(), command.clone()])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if code == 0 {
+                    Ok(())
+                } else {
+                    Err(format!("{command:?} exited {code}"))
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs_f64())))
+}
+
+async fn connect(target: &Target<'_>) -> Result<TcpStream, String> {
+    TcpStream::connect((target.host, target.port))
+        .await
+        .map_err(|e| format!("cannot connect to {}:{}: {e}", target.host, target.port))
+}
+
+async fn http_status<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    target: &Target<'_>,
+    path: &str,
+) -> Result<(), String> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: paasta-healthcheck\r\nConnection: close\r\n\r\n", target.host, target.port);
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("sending the request: {e}"))?;
+    let mut head = Vec::with_capacity(64);
+    let mut buf = [0u8; 256];
+    while !head.contains(&b'\n') && head.len() < 4096 {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP answer: {:?}",
+                line.lines().next().unwrap_or("")
+            )
+        })?;
+    if (200..400).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!("GET {path} answered {status}"))
+    }
+}
+
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// The result of health checking until a verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy { attempts: u32 },
+    Unhealthy { attempts: u32, last_error: String },
+}
+
+/// Probes every `interval` until the first pass (healthy) or `max_failures` consecutive
+/// failures after the grace period (unhealthy). `still_running` ends it early, unhealthy, when
+/// the container has exited. `report` hears each failure.
+pub async fn wait_healthy<F, Fut>(
+    probe: &Probe,
+    policy: Policy,
+    target: &Target<'_>,
+    mut still_running: F,
+    mut report: impl FnMut(u32, &str),
+) -> Verdict
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    let mut attempts = 0;
+    let mut counted_failures = 0;
+    loop {
+        attempts += 1;
+        match check(probe, target, policy.timeout).await {
+            Ok(()) => return Verdict::Healthy { attempts },
+            Err(e) => {
+                report(attempts, &e);
+                if started.elapsed() >= policy.grace {
+                    counted_failures += 1;
+                }
+                if counted_failures >= policy.max_failures {
+                    return Verdict::Unhealthy {
+                        attempts,
+                        last_error: e,
+                    };
+                }
+                if !still_running().await {
+                    return Verdict::Unhealthy {
+                        attempts,
+                        last_error: format!("the container exited ({e})"),
+                    };
+                }
+            }
+        }
+        tokio::time::sleep(policy.interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A one-connection-at-a-time HTTP server answering `status`.
+    async fn serve(status: u16) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(
+                        format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+                    )
+                    .await;
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn http_passes_on_200_to_399_only() {
+        rt().block_on(async {
+            for (status, ok) in [
+                (200, true),
+                (302, true),
+                (399, true),
+                (404, false),
+                (500, false),
+            ] {
+                let port = serve(status).await;
+                let t = Target {
+                    host: "127.0.0.1",
+                    port,
+                    container: None,
+                };
+                assert_eq!(
+                    check(
+                        &Probe::Http {
+                            path: "/status".into()
+                        },
+                        &t,
+                        Duration::from_secs(2)
+                    )
+                    .await
+                    .is_ok(),
+                    ok,
+                    "{status}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn tcp_and_refused() {
+        rt().block_on(async {
+            let port = serve(200).await;
+            assert!(check(
+                &Probe::Tcp,
+                &Target {
+                    host: "127.0.0.1",
+                    port,
+                    container: None
+                },
+                Duration::from_secs(2)
+            )
+            .await
+            .is_ok());
+            let closed = TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let err = check(
+                &Probe::Tcp,
+                &Target {
+                    host: "127.0.0.1",
+                    port: closed,
+                    container: None,
+                },
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap_err();
+            assert!(err.contains("cannot connect"), "{err}");
+        });
+    }
+
+    #[test]
+    fn https_with_a_self_signed_certificate() {
+        rt().block_on(async {
+            let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+            let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+                .unwrap();
+            let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                loop {
+                    let (s, _) = listener.accept().await.unwrap();
+                    if let Ok(mut tls) = acceptor.accept(s).await {
+                        let mut buf = [0u8; 1024];
+                        let _ = tls.read(&mut buf).await;
+                        let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+                        let _ = tls.shutdown().await;
+                    }
+                }
+            });
+            let t = Target {
+                host: "localhost",
+                port,
+                container: None,
+            };
+            check(
+                &Probe::Https {
+                    path: "/health".into(),
+                },
+                &t,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            // The same port spoken to in plain HTTP is no HTTP answer.
+            assert!(check(
+                &Probe::Http { path: "/".into() },
+                &t,
+                Duration::from_secs(2)
+            )
+            .await
+            .is_err());
+        });
+    }
+
+    #[test]
+    fn policy_grace_and_consecutive_failures() {
+        rt().block_on(async {
+            let closed = TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let t = Target {
+                host: "127.0.0.1",
+                port: closed,
+                container: None,
+            };
+            let policy = Policy {
+                grace: Duration::from_millis(100),
+                interval: Duration::from_millis(20),
+                timeout: Duration::from_secs(1),
+                max_failures: 3,
+            };
+            let mut failures = 0;
+            let v = wait_healthy(
+                &Probe::Tcp,
+                policy,
+                &t,
+                || async { true },
+                |_, _| failures += 1,
+            )
+            .await;
+            let Verdict::Unhealthy { attempts, .. } = v else {
+                panic!("{v:?}")
+            };
+            // Failures in the first 100 ms do not count: more than 3 attempts were made.
+            assert!(attempts > 3, "{attempts}");
+            assert_eq!(failures, attempts);
+            let port = serve(200).await;
+            let t = Target {
+                host: "127.0.0.1",
+                port,
+                container: None,
+            };
+            assert_eq!(
+                wait_healthy(&Probe::Tcp, policy, &t, || async { true }, |_, _| ()).await,
+                Verdict::Healthy { attempts: 1 }
+            );
+        });
+    }
+}

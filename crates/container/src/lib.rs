@@ -1,0 +1,14 @@
+//! Containers, shared by local-run, setup-service, rerun and dsdt-run: the one place that turns
+//! an instance config into a container spec (`spec`), the Docker Engine client over its API
+//! (`engine`), and health probes (`health`).
+//!
+//! Reads: instance configs (from `soa`), the system config's volumes. Acts on: the local Docker
+//! engine (`DOCKER_HOST` or /var/run/docker.sock). Async (tokio) because bollard is; callers
+//! build a current-thread runtime inside their `run`.
+
+pub mod engine;
+pub mod health;
+pub mod spec;
+
+pub use engine::{Engine, EngineError};
+pub use spec::{ContainerSpec, SpecOptions};

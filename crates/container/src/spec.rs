@@ -1,0 +1,370 @@
+//! An instance config turned into the container a deployment would run: resources, labels,
+//! capabilities, environment, network, published port and volumes (shared/reference §3, §9).
+//! local-run, setup-service and rerun all build their containers here, so the three launch the
+//! same container for the same instance.
+
+use soa::service::Volume;
+use soa::InstanceConfig;
+use std::path::Path;
+
+/// The port a service listens on inside its container.
+pub const CONTAINER_PORT: u16 = 8888;
+
+/// Capabilities every container loses (PaaSTA's list, in its order).
+pub const CAP_DROP: [&str; 14] = [
+    "SETPCAP",
+    "MKNOD",
+    "AUDIT_WRITE",
+    "CHOWN",
+    "NET_RAW",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "SETFCAP",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mount {
+    pub host: String,
+    pub container: String,
+    /// "ro" or "rw".
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    Bridge,
+    Host,
+}
+
+/// Everything needed to create the container, with env values (argv carries only names).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// The command after the image; empty runs the image's own.
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    pub memory_mb: u64,
+    pub memory_swap_mb: u64,
+    pub cpu_period: u64,
+    pub cpu_quota: u64,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub init: bool,
+    pub network: Network,
+    /// Host port published to CONTAINER_PORT (bridge networking only).
+    pub publish: Option<u16>,
+    pub volumes: Vec<Mount>,
+    /// `extra_docker_args`, passed as `--<name>=<value>`.
+    pub extra_docker_args: Vec<(String, String)>,
+    pub interactive: bool,
+    pub tty: bool,
+    pub detach: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("{origin}: volume {index}: {what}")]
+    Volume {
+        origin: String,
+        index: usize,
+        what: String,
+    },
+}
+
+/// What a caller knows beyond the instance config.
+#[derive(Debug, Clone, Default)]
+pub struct SpecOptions {
+    pub name: String,
+    /// The image reference, registry included.
+    pub image: String,
+    pub command: Vec<String>,
+    /// The system config's `volumes`.
+    pub system_volumes: Vec<Volume>,
+    /// monitoring.yaml's (or the instance's) team, for PAASTA_MONITORING_TEAM.
+    pub monitoring_team: Option<String>,
+    /// Env added after PAASTA_* and before the user's env (e.g. local-run's simulated MESOS_*).
+    pub extra_env: Vec<(String, String)>,
+    pub publish: Option<u16>,
+    pub interactive: bool,
+    pub tty: bool,
+    pub detach: bool,
+}
+
+/// Formats a resource as Python's `str()` does for YAML numbers: `1024`, `0.25`.
+pub fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        soa::pyjson::float_repr(n)
+    }
+}
+
+/// The container of `config`; the warnings say which volumes were skipped (a host path that
+/// does not exist here).
+pub fn build(
+    config: &InstanceConfig,
+    opts: SpecOptions,
+) -> Result<(ContainerSpec, Vec<String>), SpecError> {
+    let period = config
+        .config
+        .get("cfs_period_us")
+        .and_then(serde_yaml::Value::as_u64)
+        .unwrap_or(100_000);
+    let burst = config
+        .config
+        .get("cpu_burst_add")
+        .and_then(serde_yaml::Value::as_f64)
+        .unwrap_or(1.0);
+    let mut env = vec![
+        ("PAASTA_SERVICE".to_string(), config.service.clone()),
+        ("PAASTA_INSTANCE".into(), config.instance.clone()),
+        ("PAASTA_CLUSTER".into(), config.cluster.clone()),
+        ("PAASTA_DEPLOY_GROUP".into(), config.deploy_group.clone()),
+        (
+            "PAASTA_DOCKER_IMAGE".into(),
+            docker_image_without_registry(&opts.image),
+        ),
+    ];
+    if let Some(team) = &opts.monitoring_team {
+        env.push(("PAASTA_MONITORING_TEAM".into(), team.clone()));
+    }
+    env.push(("PAASTA_INSTANCE_TYPE".into(), config.kind.to_string()));
+    env.extend(opts.extra_env);
+    for (k, v) in &config.env {
+        set(&mut env, k, v);
+    }
+    let extra_docker_args = config
+        .config
+        .get("extra_docker_args")
+        .and_then(serde_yaml::Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (soa::yaml::key_text(k), soa::yaml::key_text(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let cap_add = config
+        .config
+        .get("cap_add")
+        .and_then(serde_yaml::Value::as_sequence)
+        .map(|s| s.iter().map(soa::yaml::key_text).collect())
+        .unwrap_or_default();
+    let (volumes, warnings) = volumes(config, &opts.system_volumes)?;
+    let network = if config.net == "host" {
+        Network::Host
+    } else {
+        Network::Bridge
+    };
+    let spec = ContainerSpec {
+        name: opts.name,
+        image: opts.image,
+        command: opts.command,
+        env,
+        labels: vec![
+            ("paasta_service".into(), config.service.clone()),
+            ("paasta_instance".into(), config.instance.clone()),
+        ],
+        memory_mb: config.mem as u64,
+        memory_swap_mb: (config.mem + 64.0).ceil() as u64,
+        cpu_period: period,
+        cpu_quota: ((config.cpus + burst) * period as f64) as u64,
+        cap_add,
+        cap_drop: CAP_DROP.iter().map(|c| c.to_string()).collect(),
+        init: true,
+        network,
+        publish: if network == Network::Bridge {
+            opts.publish
+        } else {
+            None
+        },
+        volumes,
+        extra_docker_args,
+        interactive: opts.interactive,
+        tty: opts.tty,
+        detach: opts.detach,
+    };
+    Ok((spec, warnings))
+}
+
+fn set(env: &mut Vec<(String, String)>, k: &str, v: &str) {
+    match env.iter_mut().find(|(name, _)| name == k) {
+        Some(slot) => slot.1 = v.to_string(),
+        None => env.push((k.to_string(), v.to_string())),
+    }
+}
+
+/// `registry/services-x:paasta-sha` → `services-x:paasta-sha` (PAASTA_DOCKER_IMAGE has no registry).
+fn docker_image_without_registry(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            rest.to_string()
+        }
+        _ => image.to_string(),
+    }
+}
+
+/// System volumes then extra_volumes, de-duplicated and sorted as PaaSTA does; a host path that
+/// does not exist is skipped with a warning (Docker would create an empty root-owned directory).
+fn volumes(
+    config: &InstanceConfig,
+    system: &[Volume],
+) -> Result<(Vec<Mount>, Vec<String>), SpecError> {
+    let mut mounts = Vec::new();
+    let mut warnings = Vec::new();
+    let sources = system
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ("the system config's volumes".to_string(), i, v))
+        .chain(config.extra_volumes.iter().enumerate().map(|(i, v)| {
+            (
+                format!(
+                    "{}: instance {}: extra_volumes",
+                    config.file.display(),
+                    config.instance
+                ),
+                i,
+                v,
+            )
+        }));
+    for (origin, index, v) in sources {
+        let err = |what: String| SpecError::Volume {
+            origin: origin.clone(),
+            index,
+            what,
+        };
+        for (key, path) in [
+            ("hostPath", &v.host_path),
+            ("containerPath", &v.container_path),
+        ] {
+            if !path.starts_with('/') {
+                return Err(err(format!("{key} {path:?} is not an absolute path")));
+            }
+        }
+        let mode = match v.mode.as_str() {
+            "RO" | "ro" => "ro",
+            "RW" | "rw" => "rw",
+            other => return Err(err(format!("mode {other:?} is neither RO nor RW"))),
+        };
+        if !Path::new(&v.host_path).exists() {
+            warnings.push(format!(
+                "skipping volume {}:{}: the host path {} does not exist",
+                v.host_path, v.container_path, v.host_path
+            ));
+            continue;
+        }
+        let m = Mount {
+            host: v.host_path.clone(),
+            container: v.container_path.clone(),
+            mode: mode.into(),
+        };
+        if !mounts.contains(&m) {
+            mounts.push(m);
+        }
+    }
+    mounts.sort_by(|a, b| (&a.container, &a.host, &a.mode).cmp(&(&b.container, &b.host, &b.mode)));
+    Ok((mounts, warnings))
+}
+
+impl ContainerSpec {
+    /// The `docker run` command line that makes the same container, as PaaSTA's local-run
+    /// prints it: env names only (their values travel in the environment), then resources,
+    /// labels, extra args, capabilities, network, name, volumes, mode, image and command.
+    pub fn docker_run_argv(&self) -> Vec<String> {
+        let mut argv = vec!["docker".to_string(), "run".into()];
+        for (k, _) in &self.env {
+            argv.push("--env".into());
+            argv.push(k.clone());
+        }
+        argv.push(format!("--memory={}m", self.memory_mb));
+        argv.extend(
+            self.docker_parameters()
+                .into_iter()
+                .map(|(k, v)| format!("--{k}={v}")),
+        );
+        match self.network {
+            Network::Host => argv.push("--net=host".into()),
+            Network::Bridge => {
+                if let Some(port) = self.publish {
+                    argv.push(format!("--publish={port}:{CONTAINER_PORT}"));
+                }
+            }
+        }
+        argv.push(format!("--name={}", self.name));
+        for m in &self.volumes {
+            argv.push(format!("--volume={}:{}:{}", m.host, m.container, m.mode));
+        }
+        if self.interactive {
+            argv.push("--interactive=true".into());
+            if self.tty {
+                argv.push("--tty=true".into());
+            }
+        } else if self.detach {
+            argv.push("--detach=true".into());
+        }
+        argv.push(self.image.clone());
+        argv.extend(self.command.iter().cloned());
+        argv
+    }
+
+    /// The Marathon-style docker parameters, in PaaSTA's order (§3).
+    pub fn docker_parameters(&self) -> Vec<(String, String)> {
+        let mut p = vec![
+            (
+                "memory-swap".to_string(),
+                format!("{}m", self.memory_swap_mb),
+            ),
+            ("cpu-period".into(), self.cpu_period.to_string()),
+            ("cpu-quota".into(), self.cpu_quota.to_string()),
+        ];
+        p.extend(
+            self.labels
+                .iter()
+                .map(|(k, v)| ("label".to_string(), format!("{k}={v}"))),
+        );
+        p.extend(self.extra_docker_args.iter().cloned());
+        p.extend(
+            self.cap_add
+                .iter()
+                .map(|c| ("cap-add".to_string(), c.clone())),
+        );
+        if self.init {
+            p.push(("init".into(), "true".into()));
+        }
+        p.extend(
+            self.cap_drop
+                .iter()
+                .map(|c| ("cap-drop".to_string(), c.clone())),
+        );
+        p
+    }
+
+    /// The structured spec (`local-run --json-dict`), env values included.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("a spec serializes");
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .env
+            .iter()
+            .map(|(k, val)| (k.clone(), val.clone().into()))
+            .collect();
+        let labels: serde_json::Map<String, serde_json::Value> = self
+            .labels
+            .iter()
+            .map(|(k, val)| (k.clone(), val.clone().into()))
+            .collect();
+        v["env"] = env.into();
+        v["labels"] = labels.into();
+        v["argv"] = self.docker_run_argv().into();
+        v
+    }
+}
