@@ -73,7 +73,10 @@ impl Fixture {
         .unwrap();
         // No /etc/timezone on every machine: point the system volume at something that exists.
         std::fs::write(dir.path().join("etc_paasta/volumes.json"), r#"{"volumes": [{"containerPath": "/etc/hostname.host", "hostPath": "/etc/hostname", "mode": "RO"}]}"#).unwrap();
-        let gd = std::process::Command::new(top().join("target/debug/generate-deployments"))
+        // generate-deployments is built beside local-run (cargo builds the workspace's binaries
+        // into one directory, wherever CARGO_TARGET_DIR puts it).
+        let local_run = assert_cmd::cargo::cargo_bin("local-run");
+        let gd = std::process::Command::new(local_run.parent().unwrap().join("generate-deployments"))
             .args(["--all", "-d"])
             .arg(dir.path().join("soa"))
             .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
