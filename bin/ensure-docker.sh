@@ -15,7 +15,9 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 missing=""
 command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing="$missing busybox-static"
+# Images are made from /bin/busybox: it must be the static build (Debian's plain busybox
+# package installs a dynamic one at the same path, useless in an image without a libc).
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' || missing="$missing busybox-static"
 if [ -n "$missing" ]; then
     echo "ensure-docker: installing$missing" >&2
     apt-get update -q >/dev/null
