@@ -368,3 +368,175 @@ impl ContainerSpec {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use soa::Service;
+
+    /// An instance of a one-file service in a scratch soa dir.
+    fn instance(yaml: &str) -> (tempfile::TempDir, InstanceConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = dir.path().join("svc");
+        std::fs::create_dir_all(&svc).unwrap();
+        std::fs::write(svc.join("service.yaml"), "git_url: /x\n").unwrap();
+        std::fs::write(svc.join("marathon-c.yaml"), yaml).unwrap();
+        let service = Service::load(dir.path(), "svc").unwrap();
+        let config = service.instance_config(&service.files[0], "main").unwrap();
+        (dir, config)
+    }
+
+    fn vol(host: &str, container: &str, mode: &str) -> Volume {
+        Volume {
+            host_path: host.into(),
+            container_path: container.into(),
+            mode: mode.into(),
+        }
+    }
+
+    #[test]
+    fn resources_parameters_and_env() {
+        let (_d, c) = instance("main:\n  cpus: 0.5\n  mem: 300.5\n  cfs_period_us: 50000\n  cap_add: [NET_ADMIN]\n  extra_docker_args: {shm-size: 1g}\n  env: {PAASTA_CLUSTER: overridden, A: b}\n");
+        let (spec, _) = build(
+            &c,
+            SpecOptions {
+                image: "reg.example.com/services-svc:paasta-abc".into(),
+                monitoring_team: Some("t".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                spec.memory_mb,
+                spec.memory_swap_mb,
+                spec.cpu_period,
+                spec.cpu_quota
+            ),
+            (300, 365, 50000, 75000)
+        );
+        let params: Vec<String> = spec
+            .docker_parameters()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            &params[..8],
+            [
+                "memory-swap=365m",
+                "cpu-period=50000",
+                "cpu-quota=75000",
+                "label=paasta_service=svc",
+                "label=paasta_instance=main",
+                "shm-size=1g",
+                "cap-add=NET_ADMIN",
+                "init=true"
+            ]
+        );
+        assert_eq!(params.len(), 8 + 14);
+        let env: Vec<&str> = spec.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            env,
+            [
+                "PAASTA_SERVICE",
+                "PAASTA_INSTANCE",
+                "PAASTA_CLUSTER",
+                "PAASTA_DEPLOY_GROUP",
+                "PAASTA_DOCKER_IMAGE",
+                "PAASTA_MONITORING_TEAM",
+                "PAASTA_INSTANCE_TYPE",
+                "A"
+            ]
+        );
+        assert_eq!(spec.env[2].1, "overridden", "the user's env wins");
+        assert_eq!(
+            spec.env[4].1, "services-svc:paasta-abc",
+            "PAASTA_DOCKER_IMAGE has no registry"
+        );
+        assert_eq!(spec.env[6].1, "marathon");
+    }
+
+    #[test]
+    fn volumes_merge_dedupe_sort_and_skip_missing_host_paths() {
+        let tmp = std::env::temp_dir().display().to_string();
+        let (_d, c) = instance(&format!("main:\n  extra_volumes:\n    - {{containerPath: /b, hostPath: {tmp}, mode: RW}}\n    - {{containerPath: /a, hostPath: /nonexistent/x, mode: RO}}\n"));
+        let system = vec![vol("/", "/root-ro", "RO"), vol(&tmp, "/b", "RW")];
+        let (spec, warnings) = build(
+            &c,
+            SpecOptions {
+                system_volumes: system,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            spec.volumes,
+            [
+                Mount {
+                    host: tmp.clone(),
+                    container: "/b".into(),
+                    mode: "rw".into()
+                },
+                Mount {
+                    host: "/".into(),
+                    container: "/root-ro".into(),
+                    mode: "ro".into()
+                }
+            ]
+        );
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("/nonexistent/x does not exist"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_and_bad_modes_are_errors() {
+        let (_d, c) = instance("main: {}\n");
+        let err = build(
+            &c,
+            SpecOptions {
+                system_volumes: vec![vol("etc", "/etc", "RO")],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the system config's volumes: volume 0: hostPath \"etc\" is not an absolute path"
+        );
+        let err = build(
+            &c,
+            SpecOptions {
+                system_volumes: vec![vol("/etc", "/etc", "rx")],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("mode \"rx\" is neither RO nor RW"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_networking_publishes_nothing() {
+        let (_d, c) = instance("main:\n  net: host\n");
+        let (spec, _) = build(
+            &c,
+            SpecOptions {
+                publish: Some(1234),
+                detach: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let argv = spec.docker_run_argv();
+        assert!(argv.contains(&"--net=host".to_string()));
+        assert!(!argv.iter().any(|a| a.starts_with("--publish")));
+        assert_eq!(number_text(1024.0), "1024");
+        assert_eq!(number_text(0.25), "0.25");
+    }
+}

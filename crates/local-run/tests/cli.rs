@@ -76,11 +76,12 @@ impl Fixture {
         // generate-deployments is built beside local-run (cargo builds the workspace's binaries
         // into one directory, wherever CARGO_TARGET_DIR puts it).
         let local_run = assert_cmd::cargo::cargo_bin("local-run");
-        let gd = std::process::Command::new(local_run.parent().unwrap().join("generate-deployments"))
-            .args(["--all", "-d"])
-            .arg(dir.path().join("soa"))
-            .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
-            .output();
+        let gd =
+            std::process::Command::new(local_run.parent().unwrap().join("generate-deployments"))
+                .args(["--all", "-d"])
+                .arg(dir.path().join("soa"))
+                .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
+                .output();
         let deployments = match gd {
             Ok(o) if o.status.success() => {
                 std::fs::read_to_string(dir.path().join("soa/example_service/deployments.json"))
@@ -120,15 +121,21 @@ impl Fixture {
         c
     }
 
-    fn std_cmd(&self, who: &str) -> std::process::Command {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("local-run"));
-        c.env("SOA_DIR", self.soa())
+    /// local-run started in the background with piped stdin, stdout and stderr.
+    fn spawn(&self, who: &str, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("local-run"))
+            .env("SOA_DIR", self.soa())
             .env(
                 "PAASTA_SYSTEM_CONFIG_DIR",
                 self.dir.path().join("etc_paasta"),
             )
-            .env("USER", format!("paasta-test-{who}"));
-        c
+            .env("USER", format!("paasta-test-{who}"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     fn append(&self, file: &str, text: &str) {
@@ -296,20 +303,17 @@ fn exit_codes_and_the_two_streams() {
 fn output_streams_before_the_container_exits() {
     let f = Fixture::new();
     let started = Instant::now();
-    let mut child = f
-        .std_cmd("stream")
-        .args([
+    let mut child = f.spawn(
+        "stream",
+        &[
             "-s",
             "example_service",
             "-i",
             "batch",
             "-C",
             "echo first; sleep 4; echo second",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "first");
     let first_at = started.elapsed();
@@ -382,9 +386,9 @@ fn env_volumes_and_time_variables_inside_the_container() {
 #[test]
 fn limits_on_the_container_and_ctrl_c_leaves_nothing() {
     let f = Fixture::new();
-    let mut child = f
-        .std_cmd("limits")
-        .args([
+    let mut child = f.spawn(
+        "limits",
+        &[
             "-s",
             "example_service",
             "-i",
@@ -392,11 +396,8 @@ fn limits_on_the_container_and_ctrl_c_leaves_nothing() {
             "-k",
             "-C",
             "echo started; sleep 60",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "started");
     let names = containers_of("limits");
@@ -476,20 +477,16 @@ fn health_check_passes_on_a_healthy_image_and_fails_on_a_broken_one() {
 #[test]
 fn stdin_reaches_an_interactive_container() {
     let f = Fixture::new();
-    let mut child = f
-        .std_cmd("stdin")
-        .args([
+    let mut child = f.spawn(
+        "stdin",
+        &[
             "-s",
             "example_service",
             "-I",
             "-C",
             "read line; echo got $line",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let out = child.wait_with_output().unwrap();
