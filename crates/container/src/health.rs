@@ -7,8 +7,7 @@
 //! self-signed ones, and Marathon's https checks did not verify either.
 
 use crate::engine::Engine;
-use serde_yaml::{Mapping, Value};
-use soa::InstanceConfig;
+use soa::{InstanceConfig, Service};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -53,83 +52,23 @@ impl Default for Policy {
     }
 }
 
-/// The smartstack namespace an instance registers in: `registrations`' first, else `nerve_ns`,
-/// else the instance's own name.
-fn namespace(config: &InstanceConfig) -> String {
-    let from_registrations = config
-        .config
-        .get("registrations")
-        .and_then(Value::as_sequence)
-        .and_then(|r| r.first())
-        .and_then(Value::as_str)
-        .map(|r| r.rsplit_once('.').map_or(r, |(_, ns)| ns).to_string());
-    from_registrations
-        .or_else(|| {
-            config
-                .config
-                .get("nerve_ns")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| config.instance.clone())
-}
-
-/// The probe of a long-running instance: `healthcheck_mode`, else its smartstack namespace's
-/// mode, defaulting to http when the namespace has a proxy_port; None when nothing says to check.
-pub fn probe_for(config: &InstanceConfig, smartstack: Option<&Mapping>) -> Option<Probe> {
-    let ns = smartstack
-        .and_then(|s| s.get(namespace(config).as_str()))
-        .and_then(Value::as_mapping);
-    let ns_get = |k: &str| ns.and_then(|n| n.get(k));
-    let mode = config
-        .config
-        .get("healthcheck_mode")
-        .and_then(Value::as_str)
-        .or_else(|| ns_get("mode").and_then(Value::as_str))
-        .or_else(|| {
-            ns_get("proxy_port")
-                .filter(|p| !p.is_null())
-                .map(|_| "http")
-        })?;
-    let path = || {
-        config
-            .config
-            .get("healthcheck_uri")
-            .and_then(Value::as_str)
-            .or_else(|| ns_get("healthcheck_uri").and_then(Value::as_str))
-            .unwrap_or("/status")
-            .to_string()
+/// The probe and policy of a long-running instance (soa::marathon::healthcheck decides which,
+/// as the Marathon app definition does); None when nothing says to check.
+pub fn probe_for(service: &Service, config: &InstanceConfig) -> Option<(Probe, Policy)> {
+    let h = soa::marathon::healthcheck(service, config)?;
+    let probe = match h.mode.as_str() {
+        "http" => Probe::Http { path: h.path },
+        "https" => Probe::Https { path: h.path },
+        "tcp" => Probe::Tcp,
+        _ => Probe::Cmd { command: h.command },
     };
-    match mode {
-        "http" => Some(Probe::Http { path: path() }),
-        "https" => Some(Probe::Https { path: path() }),
-        "tcp" => Some(Probe::Tcp),
-        "cmd" => Some(Probe::Cmd {
-            command: config
-                .config
-                .get("healthcheck_cmd")
-                .and_then(Value::as_str)
-                .unwrap_or("/bin/true")
-                .to_string(),
-        }),
-        _ => None,
-    }
-}
-
-pub fn policy_for(config: &InstanceConfig) -> Policy {
-    let secs = |k: &str, d: f64| {
-        Duration::from_secs_f64(config.config.get(k).and_then(Value::as_f64).unwrap_or(d))
+    let policy = Policy {
+        grace: Duration::from_secs_f64(h.grace_seconds),
+        interval: Duration::from_secs_f64(h.interval_seconds),
+        timeout: Duration::from_secs_f64(h.timeout_seconds),
+        max_failures: h.max_consecutive_failures as u32,
     };
-    Policy {
-        grace: secs("healthcheck_grace_period_seconds", 60.0),
-        interval: secs("healthcheck_interval_seconds", 10.0),
-        timeout: secs("healthcheck_timeout_seconds", 10.0),
-        max_failures: config
-            .config
-            .get("healthcheck_max_consecutive_failures")
-            .and_then(Value::as_u64)
-            .unwrap_or(30) as u32,
-    }
+    Some((probe, policy))
 }
 
 /// Where a probe looks.

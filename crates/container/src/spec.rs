@@ -7,26 +7,7 @@ use soa::service::Volume;
 use soa::InstanceConfig;
 use std::path::Path;
 
-/// The port a service listens on inside its container.
-pub const CONTAINER_PORT: u16 = 8888;
-
-/// Capabilities every container loses (PaaSTA's list, in its order).
-pub const CAP_DROP: [&str; 14] = [
-    "SETPCAP",
-    "MKNOD",
-    "AUDIT_WRITE",
-    "CHOWN",
-    "NET_RAW",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "NET_BIND_SERVICE",
-    "SYS_CHROOT",
-    "SETFCAP",
-];
+pub use soa::marathon::{CAP_DROP, CONTAINER_PORT};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mount {
@@ -70,15 +51,10 @@ pub struct ContainerSpec {
     pub detach: bool,
 }
 
+/// A volume that cannot be mounted (relative path, bad mode), named where it was written.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SpecError {
-    #[error("{origin}: volume {index}: {what}")]
-    Volume {
-        origin: String,
-        index: usize,
-        what: String,
-    },
-}
+#[error("{0}")]
+pub struct SpecError(pub soa::Problem);
 
 /// What a caller knows beyond the instance config.
 #[derive(Debug, Clone, Default)]
@@ -114,51 +90,33 @@ pub fn build(
     config: &InstanceConfig,
     opts: SpecOptions,
 ) -> Result<(ContainerSpec, Vec<String>), SpecError> {
-    let period = config
-        .config
-        .get("cfs_period_us")
-        .and_then(serde_yaml::Value::as_u64)
-        .unwrap_or(100_000);
-    let burst = config
-        .config
-        .get("cpu_burst_add")
-        .and_then(serde_yaml::Value::as_f64)
-        .unwrap_or(1.0);
-    let mut env = vec![
-        ("PAASTA_SERVICE".to_string(), config.service.clone()),
-        ("PAASTA_INSTANCE".into(), config.instance.clone()),
-        ("PAASTA_CLUSTER".into(), config.cluster.clone()),
-        ("PAASTA_DEPLOY_GROUP".into(), config.deploy_group.clone()),
-        (
-            "PAASTA_DOCKER_IMAGE".into(),
-            docker_image_without_registry(&opts.image),
-        ),
-    ];
-    if let Some(team) = &opts.monitoring_team {
-        env.push(("PAASTA_MONITORING_TEAM".into(), team.clone()));
-    }
-    env.push(("PAASTA_INSTANCE_TYPE".into(), config.kind.to_string()));
+    let limits = soa::marathon::limits(config);
+    let mut env = soa::marathon::paasta_env(config, &opts.image, opts.monitoring_team.as_deref());
     env.extend(opts.extra_env);
-    for (k, v) in &config.env {
-        set(&mut env, k, v);
-    }
-    let extra_docker_args = config
-        .config
-        .get("extra_docker_args")
-        .and_then(serde_yaml::Value::as_mapping)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (soa::yaml::key_text(k), soa::yaml::key_text(v)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let cap_add = config
-        .config
-        .get("cap_add")
-        .and_then(serde_yaml::Value::as_sequence)
-        .map(|s| s.iter().map(soa::yaml::key_text).collect())
-        .unwrap_or_default();
-    let (volumes, warnings) = volumes(config, &opts.system_volumes)?;
+    soa::marathon::apply_user_env(&mut env, config);
+    // Labels, init and cap-drops are fields of their own here; extra_docker_args and cap-add
+    // come from the one parameter list setup-service hashes too.
+    let params = soa::marathon::docker_parameters(config);
+    let own = [
+        "memory-swap",
+        "cpu-period",
+        "cpu-quota",
+        "label",
+        "cap-add",
+        "init",
+        "cap-drop",
+    ];
+    let extra_docker_args = params
+        .iter()
+        .filter(|(k, _)| !own.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let cap_add = params
+        .iter()
+        .filter(|(k, _)| k == "cap-add")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let (volumes, warnings) = mounts(config, &opts.system_volumes)?;
     let network = if config.net == "host" {
         Network::Host
     } else {
@@ -173,10 +131,10 @@ pub fn build(
             ("paasta_service".into(), config.service.clone()),
             ("paasta_instance".into(), config.instance.clone()),
         ],
-        memory_mb: config.mem as u64,
-        memory_swap_mb: (config.mem + 64.0).ceil() as u64,
-        cpu_period: period,
-        cpu_quota: ((config.cpus + burst) * period as f64) as u64,
+        memory_mb: limits.memory_mb,
+        memory_swap_mb: limits.memory_swap_mb,
+        cpu_period: limits.cpu_period,
+        cpu_quota: limits.cpu_quota,
         cap_add,
         cap_drop: CAP_DROP.iter().map(|c| c.to_string()).collect(),
         init: true,
@@ -195,67 +153,15 @@ pub fn build(
     Ok((spec, warnings))
 }
 
-fn set(env: &mut Vec<(String, String)>, k: &str, v: &str) {
-    match env.iter_mut().find(|(name, _)| name == k) {
-        Some(slot) => slot.1 = v.to_string(),
-        None => env.push((k.to_string(), v.to_string())),
-    }
-}
-
-/// `registry/services-x:paasta-sha` → `services-x:paasta-sha` (PAASTA_DOCKER_IMAGE has no registry).
-fn docker_image_without_registry(image: &str) -> String {
-    match image.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            rest.to_string()
-        }
-        _ => image.to_string(),
-    }
-}
-
-/// System volumes then extra_volumes, de-duplicated and sorted as PaaSTA does; a host path that
-/// does not exist is skipped with a warning (Docker would create an empty root-owned directory).
-fn volumes(
+/// The volumes of soa::marathon::volumes that can be mounted here: a host path that does not
+/// exist is skipped with a warning (Docker would create an empty root-owned directory).
+fn mounts(
     config: &InstanceConfig,
     system: &[Volume],
 ) -> Result<(Vec<Mount>, Vec<String>), SpecError> {
     let mut mounts = Vec::new();
     let mut warnings = Vec::new();
-    let sources = system
-        .iter()
-        .enumerate()
-        .map(|(i, v)| ("the system config's volumes".to_string(), i, v))
-        .chain(config.extra_volumes.iter().enumerate().map(|(i, v)| {
-            (
-                format!(
-                    "{}: instance {}: extra_volumes",
-                    config.file.display(),
-                    config.instance
-                ),
-                i,
-                v,
-            )
-        }));
-    for (origin, index, v) in sources {
-        let err = |what: String| SpecError::Volume {
-            origin: origin.clone(),
-            index,
-            what,
-        };
-        for (key, path) in [
-            ("hostPath", &v.host_path),
-            ("containerPath", &v.container_path),
-        ] {
-            if !path.starts_with('/') {
-                return Err(err(format!("{key} {path:?} is not an absolute path")));
-            }
-        }
-        let mode = match v.mode.as_str() {
-            "RO" | "ro" => "ro",
-            "RW" | "rw" => "rw",
-            other => return Err(err(format!("mode {other:?} is neither RO nor RW"))),
-        };
+    for v in soa::marathon::volumes(config, system).map_err(SpecError)? {
         if !Path::new(&v.host_path).exists() {
             warnings.push(format!(
                 "skipping volume {}:{}: the host path {} does not exist",
@@ -263,16 +169,12 @@ fn volumes(
             ));
             continue;
         }
-        let m = Mount {
-            host: v.host_path.clone(),
-            container: v.container_path.clone(),
-            mode: mode.into(),
-        };
-        if !mounts.contains(&m) {
-            mounts.push(m);
-        }
+        mounts.push(Mount {
+            host: v.host_path,
+            container: v.container_path,
+            mode: v.mode.to_lowercase(),
+        });
     }
-    mounts.sort_by(|a, b| (&a.container, &a.host, &a.mode).cmp(&(&b.container, &b.host, &b.mode)));
     Ok((mounts, warnings))
 }
 
@@ -504,7 +406,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the system config's volumes: volume 0: hostPath \"etc\" is not an absolute path"
+            "the system config: key volumes: volumes[0]: hostPath \"etc\" is not an absolute path"
         );
         let err = build(
             &c,

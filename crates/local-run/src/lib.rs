@@ -229,10 +229,14 @@ fn plan(cli: &Cli) -> Result<Plan> {
 
     let image = image_for(cli, &service, &system, &config)?;
     let command = command_for(cli, &config, interactive)?;
-    let probe = if cli.no_healthcheck || config.kind != InstanceType::Marathon {
+    let checked = if cli.no_healthcheck || config.kind != InstanceType::Marathon {
         None
     } else {
-        health::probe_for(&config, service.smartstack.as_ref().map(|s| &s.map))
+        health::probe_for(&service, &config)
+    };
+    let (probe, policy) = match checked {
+        Some((p, pol)) => (Some(p), pol),
+        None => (None, health::Policy::default()),
     };
     if cli.healthcheck_only && probe.is_none() {
         bail!("{}.{} has no health check to run (-t): set healthcheck_mode, or a proxy_port in smartstack.yaml", config.service, config.instance);
@@ -266,7 +270,7 @@ fn plan(cli: &Cli) -> Result<Plan> {
     Ok(Plan {
         spec,
         probe,
-        policy: health::policy_for(&config),
+        policy,
         build: cli.build.then_some(image),
     })
 }

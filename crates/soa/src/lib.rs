@@ -10,6 +10,7 @@ pub mod cli;
 pub mod deployments;
 pub mod error;
 pub mod fsutil;
+pub mod marathon;
 pub mod pyjson;
 pub mod schedule;
 pub mod schema;

@@ -1,0 +1,756 @@
+//! A long-running instance as PaaSTA describes it to Marathon: the app definition, its config
+//! hash and app id (shared/reference §3). The docker backend uses the same app id and hash, so a
+//! Marathon backend can reuse them unchanged, and the docker parameters, environment, volumes
+//! and health check defined here are the ones every container of the toolkit gets.
+//!
+//! The hash: `"config" + md5(json.dumps(app without id, instances, backoff_seconds,
+//! min_instances, max_instances and the two label parameters, sort_keys=True) + force_bounce)[:8]`.
+//! So scaling does not bounce, and `service-ctl restart` (a new force_bounce) does.
+//!
+//! Where the reference is silent, ours: without `expected_slave_attributes` in the system
+//! config there is no GROUP_BY constraint.
+
+use crate::error::Problem;
+use crate::service::{Cmd, Service, Volume};
+use crate::{pyjson, InstanceConfig, SystemConfig};
+use md5::{Digest, Md5};
+use serde_json::{json, Map, Value as Json};
+use serde_yaml::Value;
+
+/// Capabilities every container loses (PaaSTA's list, in its order).
+pub const CAP_DROP: [&str; 14] = [
+    "SETPCAP",
+    "MKNOD",
+    "AUDIT_WRITE",
+    "CHOWN",
+    "NET_RAW",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "SETFCAP",
+];
+
+/// The port a service listens on inside its container.
+pub const CONTAINER_PORT: u16 = 8888;
+
+/// Memory, swap and CPU limits: `--memory=int(mem)m`, swap `ceil(mem+64)m`, and a CFS quota of
+/// `(cpus + cpu_burst_add) × period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_mb: u64,
+    pub memory_swap_mb: u64,
+    pub cpu_period: u64,
+    pub cpu_quota: u64,
+}
+
+pub fn limits(config: &InstanceConfig) -> Limits {
+    let period = config
+        .config
+        .get("cfs_period_us")
+        .and_then(Value::as_u64)
+        .unwrap_or(100_000);
+    let burst = config
+        .config
+        .get("cpu_burst_add")
+        .and_then(Value::as_f64)
+        .unwrap_or(1.0);
+    Limits {
+        memory_mb: config.mem as u64,
+        memory_swap_mb: (config.mem + 64.0).ceil() as u64,
+        cpu_period: period,
+        cpu_quota: ((config.cpus + burst) * period as f64) as u64,
+    }
+}
+
+/// The docker parameters in PaaSTA's order: memory-swap, cpu-period, cpu-quota, the two paasta
+/// labels, extra_docker_args, cap-add, init, the 14 cap-drops.
+pub fn docker_parameters(config: &InstanceConfig) -> Vec<(String, String)> {
+    let l = limits(config);
+    let mut p = vec![
+        ("memory-swap".to_string(), format!("{}m", l.memory_swap_mb)),
+        ("cpu-period".into(), l.cpu_period.to_string()),
+        ("cpu-quota".into(), l.cpu_quota.to_string()),
+        ("label".into(), format!("paasta_service={}", config.service)),
+        (
+            "label".into(),
+            format!("paasta_instance={}", config.instance),
+        ),
+    ];
+    if let Some(m) = config
+        .config
+        .get("extra_docker_args")
+        .and_then(Value::as_mapping)
+    {
+        p.extend(
+            m.iter()
+                .map(|(k, v)| (crate::yaml::key_text(k), crate::yaml::key_text(v))),
+        );
+    }
+    if let Some(caps) = config.config.get("cap_add").and_then(Value::as_sequence) {
+        p.extend(
+            caps.iter()
+                .map(|c| ("cap-add".to_string(), crate::yaml::key_text(c))),
+        );
+    }
+    p.push(("init".into(), "true".into()));
+    p.extend(
+        CAP_DROP
+            .iter()
+            .map(|c| ("cap-drop".to_string(), c.to_string())),
+    );
+    p
+}
+
+/// `registry/services-x:paasta-sha` → `services-x:paasta-sha`.
+pub fn image_without_registry(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            rest
+        }
+        _ => image,
+    }
+}
+
+/// PaaSTA's own variables, in its order; callers add theirs, then [`apply_user_env`].
+pub fn paasta_env(
+    config: &InstanceConfig,
+    image: &str,
+    team: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("PAASTA_SERVICE".to_string(), config.service.clone()),
+        ("PAASTA_INSTANCE".into(), config.instance.clone()),
+        ("PAASTA_CLUSTER".into(), config.cluster.clone()),
+        ("PAASTA_DEPLOY_GROUP".into(), config.deploy_group.clone()),
+        (
+            "PAASTA_DOCKER_IMAGE".into(),
+            image_without_registry(image).to_string(),
+        ),
+    ];
+    if let Some(team) = team {
+        env.push(("PAASTA_MONITORING_TEAM".into(), team.to_string()));
+    }
+    env.push(("PAASTA_INSTANCE_TYPE".into(), config.kind.to_string()));
+    env
+}
+
+/// The instance's `env` over `env`: a name already there takes the user's value in place.
+pub fn apply_user_env(env: &mut Vec<(String, String)>, config: &InstanceConfig) {
+    for (k, v) in &config.env {
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+}
+
+/// System volumes then extra_volumes, checked (absolute paths, RO or RW), de-duplicated and
+/// sorted by container path, host path, mode.
+pub fn volumes(config: &InstanceConfig, system: &[Volume]) -> Result<Vec<Volume>, Problem> {
+    let mut out: Vec<Volume> = Vec::new();
+    let sources = system.iter().enumerate().map(|(i, v)| (None, i, v)).chain(
+        config
+            .extra_volumes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Some(config), i, v)),
+    );
+    for (owner, index, v) in sources {
+        let fail = |what: String| match owner {
+            Some(c) => Problem::new(&c.file, format!("extra_volumes[{index}]: {what}"))
+                .instance(&c.instance)
+                .key("extra_volumes"),
+            None => Problem::new(
+                std::path::Path::new("the system config"),
+                format!("volumes[{index}]: {what}"),
+            )
+            .key("volumes"),
+        };
+        for (key, path) in [
+            ("hostPath", &v.host_path),
+            ("containerPath", &v.container_path),
+        ] {
+            if !path.starts_with('/') {
+                return Err(fail(format!("{key} {path:?} is not an absolute path")));
+            }
+        }
+        let mode = match v.mode.as_str() {
+            "RO" | "ro" => "RO",
+            "RW" | "rw" => "RW",
+            other => return Err(fail(format!("mode {other:?} is neither RO nor RW"))),
+        };
+        let v = Volume {
+            mode: mode.into(),
+            ..v.clone()
+        };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.container_path, &a.host_path, &a.mode).cmp(&(&b.container_path, &b.host_path, &b.mode))
+    });
+    Ok(out)
+}
+
+/// How a long-running instance's health is checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    /// http, https, tcp or cmd.
+    pub mode: String,
+    pub path: String,
+    pub command: String,
+    pub grace_seconds: f64,
+    pub interval_seconds: f64,
+    pub timeout_seconds: f64,
+    pub max_consecutive_failures: u64,
+}
+
+/// The smartstack namespace an instance registers in: `registrations`' first, else `nerve_ns`,
+/// else the instance's own name.
+pub fn namespace(config: &InstanceConfig) -> String {
+    let from_registrations = config
+        .config
+        .get("registrations")
+        .and_then(Value::as_sequence)
+        .and_then(|r| r.first())
+        .and_then(Value::as_str)
+        .map(|r| r.rsplit_once('.').map_or(r, |(_, ns)| ns).to_string());
+    from_registrations
+        .or_else(|| {
+            config
+                .config
+                .get("nerve_ns")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| config.instance.clone())
+}
+
+fn namespace_config<'a>(
+    service: &'a Service,
+    config: &InstanceConfig,
+) -> Option<&'a serde_yaml::Mapping> {
+    service
+        .smartstack
+        .as_ref()?
+        .map
+        .get(namespace(config).as_str())?
+        .as_mapping()
+}
+
+/// The health check: `healthcheck_mode`, else the smartstack namespace's `mode`, else http when
+/// the namespace has a proxy_port; None when nothing says to check.
+pub fn healthcheck(service: &Service, config: &InstanceConfig) -> Option<HealthCheck> {
+    let ns = namespace_config(service, config);
+    let ns_get = |k: &str| ns.and_then(|n| n.get(k));
+    let mode = config
+        .config
+        .get("healthcheck_mode")
+        .and_then(Value::as_str)
+        .or_else(|| ns_get("mode").and_then(Value::as_str))
+        .or_else(|| {
+            ns_get("proxy_port")
+                .filter(|p| !p.is_null())
+                .map(|_| "http")
+        })?;
+    let num = |k: &str, d: f64| config.config.get(k).and_then(Value::as_f64).unwrap_or(d);
+    Some(HealthCheck {
+        mode: mode.to_string(),
+        path: config
+            .config
+            .get("healthcheck_uri")
+            .and_then(Value::as_str)
+            .or_else(|| ns_get("healthcheck_uri").and_then(Value::as_str))
+            .unwrap_or("/status")
+            .to_string(),
+        command: config
+            .config
+            .get("healthcheck_cmd")
+            .and_then(Value::as_str)
+            .unwrap_or("/bin/true")
+            .to_string(),
+        grace_seconds: num("healthcheck_grace_period_seconds", 60.0),
+        interval_seconds: num("healthcheck_interval_seconds", 10.0),
+        timeout_seconds: num("healthcheck_timeout_seconds", 10.0),
+        max_consecutive_failures: config
+            .config
+            .get("healthcheck_max_consecutive_failures")
+            .and_then(Value::as_u64)
+            .unwrap_or(30),
+    })
+}
+
+/// A number as Python's json.dumps prints an int, or a float when it has a fraction.
+fn int_or_float(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
+}
+
+fn healthcheck_json(h: &HealthCheck) -> Json {
+    let timing = |mut m: Map<String, Json>, port_index: bool| {
+        m.insert("gracePeriodSeconds".into(), int_or_float(h.grace_seconds));
+        m.insert("intervalSeconds".into(), int_or_float(h.interval_seconds));
+        if port_index {
+            m.insert("portIndex".into(), json!(0));
+        }
+        m.insert("timeoutSeconds".into(), int_or_float(h.timeout_seconds));
+        m.insert(
+            "maxConsecutiveFailures".into(),
+            json!(h.max_consecutive_failures),
+        );
+        Json::Object(m)
+    };
+    let mut m = Map::new();
+    match h.mode.as_str() {
+        "http" | "https" => {
+            m.insert(
+                "protocol".into(),
+                json!(format!("MESOS_{}", h.mode.to_uppercase())),
+            );
+            m.insert("path".into(), json!(h.path));
+            timing(m, true)
+        }
+        "tcp" => {
+            m.insert("protocol".into(), json!("TCP"));
+            timing(m, true)
+        }
+        _ => {
+            m.insert("protocol".into(), json!("COMMAND"));
+            m.insert("command".into(), json!({"value": h.command}));
+            timing(m, false)
+        }
+    }
+}
+
+fn str_pairs(v: Option<&Value>) -> Vec<Vec<String>> {
+    v.and_then(Value::as_sequence)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_sequence)
+                .map(|s| s.iter().map(crate::yaml::key_text).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Marathon constraints (§3): the instance's `constraints` when set; otherwise extra_constraints,
+/// GROUP_BY the discover attribute over the hosts deploys may reach, the blacklist (UNLIKE), the
+/// whitelist (LIKE), the pool, and hostname UNIQUE for small instances.
+pub fn constraints(
+    service: &Service,
+    config: &InstanceConfig,
+    system: &SystemConfig,
+) -> Vec<Vec<String>> {
+    if config.config.contains_key("constraints") {
+        return str_pairs(config.config.get("constraints"));
+    }
+    let mut out = str_pairs(config.config.get("extra_constraints"));
+    let mut blacklist = str_pairs(config.config.get("deploy_blacklist"));
+    if let Some(sys) = system.get("deploy_blacklist").and_then(Json::as_array) {
+        blacklist.extend(sys.iter().filter_map(Json::as_array).map(|p| {
+            p.iter()
+                .filter_map(Json::as_str)
+                .map(str::to_string)
+                .collect()
+        }));
+    }
+    // deploy_whitelist: [attribute, [value, …]]
+    let whitelist: Option<(String, Vec<String>)> = config
+        .config
+        .get("deploy_whitelist")
+        .and_then(Value::as_sequence)
+        .and_then(|w| {
+            let attr = w.first()?.as_str()?.to_string();
+            let values = w
+                .get(1)?
+                .as_sequence()?
+                .iter()
+                .map(crate::yaml::key_text)
+                .collect();
+            Some((attr, values))
+        });
+    let discover = namespace_config(service, config)
+        .and_then(|n| n.get("discover"))
+        .and_then(Value::as_str)
+        .unwrap_or("region")
+        .to_string();
+    if let Some(slaves) = system
+        .get("expected_slave_attributes")
+        .and_then(Json::as_array)
+    {
+        let mut seen: Vec<&str> = Vec::new();
+        for slave in slaves {
+            let attr = |k: &str| slave.get(k).and_then(Json::as_str);
+            let blacklisted = blacklist
+                .iter()
+                .any(|b| b.len() == 2 && attr(&b[0]) == Some(b[1].as_str()));
+            let allowed = whitelist
+                .as_ref()
+                .is_none_or(|(a, vals)| attr(a).is_some_and(|v| vals.iter().any(|x| x == v)));
+            if let (false, true, Some(value)) = (blacklisted, allowed, attr(&discover)) {
+                if !seen.contains(&value) {
+                    seen.push(value);
+                }
+            }
+        }
+        out.push(vec![
+            discover.clone(),
+            "GROUP_BY".into(),
+            seen.len().to_string(),
+        ]);
+    }
+    out.extend(
+        blacklist
+            .into_iter()
+            .filter(|b| b.len() == 2)
+            .map(|b| vec![b[0].clone(), "UNLIKE".into(), b[1].clone()]),
+    );
+    if let Some((attr, values)) = whitelist {
+        out.push(vec![attr, "LIKE".into(), values.join("|")]);
+    }
+    let pool = config
+        .config
+        .get("pool")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    out.push(vec!["pool".into(), "LIKE".into(), pool.into()]);
+    let unique_size = system
+        .get("auto_hostname_unique_size")
+        .and_then(Json::as_i64)
+        .unwrap_or(-1);
+    if (config.instances.unwrap_or(1) as i64) <= unique_size {
+        out.push(vec!["hostname".into(), "UNIQUE".into()]);
+    }
+    out
+}
+
+/// Relaunch backoff: ceil(10 / instances) seconds, 1 with no instances.
+pub fn backoff_seconds(instances: u64) -> u64 {
+    if instances == 0 {
+        1
+    } else {
+        10u64.div_ceil(instances)
+    }
+}
+
+/// The app id: `<service>.<instance>.git<sha[:8]>.config<hash[:8]>`, `_` → `--` in each part.
+pub fn app_id(service: &str, instance: &str, git_sha: &str, config_hash: &str) -> String {
+    let fix = |s: &str| s.replace('_', "--");
+    let sha: String = git_sha.chars().take(8).collect();
+    format!(
+        "{}.{}.git{}.{}",
+        fix(service),
+        fix(instance),
+        fix(&sha),
+        fix(config_hash)
+    )
+}
+
+/// The git sha of a docker image: the text after its last `-` (`…:paasta-<sha>`).
+pub fn code_sha(docker_image: &str) -> &str {
+    docker_image.rsplit('-').next().unwrap_or(docker_image)
+}
+
+/// The exact text whose md5 is the config hash.
+pub fn hash_input(app: &Json, force_bounce: Option<&str>) -> String {
+    let mut sanitized = app.clone();
+    if let Some(m) = sanitized.as_object_mut() {
+        for k in [
+            "id",
+            "instances",
+            "backoff_seconds",
+            "min_instances",
+            "max_instances",
+        ] {
+            m.remove(k);
+        }
+    }
+    if let Some(params) = sanitized
+        .pointer_mut("/container/docker/parameters")
+        .and_then(Json::as_array_mut)
+    {
+        params.retain(|p| p.get("key").and_then(Json::as_str) != Some("label"));
+    }
+    pyjson::dumps(&sanitized, true) + force_bounce.unwrap_or("")
+}
+
+pub fn config_hash(app: &Json, force_bounce: Option<&str>) -> String {
+    let digest = Md5::digest(hash_input(app, force_bounce).as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("config{}", &hex[..8])
+}
+
+/// A long-running instance's app: the definition (with `id`), its id and hash.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub definition: Json,
+    pub id: String,
+    pub config_hash: String,
+    pub git_sha: String,
+}
+
+/// PaaSTA's Marathon app definition for `config` running `image` (registry included).
+pub fn app(
+    service: &Service,
+    config: &InstanceConfig,
+    system: &SystemConfig,
+    image: &str,
+    force_bounce: Option<&str>,
+) -> Result<App, Problem> {
+    let host_network = config.net == "host";
+    let params: Vec<Json> = docker_parameters(config)
+        .into_iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    let system_volumes = system
+        .volumes()
+        .map_err(|e| Problem::new(&system.dir, e.to_string()).key("volumes"))?;
+    let vols: Vec<Json> = volumes(config, &system_volumes)?
+        .into_iter()
+        .map(
+            |v| json!({"hostPath": v.host_path, "containerPath": v.container_path, "mode": v.mode}),
+        )
+        .collect();
+    let mut docker = Map::new();
+    docker.insert("image".into(), json!(image));
+    docker.insert(
+        "network".into(),
+        json!(if host_network { "HOST" } else { "BRIDGE" }),
+    );
+    docker.insert("parameters".into(), Json::Array(params));
+    let host_port = config
+        .config
+        .get("host_port")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if !host_network {
+        let container_port = config
+            .config
+            .get("container_port")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::from(CONTAINER_PORT));
+        docker.insert(
+            "portMappings".into(),
+            json!([{"containerPort": container_port, "hostPort": host_port, "protocol": "tcp"}]),
+        );
+    }
+    let mut env = paasta_env(config, image, service.monitoring_team(config).as_deref());
+    apply_user_env(&mut env, config);
+    let env: Map<String, Json> = env.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let instances = config.instances.unwrap_or(1);
+    let mut app = Map::new();
+    app.insert(
+        "container".into(),
+        json!({"docker": Json::Object(docker), "type": "DOCKER", "volumes": vols}),
+    );
+    app.insert(
+        "uris".into(),
+        json!([system
+            .get("dockercfg_location")
+            .and_then(Json::as_str)
+            .unwrap_or("file:///root/.dockercfg")]),
+    );
+    app.insert("backoff_seconds".into(), json!(backoff_seconds(instances)));
+    app.insert(
+        "backoff_factor".into(),
+        config
+            .config
+            .get("backoff_factor")
+            .and_then(Value::as_f64)
+            .map_or(json!(2), int_or_float),
+    );
+    app.insert(
+        "max_launch_delay_seconds".into(),
+        config
+            .config
+            .get("max_launch_delay_seconds")
+            .and_then(Value::as_f64)
+            .map_or(json!(300), int_or_float),
+    );
+    app.insert(
+        "health_checks".into(),
+        Json::Array(
+            healthcheck(service, config)
+                .iter()
+                .map(healthcheck_json)
+                .collect(),
+        ),
+    );
+    app.insert("env".into(), Json::Object(env));
+    app.insert("mem".into(), json!(config.mem));
+    app.insert("cpus".into(), json!(config.cpus));
+    app.insert("disk".into(), json!(config.disk));
+    app.insert(
+        "constraints".into(),
+        json!(constraints(service, config, system)),
+    );
+    app.insert("instances".into(), json!(instances));
+    app.insert(
+        "cmd".into(),
+        match &config.cmd {
+            Some(Cmd::Shell(s)) => json!(s),
+            Some(Cmd::Argv(v)) => json!(v.join(" ")),
+            None => Json::Null,
+        },
+    );
+    app.insert(
+        "args".into(),
+        config.args.as_ref().map_or(Json::Null, |a| json!(a)),
+    );
+    if host_network {
+        app.insert(
+            "port_definitions".into(),
+            json!([{"port": host_port, "protocol": "tcp"}]),
+        );
+        // Without this two tasks on one host could ask for the same fixed port.
+        app.insert("require_ports".into(), json!(host_port != 0));
+    }
+    if let Some(roles) = config
+        .config
+        .get("accepted_resource_roles")
+        .and_then(Value::as_sequence)
+    {
+        app.insert(
+            "accepted_resource_roles".into(),
+            json!(roles.iter().map(crate::yaml::key_text).collect::<Vec<_>>()),
+        );
+    }
+    let mut definition = Json::Object(app);
+    let git_sha = code_sha(image).to_string();
+    let config_hash = config_hash(&definition, force_bounce);
+    let id = app_id(&config.service, &config.instance, &git_sha, &config_hash);
+    definition["id"] = json!(id);
+    Ok(App {
+        definition,
+        id,
+        config_hash,
+        git_sha,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn reference() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/examples/marathon-app")
+    }
+
+    /// shared/reference/examples/marathon-app: the definition, the exact bytes hashed, the id.
+    #[test]
+    fn reference_example() {
+        let dir = reference();
+        let system = SystemConfig::load(&dir.join("etc_paasta")).unwrap();
+        let service = Service::load(&dir.join("soa"), "order_api").unwrap();
+        let file = service
+            .find_instance("testcluster", "canary_eu", None)
+            .unwrap();
+        let config = service.instance_config(file, "canary_eu").unwrap();
+        let deployments = crate::deployments::Deployments::load(&dir.join("soa"), "order_api")
+            .unwrap()
+            .unwrap();
+        let image = format!(
+            "{}/{}",
+            service.docker_registry(&system).unwrap(),
+            deployments
+                .deployment(&config.deploy_group)
+                .unwrap()
+                .docker_image
+        );
+        let force_bounce = deployments
+            .control("order_api", "testcluster", "canary_eu")
+            .unwrap()
+            .force_bounce
+            .clone();
+        let app = app(&service, &config, &system, &image, force_bounce.as_deref()).unwrap();
+        assert_eq!(
+            hash_input(&app.definition, force_bounce.as_deref()),
+            std::fs::read_to_string(dir.join("expected-hash-input.txt")).unwrap()
+        );
+        let expected: Json =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected-app.json")).unwrap())
+                .unwrap();
+        assert_eq!(app.definition, expected);
+        let id_file = std::fs::read_to_string(dir.join("expected-id.txt")).unwrap();
+        assert!(
+            id_file.contains(&format!("app_id={}\n", app.id)),
+            "{}",
+            app.id
+        );
+        assert!(id_file.contains(&format!("config_hash={}\n", app.config_hash)));
+        // Scaling does not change the id; a new force_bounce does.
+        let mut more = app.definition.clone();
+        more["instances"] = json!(7);
+        more["backoff_seconds"] = json!(2);
+        assert_eq!(config_hash(&more, force_bounce.as_deref()), app.config_hash);
+        assert_ne!(
+            config_hash(&app.definition, Some("20190302T000000")),
+            app.config_hash
+        );
+    }
+
+    /// The reference's observed computed constraints.
+    #[test]
+    fn computed_constraints() {
+        let dir = tempfile::tempdir().unwrap();
+        let soa = dir.path().join("soa/svc");
+        std::fs::create_dir_all(&soa).unwrap();
+        std::fs::write(
+            soa.join("marathon-c.yaml"),
+            "main:\n  instances: 1\n  deploy_whitelist: [region, [uswest1, uswest2]]\n",
+        )
+        .unwrap();
+        let system_dir = reference().join("etc_paasta");
+        let system = SystemConfig::load(&system_dir).unwrap();
+        let service = Service::load(&dir.path().join("soa"), "svc").unwrap();
+        let config = service.instance_config(&service.files[0], "main").unwrap();
+        let got = constraints(&service, &config, &system);
+        let want: Vec<Vec<String>> = serde_json::from_str(r#"[["region","GROUP_BY","2"],["region","LIKE","uswest1|uswest2"],["pool","LIKE","default"],["hostname","UNIQUE"]]"#).unwrap();
+        assert_eq!(got, want);
+        // A blacklisted region leaves fewer groups, and UNLIKE follows GROUP_BY.
+        std::fs::write(
+            soa.join("marathon-c.yaml"),
+            "main:\n  instances: 3\n  deploy_blacklist: [[region, uswest2]]\n  pool: batch\n",
+        )
+        .unwrap();
+        let service = Service::load(&dir.path().join("soa"), "svc").unwrap();
+        let config = service.instance_config(&service.files[0], "main").unwrap();
+        let want: Vec<Vec<String>> = serde_json::from_str(
+            r#"[["region","GROUP_BY","1"],["region","UNLIKE","uswest2"],["pool","LIKE","batch"]]"#,
+        )
+        .unwrap();
+        assert_eq!(constraints(&service, &config, &system), want);
+    }
+
+    #[test]
+    fn ids_and_backoff() {
+        assert_eq!(
+            app_id("order_api", "canary_eu", "cccccccc3333", "config22ba95b5"),
+            "order--api.canary--eu.gitcccccccc.config22ba95b5"
+        );
+        assert_eq!(code_sha("reg:443/services-x:paasta-abc123"), "abc123");
+        assert_eq!(
+            (
+                backoff_seconds(0),
+                backoff_seconds(1),
+                backoff_seconds(3),
+                backoff_seconds(20)
+            ),
+            (1, 10, 4, 1)
+        );
+    }
+}
