@@ -246,7 +246,22 @@ fn plan(cli: &Cli) -> Result<Plan> {
         (None, true) => Some(free_port()?),
         (None, false) => None,
     };
-    let extra_env = simulated_env(&config, &image, publish.unwrap_or(CONTAINER_PORT), cli.date);
+    let app_id = if config.kind == InstanceType::Marathon && !cli.build {
+        let force_bounce = Deployments::load(&cli.soa_dir, &cli.service)?.and_then(|d| {
+            d.control(&config.service, &config.cluster, &config.instance)
+                .and_then(|c| c.force_bounce.clone())
+        });
+        Some(soa::marathon::app(&service, &config, &system, &image, force_bounce.as_deref())?.id)
+    } else {
+        None
+    };
+    let extra_env = simulated_env(
+        &config,
+        &image,
+        app_id.as_deref(),
+        publish.unwrap_or(CONTAINER_PORT),
+        cli.date,
+    );
     let opts = SpecOptions {
         name: format!(
             "paasta_local_run_{}_{}",
@@ -355,9 +370,12 @@ fn command_for(cli: &Cli, config: &InstanceConfig, interactive: bool) -> Result<
 }
 
 /// The environment the instance's scheduler would add (§9), simulated.
+/// `app_id`: the Marathon app id setup-service would give the instance (None for a --build image,
+/// which has no commit).
 fn simulated_env(
     config: &InstanceConfig,
     image: &str,
+    app_id: Option<&str>,
     port: u16,
     date: Option<chrono::NaiveDate>,
 ) -> Vec<(String, String)> {
@@ -394,11 +412,7 @@ fn simulated_env(
                 ("MARATHON_APP_LABELS".into(), String::new()),
                 (
                     "MARATHON_APP_ID".into(),
-                    format!(
-                        "/{}.{}",
-                        config.service.replace('_', "--"),
-                        config.instance.replace('_', "--")
-                    ),
+                    format!("/{}", app_id.unwrap_or("simulated_marathon_app_id")),
                 ),
                 ("MARATHON_HOST".into(), hostname()),
             ]);

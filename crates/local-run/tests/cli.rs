@@ -272,6 +272,11 @@ fn dry_run_matches_the_reference_vector_without_an_engine() {
         format!("services-example_service:paasta-{sha}")
     );
     assert_eq!(spec["env"]["MARATHON_APP_RESOURCE_MEM"], "300.5");
+    let app_id = spec["env"]["MARATHON_APP_ID"].as_str().unwrap();
+    assert!(
+        app_id.starts_with("/example--service.main.gitaaaaaaaa.config"),
+        "{app_id}"
+    );
     assert_eq!(spec["memory_mb"], 300);
     assert_eq!(spec["cap_drop"].as_array().unwrap().len(), 14);
 }
