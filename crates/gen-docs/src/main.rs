@@ -33,6 +33,7 @@ fn tools() -> Vec<(clap::Command, &'static [(&'static str, &'static str)])> {
         ),
         (soa_validate::Cli::command(), soa_validate::MAN_SECTIONS),
         (local_run::Cli::command(), local_run::MAN_SECTIONS),
+        (drain::Cli::command(), drain::MAN_SECTIONS),
     ]
 }
 

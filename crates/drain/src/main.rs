@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = drain::Cli::parse();
+    soa::cli::finish("drain", drain::run(cli))
+}
