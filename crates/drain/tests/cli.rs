@@ -68,7 +68,7 @@ fn serve(handler: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'st
     rx.recv().unwrap()
 }
 
-fn form_value<'a>(body: &'a str, key: &str) -> Option<String> {
+fn form_value(body: &str, key: &str) -> Option<String> {
     body.split('&')
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
         .map(|v| v.replace('+', " ").replace("%3A", ":").replace("%2F", "/"))
