@@ -32,6 +32,17 @@ fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A scratch copy of the fixtures with their git repositories built (fixtures/setup.sh).
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(Command::new("sh")
+        .arg(top().join("fixtures/setup.sh"))
+        .arg(dir.path())
+        .output()
+        .unwrap());
+    dir
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     assert!(Command::new("cp")
         .arg("-R")
@@ -102,12 +113,7 @@ fn reference_deployments_example_is_byte_identical() {
 /// stop an instance with a control tag on the deployed commit, regenerate.
 #[test]
 fn fixture_pipeline() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(Command::new("sh")
-        .arg(top().join("fixtures/setup.sh"))
-        .arg(dir.path())
-        .output()
-        .unwrap());
+    let dir = fixture();
     let soa = dir.path().join("soa");
     let run = |cmd: &mut Command| {
         ok(cmd
@@ -173,12 +179,7 @@ fn fixture_pipeline() {
 /// `tool | head` must end quietly with status 0: here the reader is gone before the first write.
 #[test]
 fn a_closed_stdout_pipe_ends_with_status_0() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(Command::new("sh")
-        .arg(top().join("fixtures/setup.sh"))
-        .arg(dir.path())
-        .output()
-        .unwrap());
+    let dir = fixture();
     for (name, args) in [
         ("generate-deployments", &["--all"][..]),
         ("soa-validate", &[][..]),
