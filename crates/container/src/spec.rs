@@ -44,8 +44,10 @@ pub struct ContainerSpec {
     /// Host port published to CONTAINER_PORT (bridge networking only).
     pub publish: Option<u16>,
     pub volumes: Vec<Mount>,
-    /// `extra_docker_args`, passed as `--<name>=<value>`.
-    pub extra_docker_args: Vec<(String, String)>,
+    /// The docker parameters as soa::marathon computes them for the app definition (resources,
+    /// labels, extra_docker_args, cap-add, init, cap-drops, in PaaSTA's order); the argv passes
+    /// each as `--<key>=<value>`.
+    pub parameters: Vec<(String, String)>,
     pub interactive: bool,
     pub tty: bool,
     pub detach: bool,
@@ -94,24 +96,9 @@ pub fn build(
     let mut env = soa::marathon::paasta_env(config, &opts.image, opts.monitoring_team.as_deref());
     env.extend(opts.extra_env);
     soa::marathon::apply_user_env(&mut env, config);
-    // Labels, init and cap-drops are fields of their own here; extra_docker_args and cap-add
-    // come from the one parameter list setup-service hashes too.
-    let params = soa::marathon::docker_parameters(config);
-    let own = [
-        "memory-swap",
-        "cpu-period",
-        "cpu-quota",
-        "label",
-        "cap-add",
-        "init",
-        "cap-drop",
-    ];
-    let extra_docker_args = params
-        .iter()
-        .filter(|(k, _)| !own.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    let cap_add = params
+    // The parameter list setup-service hashes; cap-add is also a field for the Engine API.
+    let parameters = soa::marathon::docker_parameters(config);
+    let cap_add = parameters
         .iter()
         .filter(|(k, _)| k == "cap-add")
         .map(|(_, v)| v.clone())
@@ -145,7 +132,7 @@ pub fn build(
             None
         },
         volumes,
-        extra_docker_args,
+        parameters,
         interactive: opts.interactive,
         tty: opts.tty,
         detach: opts.detach,
@@ -191,7 +178,7 @@ impl ContainerSpec {
         argv.push(format!("--memory={}m", self.memory_mb));
         argv.extend(
             self.docker_parameters()
-                .into_iter()
+                .iter()
                 .map(|(k, v)| format!("--{k}={v}")),
         );
         match self.network {
@@ -220,35 +207,8 @@ impl ContainerSpec {
     }
 
     /// The Marathon-style docker parameters, in PaaSTA's order (§3).
-    pub fn docker_parameters(&self) -> Vec<(String, String)> {
-        let mut p = vec![
-            (
-                "memory-swap".to_string(),
-                format!("{}m", self.memory_swap_mb),
-            ),
-            ("cpu-period".into(), self.cpu_period.to_string()),
-            ("cpu-quota".into(), self.cpu_quota.to_string()),
-        ];
-        p.extend(
-            self.labels
-                .iter()
-                .map(|(k, v)| ("label".to_string(), format!("{k}={v}"))),
-        );
-        p.extend(self.extra_docker_args.iter().cloned());
-        p.extend(
-            self.cap_add
-                .iter()
-                .map(|c| ("cap-add".to_string(), c.clone())),
-        );
-        if self.init {
-            p.push(("init".into(), "true".into()));
-        }
-        p.extend(
-            self.cap_drop
-                .iter()
-                .map(|c| ("cap-drop".to_string(), c.clone())),
-        );
-        p
+    pub fn docker_parameters(&self) -> &[(String, String)] {
+        &self.parameters
     }
 
     /// The structured spec (`local-run --json-dict`), env values included.
