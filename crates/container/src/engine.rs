@@ -5,7 +5,9 @@
 //! to what the engine speaks (1.41 for Debian's docker.io).
 
 use crate::spec::{ContainerSpec, Network, CONTAINER_PORT};
-use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, HealthConfig, HostConfig, PortBinding,
+};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -355,7 +357,8 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             port_key.clone(),
             Some(vec![PortBinding {
                 host_ip: Some("0.0.0.0".into()),
-                host_port: Some(p.to_string()),
+                // 0: an ephemeral port the engine picks.
+                host_port: (p != 0).then(|| p.to_string()),
             }]),
         )])
     });
@@ -394,6 +397,14 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         host_config: Some(host_config),
+        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
+            test: Some(h.test.clone()),
+            interval: Some(h.interval.as_nanos() as i64),
+            timeout: Some(h.timeout.as_nanos() as i64),
+            start_period: Some(h.start_period.as_nanos() as i64),
+            retries: Some(i64::from(h.retries)),
+            start_interval: None,
+        }),
         ..Default::default()
     }
 }

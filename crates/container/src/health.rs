@@ -7,6 +7,7 @@
 //! self-signed ones, and Marathon's https checks did not verify either.
 
 use crate::engine::Engine;
+use crate::spec::EngineHealthcheck;
 use soa::{InstanceConfig, Service};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +70,41 @@ pub fn probe_for(service: &Service, config: &InstanceConfig) -> Option<(Probe, P
         max_failures: h.max_consecutive_failures as u32,
     };
     Some((probe, policy))
+}
+
+/// The probe as a health check the engine runs inside the container, against the port the
+/// service listens on there. Marathon probed from outside; a single Docker host has no agent to
+/// do that between setup-service's runs, so the engine keeps the count of consecutive failures.
+/// http and https use curl when the image has it, else wget (busybox's included); tcp uses nc.
+/// An image with none of them can only use `healthcheck_mode: cmd`. wget gets no time limit of
+/// its own (busybox's crashes on -T); the engine ends a probe that outlasts the timeout.
+pub fn engine_healthcheck(probe: &Probe, policy: Policy, port: u16) -> EngineHealthcheck {
+    let secs = policy.timeout.as_secs().max(1);
+    let fetch = |scheme: &str, path: &str, insecure: (&str, &str)| {
+        let url = shell_quote(&format!("{scheme}://127.0.0.1:{port}{path}"));
+        format!(
+            "if command -v curl >/dev/null 2>&1; then curl -fsS {}-o /dev/null --max-time {secs} {url}; \
+             else wget -q {}-O /dev/null {url}; fi",
+            insecure.0, insecure.1
+        )
+    };
+    let script = match probe {
+        Probe::Http { path } => fetch("http", path, ("", "")),
+        Probe::Https { path } => fetch("https", path, ("-k ", "--no-check-certificate ")),
+        Probe::Tcp => format!("nc -w {secs} 127.0.0.1 {port} </dev/null >/dev/null"),
+        Probe::Cmd { command } => command.clone(),
+    };
+    EngineHealthcheck {
+        test: vec!["CMD-SHELL".into(), script],
+        interval: policy.interval,
+        timeout: policy.timeout,
+        start_period: policy.grace,
+        retries: policy.max_failures,
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Where a probe looks.

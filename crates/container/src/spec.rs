@@ -51,6 +51,20 @@ pub struct ContainerSpec {
     pub interactive: bool,
     pub tty: bool,
     pub detach: bool,
+    /// A health check the engine itself runs inside the container (setup-service's tasks);
+    /// local-run probes from outside instead and leaves it None.
+    pub healthcheck: Option<EngineHealthcheck>,
+}
+
+/// The engine's own health check: a command run inside the container every `interval`;
+/// `retries` consecutive failures after `start_period` make it unhealthy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EngineHealthcheck {
+    pub test: Vec<String>,
+    pub interval: std::time::Duration,
+    pub timeout: std::time::Duration,
+    pub start_period: std::time::Duration,
+    pub retries: u32,
 }
 
 /// A volume that cannot be mounted (relative path, bad mode), named where it was written.
@@ -136,6 +150,7 @@ pub fn build(
         interactive: opts.interactive,
         tty: opts.tty,
         detach: opts.detach,
+        healthcheck: None,
     };
     Ok((spec, warnings))
 }

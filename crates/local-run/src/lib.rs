@@ -326,10 +326,7 @@ fn image_for(
                 .clone()
         }
     };
-    Ok(match service.docker_registry(system) {
-        Some(registry) => format!("{registry}/{docker_image}"),
-        None => docker_image,
-    })
+    Ok(service.image_ref(system, &docker_image))
 }
 
 /// The command per shared/reference §9: -C; else a shell when interactive without a command;

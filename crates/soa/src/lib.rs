@@ -14,6 +14,8 @@ pub mod marathon;
 pub mod pyjson;
 pub mod schedule;
 pub mod schema;
+pub mod select;
+pub mod sensu;
 pub mod service;
 pub mod system;
 pub mod timevars;

@@ -338,6 +338,14 @@ impl Service {
             .or_else(|| system.docker_registry())
     }
 
+    /// The full image reference of a deployment's `docker_image`: the registry prepended.
+    pub fn image_ref(&self, system: &crate::SystemConfig, docker_image: &str) -> String {
+        match self.docker_registry(system) {
+            Some(registry) => format!("{registry}/{docker_image}"),
+            None => docker_image.to_string(),
+        }
+    }
+
     /// Every instance of the given clusters, in file order; problems are collected, not fatal.
     pub fn instance_configs(
         &self,

@@ -1,0 +1,81 @@
+//! The snapshot backend: a cluster's state read from a JSON file (a list of apps with their
+//! tasks, as `Backend::apps` returns them), read-only. It lets check-replication and
+//! `setup-service --dry-run` answer for a saved state, and measures them without a cluster.
+
+use crate::backend::{Action, App, AppSpec, Backend, BackendError, Result, Task};
+use std::path::{Path, PathBuf};
+
+pub struct Snapshot {
+    path: PathBuf,
+    apps: Vec<App>,
+}
+
+fn err(message: String) -> BackendError {
+    BackendError {
+        backend: "snapshot",
+        message,
+    }
+}
+
+impl Snapshot {
+    pub fn load(path: &Path) -> Result<Snapshot> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("reading {}: {e}", path.display())))?;
+        let mut apps: Vec<App> = serde_json::from_str(&text).map_err(|e| {
+            err(format!(
+                "{}: {e}; expected a JSON list of apps {{id, service, instance, git_sha, config_hash, tasks: [...]}}",
+                path.display()
+            ))
+        })?;
+        apps.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Snapshot {
+            path: path.to_path_buf(),
+            apps,
+        })
+    }
+
+    fn read_only(&self) -> BackendError {
+        err(format!(
+            "{} is a saved state and cannot be changed; use --dry-run",
+            self.path.display()
+        ))
+    }
+}
+
+impl Backend for Snapshot {
+    fn name(&self) -> &'static str {
+        "snapshot"
+    }
+
+    async fn apps(&self) -> Result<Vec<App>> {
+        Ok(self.apps.clone())
+    }
+
+    async fn reconcile(
+        &self,
+        spec: &AppSpec,
+        app: Option<&App>,
+        count: usize,
+        _now: f64,
+        dry_run: bool,
+    ) -> Result<Vec<Action>> {
+        if !dry_run {
+            return Err(self.read_only());
+        }
+        let live = app.map_or(0, |a| a.tasks.iter().filter(|t| t.is_live()).count());
+        Ok((live..count)
+            .map(|_| Action::Launch {
+                app: spec.id.clone(),
+                task: None,
+            })
+            .collect())
+    }
+
+    async fn kill_task(&self, _app: &App, _task: &Task) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    async fn delete_app(&self, _app: &App) -> Result<()> {
+        Err(self.read_only())
+    }
+}

@@ -1,0 +1,170 @@
+//! Picking the instances a master tool works on: every instance of one type in a cluster
+//! (`--all`), or the `SERVICE.INSTANCE` names given. A service or instance that cannot be loaded
+//! is a failure of its own, so the others still proceed. Services load in parallel: a master
+//! reads thousands of files each minute.
+
+use crate::{InstanceConfig, InstanceType, Service};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub service: Arc<Service>,
+    pub config: InstanceConfig,
+}
+
+/// A service or instance that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub service: String,
+    pub instance: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Selection {
+    pub selected: Vec<Selected>,
+    pub failures: Vec<Failure>,
+    /// Services that could not be loaded at all: whatever of them runs must be left alone.
+    pub unreadable_services: Vec<String>,
+}
+
+/// Splits `service.instance` (the instance is after the first dot: service names have none).
+pub fn split_name(name: &str) -> Option<(&str, &str)> {
+    name.split_once('.')
+        .filter(|(s, i)| !s.is_empty() && !i.is_empty())
+}
+
+fn load_all(soa_dir: &Path, names: &[String]) -> Vec<(String, crate::Result<Service>)> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(names.len().max(1));
+    let chunk = names.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|n| (n.clone(), Service::load(soa_dir, n)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a loader thread panicked"))
+            .collect()
+    })
+}
+
+fn problems_text(problems: &[crate::Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `kind` instances of `cluster`: all of them when `names` is empty, else the named
+/// `SERVICE.INSTANCE`s in the order given.
+pub fn select(soa_dir: &Path, cluster: &str, kind: InstanceType, names: &[String]) -> Selection {
+    let mut out = Selection::default();
+    let clusters = [cluster.to_string()];
+    if names.is_empty() {
+        let services = match crate::service::list_services(soa_dir) {
+            Ok(s) => s,
+            Err(e) => {
+                out.failures.push(Failure {
+                    service: String::new(),
+                    instance: None,
+                    message: e.to_string(),
+                });
+                return out;
+            }
+        };
+        for (name, loaded) in load_all(soa_dir, &services) {
+            let service = match loaded {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    out.unreadable_services.push(name.clone());
+                    out.failures.push(Failure {
+                        service: name,
+                        instance: None,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            for file in service.files_in(Some(&clusters)).filter(|f| f.kind == kind) {
+                for (instance, _) in file.instances() {
+                    match service.instance_config(file, &instance) {
+                        Ok(config) => out.selected.push(Selected {
+                            service: service.clone(),
+                            config,
+                        }),
+                        Err(p) => out.failures.push(Failure {
+                            service: name.clone(),
+                            instance: Some(instance),
+                            message: problems_text(&p),
+                        }),
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    let mut wanted: Vec<String> = names
+        .iter()
+        .filter_map(|n| split_name(n).map(|(s, _)| s.to_string()))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let loaded: Vec<(String, Result<Arc<Service>, String>)> = load_all(soa_dir, &wanted)
+        .into_iter()
+        .map(|(n, r)| (n, r.map(Arc::new).map_err(|e| e.to_string())))
+        .collect();
+    for name in names {
+        let Some((service_name, instance)) = split_name(name) else {
+            out.failures.push(Failure {
+                service: name.clone(),
+                instance: None,
+                message: format!("{name:?}: expected SERVICE.INSTANCE"),
+            });
+            continue;
+        };
+        let fail = |message: String| Failure {
+            service: service_name.to_string(),
+            instance: Some(instance.to_string()),
+            message,
+        };
+        let service = match loaded.iter().find(|(n, _)| n == service_name) {
+            Some((_, Ok(s))) => s.clone(),
+            Some((_, Err(e))) => {
+                out.unreadable_services.push(service_name.to_string());
+                out.failures.push(fail(e.clone()));
+                continue;
+            }
+            None => continue,
+        };
+        match service.find_instance(cluster, instance, Some(kind)) {
+            Some(file) => match service.instance_config(file, instance) {
+                Ok(config) => out.selected.push(Selected {
+                    service: service.clone(),
+                    config,
+                }),
+                Err(p) => out.failures.push(fail(problems_text(&p))),
+            },
+            None => out.failures.push(fail(format!(
+                "{service_name} has no {kind} instance {instance} in cluster {cluster} (looked in {})",
+                service
+                    .dir
+                    .join(format!("{kind}-{cluster}.yaml"))
+                    .display()
+            ))),
+        }
+    }
+    out.unreadable_services.sort();
+    out.unreadable_services.dedup();
+    out
+}
