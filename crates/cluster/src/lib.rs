@@ -17,3 +17,88 @@ pub mod sensu;
 pub mod snapshot;
 
 pub use backend::{Action, App, AppSpec, Backend, BackendError, Backoff, Health, Task, TaskState};
+
+/// The backends a binary can be pointed at with `--backend`.
+pub enum AnyBackend {
+    Docker(docker::Docker),
+    Snapshot(snapshot::Snapshot),
+}
+
+/// Opens `--backend`'s choice: `docker` (this host's engine) or `snapshot:FILE` (a saved state,
+/// read-only) for `cluster`.
+pub async fn open(
+    choice: &str,
+    cluster: &str,
+    engine_timeout: std::time::Duration,
+) -> Result<AnyBackend, BackendError> {
+    match choice.split_once(':') {
+        None if choice == "docker" => Ok(AnyBackend::Docker(
+            docker::Docker::connect(cluster, engine_timeout).await?,
+        )),
+        Some(("snapshot", path)) => Ok(AnyBackend::Snapshot(snapshot::Snapshot::load(
+            std::path::Path::new(path),
+        )?)),
+        _ => Err(BackendError {
+            backend: "unknown",
+            message: format!("--backend {choice:?}: expected docker or snapshot:FILE"),
+        }),
+    }
+}
+
+impl AnyBackend {
+    /// Calls made to the cluster's API so far, where the backend counts them.
+    pub fn api_calls(&self) -> Option<usize> {
+        match self {
+            AnyBackend::Docker(d) => Some(d.api_calls()),
+            AnyBackend::Snapshot(_) => None,
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, AnyBackend::Snapshot(_))
+    }
+}
+
+impl Backend for AnyBackend {
+    fn name(&self) -> &'static str {
+        match self {
+            AnyBackend::Docker(b) => b.name(),
+            AnyBackend::Snapshot(b) => b.name(),
+        }
+    }
+
+    async fn apps(&self) -> backend::Result<Vec<App>> {
+        match self {
+            AnyBackend::Docker(b) => b.apps().await,
+            AnyBackend::Snapshot(b) => b.apps().await,
+        }
+    }
+
+    async fn reconcile(
+        &self,
+        spec: &AppSpec,
+        app: Option<&App>,
+        count: usize,
+        now: f64,
+        dry_run: bool,
+    ) -> backend::Result<Vec<Action>> {
+        match self {
+            AnyBackend::Docker(b) => b.reconcile(spec, app, count, now, dry_run).await,
+            AnyBackend::Snapshot(b) => b.reconcile(spec, app, count, now, dry_run).await,
+        }
+    }
+
+    async fn kill_task(&self, app: &App, task: &Task) -> backend::Result<()> {
+        match self {
+            AnyBackend::Docker(b) => b.kill_task(app, task).await,
+            AnyBackend::Snapshot(b) => b.kill_task(app, task).await,
+        }
+    }
+
+    async fn delete_app(&self, app: &App) -> backend::Result<()> {
+        match self {
+            AnyBackend::Docker(b) => b.delete_app(app).await,
+            AnyBackend::Snapshot(b) => b.delete_app(app).await,
+        }
+    }
+}

@@ -19,10 +19,8 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use cluster::bounce::{self, Method, Situation};
-use cluster::docker::Docker;
 use cluster::drain::{DrainMethod, DrainTask};
 use cluster::http::Timeouts;
-use cluster::snapshot::Snapshot;
 use cluster::{Action, App, AppSpec, Backend, Backoff, Task, TaskState};
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
@@ -734,32 +732,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (backend_name, snapshot) = match cli.backend.split_once(':') {
-        Some(("snapshot", path)) => ("snapshot", Some(PathBuf::from(path))),
-        None if cli.backend == "docker" => ("docker", None),
-        _ => bail!(
-            "--backend {:?}: expected docker or snapshot:FILE",
-            cli.backend
-        ),
-    };
-    if backend_name == "snapshot" && !cli.dry_run {
-        bail!("--backend snapshot:FILE is a saved state: it can only be used with --dry-run");
-    }
     rt.block_on(async {
-        match snapshot {
-            Some(path) => {
-                execute(&cli, &system, selection, timeouts, &Snapshot::load(&path)?).await
-            }
-            None => {
-                let docker =
-                    Docker::connect(&cluster, Duration::from_secs_f64(cli.engine_timeout)).await?;
-                let code = execute(&cli, &system, selection, timeouts, &docker).await;
-                if cli.verbose {
-                    eprintln!("setup-service: {} Engine API calls", docker.api_calls());
-                }
-                code
-            }
+        let backend =
+            cluster::open(&cli.backend, &cluster, Duration::from_secs_f64(cli.engine_timeout))
+                .await?;
+        if backend.read_only() && !cli.dry_run {
+            bail!("--backend {}: a saved state can only be used with --dry-run", cli.backend);
         }
+        let code = execute(&cli, &system, selection, timeouts, &backend).await;
+        if let (true, Some(n)) = (cli.verbose, backend.api_calls()) {
+            eprintln!("setup-service: {n} Engine API calls");
+        }
+        code
     })
 }
 

@@ -26,7 +26,7 @@ pub fn address(system: &SystemConfig) -> Option<String> {
 }
 
 /// A monitoring key: the instance's `monitoring.<key>`, else monitoring.yaml's.
-fn monitoring<'a>(
+pub fn monitoring<'a>(
     service: &'a Service,
     config: &'a InstanceConfig,
     key: &str,

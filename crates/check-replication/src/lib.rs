@@ -1,0 +1,273 @@
+//! `check-replication`: for each long-running instance of a cluster, compares the tasks that are
+//! available with the tasks expected (shared/reference §6) and says so as a Sensu event: one
+//! JSON line per instance on stdout, and the same event to the Sensu client unless --dry-run.
+//!
+//! Expected: `instances` (0 when deployments.json says stop). Available: running tasks of any
+//! app of the instance that pass their health check (or have none) and started over a minute
+//! ago. CRITICAL below `replication_threshold` percent (monitoring, default 50). The exit status
+//! follows Nagios for the whole run: 2 when at least --crit percent of the instances, and at
+//! least --min-count-critical of them, are critical; 3 when the check could not run.
+//!
+//! Reads: soa-configs, deployments.json, the system config, the cluster (one look).
+
+use anyhow::{anyhow, Result};
+use clap::Parser;
+use cluster::{App, Backend};
+use serde_json::Value as Json;
+use soa::deployments::Deployments;
+use soa::select::Selected;
+use soa::{InstanceType, SystemConfig};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const EXAMPLES: &str = "\
+Examples:
+  check-replication                          # every long-running instance, events to Sensu
+  check-replication --dry-run example_service.main
+  check-replication --crit 20 --min-count-critical 1 --sensu sensu.local:3030";
+
+/// Nagios' UNKNOWN: the check itself could not run.
+pub const EXIT_UNKNOWN: u8 = 3;
+
+/// Check that enough tasks of each long-running instance are available, as Sensu events.
+#[derive(Debug, Parser)]
+#[command(name = "check-replication", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The soa-configs root.
+    #[arg(short = 'd', long = "soa-dir", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR)]
+    pub soa_dir: PathBuf,
+
+    /// The cluster (default: the system config's `cluster`).
+    #[arg(short = 'c', long)]
+    pub cluster: Option<String>,
+
+    /// Where the cluster runs: docker (this host's engine) or snapshot:FILE (a saved state).
+    #[arg(long, default_value = "docker", value_name = "BACKEND")]
+    pub backend: String,
+
+    /// The run is CRITICAL (exit 2) when at least this percent of the instances are critical...
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub crit: f64,
+
+    /// ...and at least this many of them.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub min_count_critical: usize,
+
+    /// The Sensu client to send events to (default: the system config's sensu_host and
+    /// sensu_port, else localhost:3030).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub sensu: Option<String>,
+
+    /// Print the events, send none.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Seconds to wait for the Docker engine to answer.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub engine_timeout: f64,
+
+    /// Instances to check (default: every long-running instance of the cluster).
+    #[arg(value_name = "SERVICE.INSTANCE")]
+    pub instances: Vec<String>,
+}
+
+pub const MAN_SECTIONS: &[(&str, &str)] = &[
+    (
+        "OUTPUT",
+        "One Sensu event per instance, as PaaSTA sends it: {name: \
+         check_paasta_services_replication.<service>.<instance>, status (0 OK, 2 CRITICAL), \
+         output, team, runbook, tip, …, source: paasta-<cluster>}. An instance whose monitoring \
+         names no team has no event.",
+    ),
+    (
+        "EXIT STATUS",
+        "0\tOK: fewer than --crit percent or fewer than --min-count-critical instances are critical\n\
+         2\tCRITICAL: at least --crit percent and at least --min-count-critical instances are critical (also: bad usage)\n\
+         3\tUNKNOWN: the check could not run (no cluster, unreachable engine, unreadable snapshot)",
+    ),
+    (
+        "ENVIRONMENT",
+        "SOA_DIR\tthe soa-configs root (-d)\n\
+         PAASTA_SYSTEM_CONFIG_DIR\tthe system config directory (default /etc/paasta)\n\
+         DOCKER_HOST\tthe Docker engine (default unix:///var/run/docker.sock)",
+    ),
+    (
+        "FILES",
+        "<SOA_DIR>/<SERVICE>/marathon-<CLUSTER>.yaml\tthe long-running instances and their instance counts\n\
+         <SOA_DIR>/<SERVICE>/monitoring.yaml\tteam, runbook, tip, replication_threshold\n\
+         <SOA_DIR>/<SERVICE>/deployments.json\tdesired_state (stop: 0 expected)\n\
+         $PAASTA_SYSTEM_CONFIG_DIR/*.json\tcluster, sensu_host, sensu_port",
+    ),
+    ("EXAMPLES", EXAMPLES),
+];
+
+/// Like soa::cli::finish, with Nagios' UNKNOWN for a check that could not run.
+pub fn finish(result: Result<ExitCode>) -> ExitCode {
+    match soa::cli::finish("check-replication", result) {
+        c if c == ExitCode::from(soa::cli::EXIT_ERROR) => ExitCode::from(EXIT_UNKNOWN),
+        c => c,
+    }
+}
+
+/// Tasks must have been up this long to count (a task that just started has not proven itself).
+const MIN_UPTIME_S: i64 = 60;
+
+/// One instance's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replication {
+    pub expected: u64,
+    pub available: u64,
+    pub threshold: f64,
+}
+
+impl Replication {
+    pub fn critical(&self) -> bool {
+        let percent = if self.expected == 0 {
+            100.0
+        } else {
+            100.0 * self.available as f64 / self.expected as f64
+        };
+        percent < self.threshold
+    }
+
+    pub fn text(&self, service: &str, instance: &str) -> String {
+        format!(
+            "Service {service}.{instance} has {} out of {} expected instances available! (threshold: {}%)",
+            self.available,
+            self.expected,
+            soa::pyjson::float_repr(self.threshold).trim_end_matches(".0")
+        )
+    }
+}
+
+/// The replication of one instance given every app of it that runs.
+pub fn replication(selected: &Selected, stopped: bool, apps: &[&App], now: i64) -> Replication {
+    let config = &selected.config;
+    let expected = if stopped {
+        0
+    } else {
+        config.instances.unwrap_or(1)
+    };
+    let available = apps
+        .iter()
+        .flat_map(|a| &a.tasks)
+        .filter(|t| t.is_happy() && now - t.started_at > MIN_UPTIME_S)
+        .count() as u64;
+    let threshold = soa::sensu::monitoring(&selected.service, config, "replication_threshold")
+        .and_then(serde_yaml::Value::as_f64)
+        .unwrap_or(50.0);
+    Replication {
+        expected,
+        available,
+        threshold,
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let system = SystemConfig::load(&soa::system::default_dir())?;
+    let cluster = match &cli.cluster {
+        Some(c) => c.clone(),
+        None => system.cluster().map(str::to_string).ok_or_else(|| {
+            anyhow!(
+                "no cluster given (-c) and the system config ({}) names none (key cluster)",
+                system.dir.display()
+            )
+        })?,
+    };
+    let selection =
+        soa::select::select(&cli.soa_dir, &cluster, InstanceType::Marathon, &cli.instances);
+    for f in &selection.failures {
+        eprintln!(
+            "check-replication: {}{}: {}",
+            f.service,
+            f.instance.as_deref().map(|i| format!(".{i}")).unwrap_or_default(),
+            f.message
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let apps = rt.block_on(async {
+        let backend =
+            cluster::open(&cli.backend, &cluster, Duration::from_secs_f64(cli.engine_timeout))
+                .await?;
+        backend.apps().await
+    })?;
+    let mut by_instance: HashMap<(&str, &str), Vec<&App>> = HashMap::new();
+    for app in &apps {
+        by_instance
+            .entry((app.service.as_str(), app.instance.as_str()))
+            .or_default()
+            .push(app);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let sensu = cli
+        .sensu
+        .clone()
+        .or_else(|| soa::sensu::address(&system))
+        .unwrap_or_else(|| "localhost:3030".into());
+    let mut deployments: HashMap<&str, Option<Deployments>> = HashMap::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut critical = 0;
+    for s in &selection.selected {
+        let config = &s.config;
+        let deployed = deployments
+            .entry(config.service.as_str())
+            .or_insert_with(|| match Deployments::load(&cli.soa_dir, &config.service) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("check-replication: {e}");
+                    None
+                }
+            });
+        let stopped = deployed
+            .as_ref()
+            .and_then(|d| d.control(&config.service, &config.cluster, &config.instance))
+            .is_some_and(|c| c.desired_state == "stop");
+        let apps = by_instance
+            .get(&(config.service.as_str(), config.instance.as_str()))
+            .map_or(&[][..], Vec::as_slice);
+        let r = replication(s, stopped, apps, now);
+        let status = if r.critical() {
+            critical += 1;
+            soa::sensu::CRITICAL
+        } else {
+            soa::sensu::OK
+        };
+        let name = format!(
+            "check_paasta_services_replication.{}.{}",
+            config.service, config.instance
+        );
+        let text = r.text(&config.service, &config.instance);
+        let Some(event) = soa::sensu::event(&s.service, config, &name, status, &text) else {
+            continue;
+        };
+        write_line(&mut out, &event)?;
+        if !cli.dry_run {
+            if let Err(e) = cluster::sensu::send(&sensu, &event, Duration::from_secs(2)) {
+                eprintln!("check-replication: warning: {e}");
+            }
+        }
+    }
+    out.flush()?;
+    let total = selection.selected.len();
+    let crit_enough = total > 0 && 100.0 * critical as f64 / total as f64 >= cli.crit;
+    if critical > 0 {
+        eprintln!("check-replication: {critical} of {total} instances are under-replicated");
+    }
+    Ok(if crit_enough && critical >= cli.min_count_critical {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_line(out: &mut impl Write, event: &Json) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, event)?;
+    out.write_all(b"\n")
+}
