@@ -177,13 +177,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             )
         })?,
     };
-    let selection =
-        soa::select::select(&cli.soa_dir, &cluster, InstanceType::Marathon, &cli.instances);
+    let selection = soa::select::select(
+        &cli.soa_dir,
+        &cluster,
+        InstanceType::Marathon,
+        &cli.instances,
+    );
     for f in &selection.failures {
         eprintln!(
             "check-replication: {}{}: {}",
             f.service,
-            f.instance.as_deref().map(|i| format!(".{i}")).unwrap_or_default(),
+            f.instance
+                .as_deref()
+                .map(|i| format!(".{i}"))
+                .unwrap_or_default(),
             f.message
         );
     }
@@ -191,9 +198,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let apps = rt.block_on(async {
-        let backend =
-            cluster::open(&cli.backend, &cluster, Duration::from_secs_f64(cli.engine_timeout))
-                .await?;
+        let backend = cluster::open(
+            &cli.backend,
+            &cluster,
+            Duration::from_secs_f64(cli.engine_timeout),
+        )
+        .await?;
         backend.apps().await
     })?;
     let mut by_instance: HashMap<(&str, &str), Vec<&App>> = HashMap::new();

@@ -733,11 +733,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let backend =
-            cluster::open(&cli.backend, &cluster, Duration::from_secs_f64(cli.engine_timeout))
-                .await?;
+        let backend = cluster::open(
+            &cli.backend,
+            &cluster,
+            Duration::from_secs_f64(cli.engine_timeout),
+        )
+        .await?;
         if backend.read_only() && !cli.dry_run {
-            bail!("--backend {}: a saved state can only be used with --dry-run", cli.backend);
+            bail!(
+                "--backend {}: a saved state can only be used with --dry-run",
+                cli.backend
+            );
         }
         let code = execute(&cli, &system, selection, timeouts, &backend).await;
         if let (true, Some(n)) = (cli.verbose, backend.api_calls()) {

@@ -1,0 +1,641 @@
+//! setup-service as an operator runs it, against the real Docker engine (`make test` starts one
+//! with bin/ensure-docker.sh). Each test has a cluster of its own (tasks carry the cluster
+//! label, so tests running side by side never see each other's tasks) and a service named
+//! `test_…`, so its containers are `paasta-test--…` and its images `paasta-test/…`; the test
+//! removes its containers when it ends.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const BASE_IMAGE: &str = "paasta-test/setup-service-base:latest";
+const V1: &str = "1111111111111111111111111111111111111111";
+const V2: &str = "2222222222222222222222222222222222222222";
+
+fn top() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn base_image() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        assert!(
+            Command::new("docker")
+                .arg("info")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "no Docker engine answers: run `sh bin/ensure-docker.sh` (make test does)"
+        );
+        let status = Command::new("sh")
+            .arg(top().join("fixtures/images/make-busybox-image.sh"))
+            .arg(BASE_IMAGE)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+}
+
+/// A task as the engine shows it.
+#[derive(Debug, Clone)]
+struct Seen {
+    name: String,
+    app: String,
+    state: String,
+    status: String,
+}
+
+impl Seen {
+    fn healthy(&self) -> bool {
+        self.state == "running" && self.status.contains("(healthy)")
+    }
+}
+
+/// One service `test_<name>` with one long-running instance `main` in cluster `<name>`.
+struct Fixture {
+    dir: tempfile::TempDir,
+    name: String,
+    service: String,
+}
+
+/// An instance that serves /srv/www/status with busybox httpd and is checked every second.
+const WEB: &str = "main:
+  cpus: 0.1
+  mem: 64
+  instances: 3
+  deploy_group: prod
+  cmd: httpd -f -p 8888 -h /srv/www
+  healthcheck_mode: http
+  healthcheck_uri: /status
+  healthcheck_interval_seconds: 1
+  healthcheck_timeout_seconds: 1
+  healthcheck_grace_period_seconds: 1
+  healthcheck_max_consecutive_failures: 3
+";
+
+impl Fixture {
+    fn new(name: &str, marathon_yaml: &str) -> Fixture {
+        base_image();
+        let dir = tempfile::tempdir().unwrap();
+        let service = format!("test_{}", name.replace('-', "_"));
+        let f = Fixture {
+            dir,
+            name: name.to_string(),
+            service,
+        };
+        let etc = f.dir.path().join("etc_paasta");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(
+            etc.join("cluster.json"),
+            format!(r#"{{"cluster": "{name}"}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            etc.join("docker_registry.json"),
+            r#"{"docker_registry": "paasta-test"}"#,
+        )
+        .unwrap();
+        std::fs::write(etc.join("volumes.json"), r#"{"volumes": []}"#).unwrap();
+        let sdir = f.soa().join(&f.service);
+        std::fs::create_dir_all(&sdir).unwrap();
+        std::fs::write(sdir.join("service.yaml"), "description: a test service\n").unwrap();
+        std::fs::write(sdir.join("monitoring.yaml"), "team: testers\n").unwrap();
+        f.config(marathon_yaml);
+        f.deploy(V1, "start");
+        f
+    }
+
+    fn soa(&self) -> PathBuf {
+        self.dir.path().join("soa")
+    }
+
+    fn config(&self, marathon_yaml: &str) {
+        std::fs::write(
+            self.soa()
+                .join(&self.service)
+                .join(format!("marathon-{}.yaml", self.name)),
+            marathon_yaml,
+        )
+        .unwrap();
+    }
+
+    /// deployments.json: deploy group prod at `sha` (its image tagged from the base image),
+    /// the instance in `state`.
+    fn deploy(&self, sha: &str, state: &str) {
+        let image = format!("services-{}:paasta-{sha}", self.service);
+        docker(&["tag", BASE_IMAGE, &format!("paasta-test/{image}")]);
+        let json = serde_json::json!({"v2": {
+            "deployments": {"prod": {"docker_image": image, "git_sha": sha}},
+            "controls": {format!("{}:{}.main", self.service, self.name): {"desired_state": state, "force_bounce": null}}
+        }});
+        std::fs::write(
+            self.soa().join(&self.service).join("deployments.json"),
+            json.to_string(),
+        )
+        .unwrap();
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_setup-service"));
+        c.env("SOA_DIR", self.soa())
+            .env(
+                "PAASTA_SYSTEM_CONFIG_DIR",
+                self.dir.path().join("etc_paasta"),
+            )
+            .env("SETUP_SERVICE_LOCK_DIR", self.dir.path().join("locks"));
+        c
+    }
+
+    fn run(&self, extra: &[&str]) -> (Output, Vec<Value>) {
+        let out = self
+            .cmd()
+            .args(extra)
+            .arg(format!("{}.main", self.service))
+            .output()
+            .unwrap();
+        let lines = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        (out, lines)
+    }
+
+    /// One run that must succeed; its line.
+    fn step(&self) -> Value {
+        let (out, lines) = self.run(&[]);
+        assert!(
+            out.status.success(),
+            "setup-service failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(lines.len(), 1);
+        lines[0].clone()
+    }
+
+    /// Runs until `done` says so about the line, at most `limit`.
+    fn converge(&self, limit: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let line = self.step();
+            seen.push(line.clone());
+            if done(&line) {
+                return seen;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no convergence within {limit:?}; last: {line}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn tasks(&self) -> Vec<Seen> {
+        tasks_of(&self.name)
+    }
+}
+
+fn tasks_of(cluster: &str) -> Vec<Seen> {
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=paasta.cluster={cluster}"),
+        "--format",
+        "{{.Names}}\t{{.Label \"paasta.app_id\"}}\t{{.State}}\t{{.Status}}",
+    ]);
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let p: Vec<&str> = l.split('\t').collect();
+            Seen {
+                name: p[0].into(),
+                app: p[1].into(),
+                state: p[2].into(),
+                status: p[3].into(),
+            }
+        })
+        .collect()
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let ids = Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=paasta.cluster={}", self.name),
+            ])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+fn happy_and_settled(n: u64) -> impl Fn(&Value) -> bool {
+    move |l: &Value| {
+        l["happy"] == n
+            && l["bounce_in_progress"] == false
+            && l["actions"].as_array().unwrap().is_empty()
+    }
+}
+
+/// Counts healthy tasks every 100 ms while `work` runs: (least healthy seen, most apps seen
+/// running at once).
+fn sample_during(cluster: &str, work: impl FnOnce()) -> (usize, usize) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = {
+        let (stop, samples, cluster) = (stop.clone(), samples.clone(), cluster.to_string());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let t = tasks_of(&cluster);
+                let healthy = t.iter().filter(|s| s.healthy()).count();
+                let mut apps: Vec<&str> = t
+                    .iter()
+                    .filter(|s| s.state == "running")
+                    .map(|s| s.app.as_str())
+                    .collect();
+                apps.sort();
+                apps.dedup();
+                samples.lock().unwrap().push((healthy, apps.len()));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    work();
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let s = samples.lock().unwrap();
+    assert!(s.len() > 3, "too few samples");
+    (
+        s.iter().map(|x| x.0).min().unwrap(),
+        s.iter().map(|x| x.1).max().unwrap(),
+    )
+}
+
+fn with_method(method: &str) -> String {
+    format!("{WEB}  bounce_method: {method}\n")
+}
+
+/// Deploys v1 (3 tasks, healthy), then v2 with `method`; returns (least healthy, most apps at
+/// once) sampled during the bounce.
+fn bounce(name: &str, method: &str) -> (usize, usize) {
+    let f = Fixture::new(name, &with_method(method));
+    f.converge(Duration::from_secs(60), happy_and_settled(3));
+    let v1_app = f.tasks()[0].app.clone();
+    assert!(v1_app.contains(".git11111111."), "{v1_app}");
+    f.deploy(V2, "start");
+    let sampled = sample_during(&f.name, || {
+        f.converge(Duration::from_secs(90), happy_and_settled(3));
+    });
+    let tasks = f.tasks();
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.app.contains(".git22222222.") && t.healthy()),
+        "{tasks:?}"
+    );
+    sampled
+}
+
+#[test]
+fn crossover_keeps_every_task_healthy_during_the_bounce() {
+    let (least, _) = bounce("ss-crossover", "crossover");
+    assert!(
+        least >= 3,
+        "only {least} healthy tasks at one moment of a crossover bounce"
+    );
+}
+
+#[test]
+fn upthendown_keeps_the_old_tasks_until_the_new_are_all_healthy() {
+    let (least, most_apps) = bounce("ss-upthendown", "upthendown");
+    assert!(least >= 3, "only {least} healthy tasks at one moment");
+    assert_eq!(most_apps, 2, "the new app ran beside the old one");
+}
+
+#[test]
+fn downthenup_never_runs_old_and_new_together() {
+    let (_, most_apps) = bounce("ss-downthenup", "downthenup");
+    assert_eq!(most_apps, 1, "old and new ran at once");
+}
+
+#[test]
+fn brutal_replaces_everything_at_once() {
+    bounce("ss-brutal", "brutal");
+}
+
+#[test]
+fn crossover_with_a_margin_keeps_enough() {
+    let f = Fixture::new("ss-margin", &format!("{WEB}  bounce_margin_factor: 0.5\n"));
+    f.converge(Duration::from_secs(60), happy_and_settled(3));
+    f.deploy(V2, "start");
+    let (least, _) = sample_during(&f.name, || {
+        f.converge(Duration::from_secs(90), happy_and_settled(3));
+    });
+    assert!(
+        least >= 2,
+        "ceil(3 × 0.5) = 2 tasks must stay happy; saw {least}"
+    );
+}
+
+/// A v2 that never passes its health check: crossover and upthendown never take v1 down.
+fn unhealthy_v2(name: &str, method: &str) {
+    let f = Fixture::new(name, &with_method(method));
+    f.converge(Duration::from_secs(60), happy_and_settled(3));
+    let v1_app = f.tasks()[0].app.clone();
+    f.config(&with_method(method).replace("healthcheck_uri: /status", "healthcheck_uri: /missing"));
+    let start = Instant::now();
+    let mut stopped_unhealthy = false;
+    while start.elapsed() < Duration::from_secs(12) {
+        let line = f.step();
+        assert_eq!(line["bounce_in_progress"], true, "{line}");
+        stopped_unhealthy |= line["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "stop_unhealthy");
+        let v1: Vec<Seen> = f.tasks().into_iter().filter(|t| t.app == v1_app).collect();
+        assert_eq!(
+            v1.iter().filter(|t| t.healthy()).count(),
+            3,
+            "v1 lost a task: {v1:?}"
+        );
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert!(
+        stopped_unhealthy,
+        "the unhealthy v2 tasks were never replaced"
+    );
+}
+
+#[test]
+fn an_unhealthy_new_version_never_takes_the_old_down_crossover() {
+    unhealthy_v2("ss-unhealthy-x", "crossover");
+}
+
+#[test]
+fn an_unhealthy_new_version_never_takes_the_old_down_upthendown() {
+    unhealthy_v2("ss-unhealthy-u", "upthendown");
+}
+
+#[test]
+fn a_crashing_task_is_relaunched_with_growing_delays() {
+    // 5 instances: backoff_seconds = ceil(10/5) = 2, then 4, 8.
+    let f = Fixture::new(
+        "ss-crash",
+        "main:\n  cpus: 0.1\n  mem: 64\n  instances: 5\n  deploy_group: prod\n  cmd: exit 3\n",
+    );
+    let start = Instant::now();
+    let mut relaunches: Vec<(f64, u64)> = Vec::new();
+    while start.elapsed() < Duration::from_secs(20) && relaunches.last().is_none_or(|r| r.1 < 3) {
+        let line = f.step();
+        for a in line["actions"].as_array().unwrap() {
+            if a["action"] == "relaunch" {
+                let r = a["restarts"].as_u64().unwrap();
+                if relaunches.last().is_none_or(|x| x.1 != r) {
+                    relaunches.push((start.elapsed().as_secs_f64(), r));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let restarts: Vec<u64> = relaunches.iter().map(|r| r.1).collect();
+    assert_eq!(restarts, [1, 2, 3], "{relaunches:?}");
+    let gap1 = relaunches[1].0 - relaunches[0].0;
+    let gap2 = relaunches[2].0 - relaunches[1].0;
+    assert!(
+        gap1 >= 3.5 && gap2 >= 7.5 && gap2 > gap1,
+        "delays do not grow: {relaunches:?}"
+    );
+    assert_eq!(
+        f.tasks().len(),
+        5,
+        "one container per instance, crashed or running"
+    );
+}
+
+#[test]
+fn stop_and_start_through_deployments_json() {
+    let f = Fixture::new("ss-stopstart", WEB);
+    let lines = f.converge(Duration::from_secs(60), happy_and_settled(3));
+    let app = lines.last().unwrap()["app_id"].clone();
+    f.deploy(V1, "stop");
+    f.converge(Duration::from_secs(60), |l| {
+        l["desired"] == 0 && !l["bounce_in_progress"].as_bool().unwrap()
+    });
+    assert!(f.tasks().is_empty(), "{:?}", f.tasks());
+    f.deploy(V1, "start");
+    let lines = f.converge(Duration::from_secs(60), happy_and_settled(3));
+    assert_eq!(
+        lines.last().unwrap()["app_id"],
+        app,
+        "stop/start is not a new version"
+    );
+}
+
+#[test]
+fn scaling_changes_the_task_count_without_a_bounce() {
+    let f = Fixture::new("ss-scale", WEB);
+    let lines = f.converge(Duration::from_secs(60), happy_and_settled(3));
+    let app = lines.last().unwrap()["app_id"].clone();
+    let first: Vec<String> = f.tasks().into_iter().map(|t| t.name).collect();
+    f.config(&WEB.replace("instances: 3", "instances: 5"));
+    let lines = f.converge(Duration::from_secs(60), happy_and_settled(5));
+    assert!(lines
+        .iter()
+        .all(|l| l["app_id"] == app && l["bounce_in_progress"] == false));
+    let now: Vec<String> = f.tasks().into_iter().map(|t| t.name).collect();
+    assert!(
+        first.iter().all(|n| now.contains(n)),
+        "a task was replaced while scaling up"
+    );
+    f.config(&WEB.replace("instances: 3", "instances: 2"));
+    let lines = f.converge(Duration::from_secs(60), happy_and_settled(2));
+    assert!(lines.iter().all(|l| l["app_id"] == app));
+    let left: Vec<String> = f.tasks().into_iter().map(|t| t.name).collect();
+    assert_eq!(left.len(), 2);
+    assert!(
+        left.iter().all(|n| first.contains(n)),
+        "scaling down kept newer tasks: {left:?}"
+    );
+}
+
+#[test]
+fn a_second_run_skips_an_instance_another_run_holds_or_waits_for_it() {
+    let f = Fixture::new("ss-lock", WEB);
+    let locks = f.dir.path().join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let file = std::fs::File::create(locks.join(format!("{}.main.lock", f.service))).unwrap();
+    file.lock().unwrap();
+    let (out, lines) = f.run(&[]);
+    assert!(out.status.success());
+    assert!(
+        lines[0]["skipped"].as_str().unwrap().contains("holds"),
+        "{}",
+        lines[0]
+    );
+    assert!(f.tasks().is_empty(), "a skipped run acted");
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        drop(file);
+    });
+    let (out, lines) = f.run(&["--lock-wait", "10"]);
+    releaser.join().unwrap();
+    assert!(out.status.success());
+    assert!(lines[0].get("skipped").is_none(), "{}", lines[0]);
+    assert_eq!(f.tasks().len(), 3);
+}
+
+#[test]
+fn killed_in_the_middle_the_next_run_converges() {
+    let f = Fixture::new("ss-killed", &WEB.replace("instances: 3", "instances: 4"));
+    for delay in [60, 150, 300] {
+        let mut child = f.cmd().arg(format!("{}.main", f.service)).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    f.converge(Duration::from_secs(60), happy_and_settled(4));
+    let tasks = f.tasks();
+    assert_eq!(tasks.len(), 4, "{tasks:?}");
+    assert!(tasks.iter().all(Seen::healthy));
+}
+
+#[test]
+fn dry_run_says_what_it_would_do_and_does_nothing() {
+    let f = Fixture::new("ss-dry", WEB);
+    let (out, lines) = f.run(&["--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let actions = lines[0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 3);
+    assert!(actions.iter().all(|a| a["action"] == "launch"));
+    assert!(lines[0]["app_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("test--ss--dry.main.git11111111.config"));
+    assert!(f.tasks().is_empty());
+}
+
+#[test]
+fn a_broken_instance_does_not_stop_the_others() {
+    let yaml = format!(
+        "{WEB}broken:\n  instances: 1\n  deploy_group: nowhere\n  cpus: 0.1\n  mem: 64\n  cmd: httpd -f -p 8888 -h /srv/www\n"
+    );
+    let f = Fixture::new("ss-broken", &yaml);
+    let out = f.cmd().arg("--all").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let broken = lines
+        .iter()
+        .find(|l| l["instance"] == "broken")
+        .expect("a line for the broken instance");
+    assert!(
+        broken["error"]
+            .as_str()
+            .unwrap()
+            .contains("deploy group nowhere"),
+        "{broken}"
+    );
+    let main = lines.iter().find(|l| l["instance"] == "main").unwrap();
+    assert_eq!(main["actions"].as_array().unwrap().len(), 3, "{main}");
+    assert_eq!(f.tasks().len(), 3);
+}
+
+#[test]
+fn an_unreachable_hacheck_delays_the_kill_and_never_causes_one() {
+    // A port nothing listens on: every drain call fails fast.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = format!("{WEB}  drain_method: hacheck\n  drain_method_params:\n    hacheck_port: {dead}\n    delay: 0\n");
+    let f = Fixture::new("ss-hacheck", &yaml);
+    f.converge(Duration::from_secs(60), happy_and_settled(3));
+    f.deploy(V2, "start");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        let (out, lines) = f.run(&[]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "a drain that cannot be done is a failure"
+        );
+        assert!(
+            lines[0]["error"].as_str().unwrap().contains("draining"),
+            "{}",
+            lines[0]
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let v1 = f
+        .tasks()
+        .into_iter()
+        .filter(|t| t.app.contains(".git11111111."))
+        .count();
+    assert_eq!(v1, 3, "an old task was killed without a confirmed drain");
+}
+
+#[test]
+fn a_stopped_orphan_app_is_removed_by_all() {
+    let f = Fixture::new("ss-orphan", WEB);
+    f.converge(Duration::from_secs(60), happy_and_settled(3));
+    std::fs::remove_file(
+        f.soa()
+            .join(&f.service)
+            .join(format!("marathon-{}.yaml", f.name)),
+    )
+    .unwrap();
+    let out = f.cmd().arg("--all").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["actions"][0]["action"], "delete_app");
+    assert!(f.tasks().is_empty());
+}
