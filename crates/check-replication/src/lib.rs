@@ -106,9 +106,12 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
 
 /// Like soa::cli::finish, with Nagios' UNKNOWN for a check that could not run.
 pub fn finish(result: Result<ExitCode>) -> ExitCode {
-    match soa::cli::finish("check-replication", result) {
-        c if c == ExitCode::from(soa::cli::EXIT_ERROR) => ExitCode::from(EXIT_UNKNOWN),
-        c => c,
+    match result {
+        Ok(code) => code,
+        Err(e) => match soa::cli::finish("check-replication", Err(e)) {
+            c if c == ExitCode::SUCCESS => c,
+            _ => ExitCode::from(EXIT_UNKNOWN),
+        },
     }
 }
 
