@@ -4,7 +4,7 @@ SHELL := /bin/sh
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
-BINARIES := generate-deployments soa-validate local-run drain
+BINARIES := generate-deployments soa-validate local-run drain setup-service check-replication
 
 .PHONY: all build demo test man lint bench install clean
 

@@ -8,11 +8,15 @@ fn top() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A workspace binary, next to this test's own build directory.
-fn bin(name: &str) -> Command {
+/// Where the workspace's binaries are: this test's own build directory.
+fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps -> target/<profile>
-    let path = dir.join(name);
+    exe.parent().unwrap().parent().unwrap().to_path_buf() // target/<profile>/deps -> target/<profile>
+}
+
+/// A workspace binary.
+fn bin(name: &str) -> Command {
+    let path = bin_dir().join(name);
     assert!(
         path.exists(),
         "{} is not built: run `cargo build --workspace` first",
@@ -205,4 +209,195 @@ fn a_closed_stdout_pipe_ends_with_status_0() {
             "{name}"
         );
     }
+}
+
+/// Removes the containers of a test cluster when the test ends, passed or not.
+struct ClusterGuard(&'static str);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=paasta.cluster={}", self.0))
+            .output();
+        if let Ok(out) = out {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
+    }
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// The cron glue on the fixture service (renamed test_e2e, cluster e2e) against the real
+/// engine: bin/cron-setup-services.sh generates deployments.json and brings the long-running
+/// instances up, sending setup_service events to Sensu; check-replication reads the same tasks
+/// back; a stop control tag takes main down.
+#[test]
+fn cron_scripts_deploy_the_fixture_and_check_it() {
+    let _guard = ClusterGuard("e2e");
+    let dir = fixture();
+    let soa = dir.path().join("soa");
+    let etc = dir.path().join("etc_paasta");
+    std::fs::remove_dir_all(soa.join("reports")).unwrap();
+    std::fs::rename(soa.join("example_service"), soa.join("test_e2e")).unwrap();
+    for kind in ["marathon", "chronos", "adhoc"] {
+        let from = soa.join(format!("test_e2e/{kind}-local.yaml"));
+        std::fs::rename(&from, soa.join(format!("test_e2e/{kind}-e2e.yaml"))).unwrap();
+    }
+    std::fs::write(etc.join("cluster.json"), r#"{"cluster": "e2e"}"#).unwrap();
+    std::fs::write(etc.join("clusters.json"), r#"{"clusters": ["e2e"]}"#).unwrap();
+    std::fs::write(
+        etc.join("docker_registry.json"),
+        r#"{"docker_registry": "paasta-test"}"#,
+    )
+    .unwrap();
+    std::fs::write(etc.join("volumes.json"), r#"{"volumes": []}"#).unwrap();
+    let sensu = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = sensu.local_addr().unwrap().port();
+    std::fs::write(
+        etc.join("sensu.json"),
+        format!(r#"{{"sensu_host": "127.0.0.1", "sensu_port": {port}}}"#),
+    )
+    .unwrap();
+    let events = std::thread::spawn(move || {
+        use std::io::BufRead;
+        (0..2)
+            .map(|_| {
+                let (s, _) = sensu.accept().unwrap();
+                let mut line = String::new();
+                std::io::BufReader::new(s).read_line(&mut line).unwrap();
+                serde_json::from_str::<serde_json::Value>(&line).unwrap()
+            })
+            .collect::<Vec<_>>()
+    });
+    let env = |c: &mut Command| {
+        c.env("SOA_DIR", &soa)
+            .env("PAASTA_SYSTEM_CONFIG_DIR", &etc)
+            .env("SETUP_SERVICE_LOCK_DIR", dir.path().join("locks"))
+            .env("BIN_DIR", bin_dir());
+    };
+    let mut gd = bin("generate-deployments");
+    env(&mut gd);
+    ok(gd.arg("--all").output().unwrap());
+    let deployments: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(soa.join("test_e2e/deployments.json")).unwrap(),
+    )
+    .unwrap();
+    let images: Vec<String> = ["prod", "canary"]
+        .iter()
+        .map(|g| {
+            format!(
+                "paasta-test/services-test_e2e:paasta-{}",
+                deployments["v2"]["deployments"][g]["git_sha"]
+                    .as_str()
+                    .unwrap()
+            )
+        })
+        .collect();
+    ok(Command::new("sh")
+        .arg(top().join("fixtures/images/make-busybox-image.sh"))
+        .args(&images)
+        .output()
+        .unwrap());
+    let cron = || {
+        let mut c = Command::new("sh");
+        c.arg(top().join("bin/cron-setup-services.sh"));
+        env(&mut c);
+        json_lines(&ok(c.output().unwrap()))
+    };
+    let first = cron();
+    assert_eq!(first.len(), 2, "{first:?}");
+    let main = first.iter().find(|l| l["instance"] == "main").unwrap();
+    assert_eq!(main["actions"].as_array().unwrap().len(), 3, "{main}");
+    let got = events.join().unwrap();
+    assert_eq!(got[0]["name"], "setup_service.test_e2e.main");
+    assert_eq!(got[0]["status"], 0);
+    assert_eq!(got[0]["team"], "platform");
+    // main's health check (smartstack: http /status, every 10 s) passes on its first probe; its
+    // tasks count as happy after a minute up (bounce_health_params.min_task_uptime).
+    let start = std::time::Instant::now();
+    loop {
+        let lines = cron();
+        if lines.iter().all(|l| l["happy"] == l["desired"]) {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "not happy within a minute: {lines:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    // check-replication wants "over" a minute, counted in whole seconds.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut check = bin("check-replication");
+    env(&mut check);
+    let events = json_lines(&ok(check.arg("--dry-run").output().unwrap()));
+    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "check_paasta_services_replication.test_e2e.main",
+            "check_paasta_services_replication.test_e2e.canary"
+        ]
+    );
+    // main counts a task as happy once it has been up a minute (bounce_health_params), as
+    // check-replication does: both agree.
+    assert_eq!(
+        events[0]["output"],
+        "Service test_e2e.main has 3 out of 3 expected instances available! (threshold: 50%)"
+    );
+    assert_eq!(events[0]["status"], 0);
+    let head = deployments["v2"]["deployments"]["prod"]["git_sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(Command::new("git")
+        .arg("--git-dir")
+        .arg(dir.path().join("repos/example_service.git"))
+        .args([
+            "update-ref",
+            "refs/tags/paasta-e2e.main-20260110T010000-stop",
+            &head,
+        ])
+        .output()
+        .unwrap());
+    let lines = cron();
+    let main = lines.iter().find(|l| l["instance"] == "main").unwrap();
+    assert_eq!(main["desired"], 0);
+    let running = String::from_utf8(
+        Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--filter",
+                "label=paasta.cluster=e2e",
+                "--filter",
+                "label=paasta_instance=main",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        running.trim().is_empty(),
+        "main still runs after a stop tag"
+    );
+    let _ = Command::new("docker")
+        .args(["rmi", "-f"])
+        .args(&images)
+        .output();
 }

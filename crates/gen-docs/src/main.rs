@@ -34,6 +34,11 @@ fn tools() -> Vec<(clap::Command, &'static [(&'static str, &'static str)])> {
         (soa_validate::Cli::command(), soa_validate::MAN_SECTIONS),
         (local_run::Cli::command(), local_run::MAN_SECTIONS),
         (drain::Cli::command(), drain::MAN_SECTIONS),
+        (setup_service::Cli::command(), setup_service::MAN_SECTIONS),
+        (
+            check_replication::Cli::command(),
+            check_replication::MAN_SECTIONS,
+        ),
     ]
 }
 

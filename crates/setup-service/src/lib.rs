@@ -145,6 +145,8 @@ struct Plan {
     desired: usize,
     method: Method,
     margin: f64,
+    /// `bounce_health_params.min_task_uptime`: a new task counts as happy only after this long.
+    min_task_uptime: f64,
     drain: DrainMethod,
     registrations: Vec<String>,
 }
@@ -336,6 +338,10 @@ fn plan(
             .collect(),
         None => vec![format!("{}.{namespace}", config.service)],
     };
+    let min_task_uptime = get("bounce_health_params")
+        .and_then(|p| p.get("min_task_uptime"))
+        .and_then(serde_yaml::Value::as_f64)
+        .unwrap_or(0.0);
     let container_port = get("container_port")
         .and_then(serde_yaml::Value::as_u64)
         .map_or(soa::marathon::CONTAINER_PORT, |p| p as u16);
@@ -361,6 +367,7 @@ fn plan(
         desired,
         method,
         margin,
+        min_task_uptime,
         drain,
         registrations,
         spec,
@@ -508,7 +515,13 @@ async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool)
         .copied()
         .filter(|a| a.id != plan.spec.id)
         .collect();
-    out.happy = target.map_or(0, App::happy);
+    let started_before = now() - plan.min_task_uptime;
+    out.happy = target.map_or(0, |a| {
+        a.tasks
+            .iter()
+            .filter(|t| t.is_happy() && t.started_at as f64 <= started_before)
+            .count()
+    });
 
     // Tasks to take away: every old one that does not serve, and the bounce's choice of those
     // that do; all of them when the instance is stopped.
