@@ -8,7 +8,9 @@
 //! - `desired_state: stop` brings the instance to 0 tasks; otherwise the new app is kept at
 //!   `instances` tasks (crashed ones relaunched after a backoff, unhealthy ones replaced), and
 //!   old apps are bounced away with the instance's `bounce_method` (§4): old tasks are drained
-//!   with its `drain_method` (§5) and killed only once the method calls them safe to kill;
+//!   with its `drain_method` (§5) and killed only once the method calls them safe to kill; a
+//!   new task counts as happy once it passes its health check and has been up
+//!   `bounce_health_params.min_task_uptime` seconds (default 0);
 //! - one lock per instance: a second run skips (or waits, `--lock-wait`) instead of fighting;
 //!   killed at any moment, the next run reads the state back from the cluster and goes on.
 //!
