@@ -13,7 +13,6 @@
 use anyhow::{anyhow, Result};
 use clap::Parser;
 use cluster::{App, Backend};
-use serde_json::Value as Json;
 use soa::deployments::Deployments;
 use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
@@ -169,6 +168,72 @@ pub fn replication(selected: &Selected, stopped: bool, apps: &[&App], now: i64) 
     }
 }
 
+/// One instance's verdict: critical or not, and its event (None: no team to send it to).
+type Verdict<'a> = (bool, Option<soa::sensu::Event<'a>>);
+
+/// The verdicts of `selected`, in order, built on every core: 10,000 instances are read each
+/// minute.
+fn verdicts<'a>(
+    soa_dir: &std::path::Path,
+    selected: &'a [Selected],
+    by_instance: &HashMap<(&str, &str), Vec<&App>>,
+    now: i64,
+) -> Vec<Verdict<'a>> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = selected.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = selected
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut deployments: HashMap<&str, Option<Deployments>> = HashMap::new();
+                    part.iter()
+                        .map(|s| {
+                            let config = &s.config;
+                            let deployed = deployments
+                                .entry(config.service.as_str())
+                                .or_insert_with(|| {
+                                    Deployments::load(soa_dir, &config.service).unwrap_or_else(
+                                        |e| {
+                                            eprintln!("check-replication: {e}");
+                                            None
+                                        },
+                                    )
+                                });
+                            let stopped = deployed
+                                .as_ref()
+                                .and_then(|d| {
+                                    d.control(&config.service, &config.cluster, &config.instance)
+                                })
+                                .is_some_and(|c| c.desired_state == "stop");
+                            let apps = by_instance
+                                .get(&(config.service.as_str(), config.instance.as_str()))
+                                .map_or(&[][..], Vec::as_slice);
+                            let r = replication(s, stopped, apps, now);
+                            let status = if r.critical() {
+                                soa::sensu::CRITICAL
+                            } else {
+                                soa::sensu::OK
+                            };
+                            let name = format!(
+                                "check_paasta_services_replication.{}.{}",
+                                config.service, config.instance
+                            );
+                            let text = r.text(&config.service, &config.instance);
+                            let event = soa::sensu::event(&s.service, config, name, status, text);
+                            (r.critical(), event)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a check thread panicked"))
+            .collect()
+    })
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
     let cluster = match &cli.cluster {
@@ -180,12 +245,34 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             )
         })?,
     };
-    let selection = soa::select::select(
-        &cli.soa_dir,
-        &cluster,
-        InstanceType::Marathon,
-        &cli.instances,
-    );
+    // The configs are read while the cluster answers.
+    let (selection, apps) = std::thread::scope(|scope| {
+        let selection = scope.spawn(|| {
+            soa::select::select(
+                &cli.soa_dir,
+                &cluster,
+                InstanceType::Marathon,
+                &cli.instances,
+            )
+        });
+        let apps = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| {
+                rt.block_on(async {
+                    let backend = cluster::open(
+                        &cli.backend,
+                        &cluster,
+                        Duration::from_secs_f64(cli.engine_timeout),
+                    )
+                    .await?;
+                    Ok(backend.apps().await?)
+                })
+            });
+        (selection.join().expect("the config reader panicked"), apps)
+    });
+    let apps = apps?;
     for f in &selection.failures {
         eprintln!(
             "check-replication: {}{}: {}",
@@ -197,18 +284,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             f.message
         );
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let apps = rt.block_on(async {
-        let backend = cluster::open(
-            &cli.backend,
-            &cluster,
-            Duration::from_secs_f64(cli.engine_timeout),
-        )
-        .await?;
-        backend.apps().await
-    })?;
     let mut by_instance: HashMap<(&str, &str), Vec<&App>> = HashMap::new();
     for app in &apps {
         by_instance
@@ -224,51 +299,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .clone()
         .or_else(|| soa::sensu::address(&system))
         .unwrap_or_else(|| "localhost:3030".into());
-    let mut deployments: HashMap<&str, Option<Deployments>> = HashMap::new();
+    let verdicts = verdicts(&cli.soa_dir, &selection.selected, &by_instance, now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut critical = 0;
-    for s in &selection.selected {
-        let config = &s.config;
-        let deployed = deployments
-            .entry(config.service.as_str())
-            .or_insert_with(|| match Deployments::load(&cli.soa_dir, &config.service) {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("check-replication: {e}");
-                    None
-                }
-            });
-        let stopped = deployed
-            .as_ref()
-            .and_then(|d| d.control(&config.service, &config.cluster, &config.instance))
-            .is_some_and(|c| c.desired_state == "stop");
-        let apps = by_instance
-            .get(&(config.service.as_str(), config.instance.as_str()))
-            .map_or(&[][..], Vec::as_slice);
-        let r = replication(s, stopped, apps, now);
-        let status = if r.critical() {
-            critical += 1;
-            soa::sensu::CRITICAL
-        } else {
-            soa::sensu::OK
-        };
-        let name = format!(
-            "check_paasta_services_replication.{}.{}",
-            config.service, config.instance
-        );
-        let text = r.text(&config.service, &config.instance);
-        let Some(event) = soa::sensu::event(&s.service, config, &name, status, &text) else {
-            continue;
-        };
-        write_line(&mut out, &event)?;
+    for event in verdicts.iter().filter_map(|(_, e)| e.as_ref()) {
+        write_line(&mut out, event)?;
         if !cli.dry_run {
-            if let Err(e) = cluster::sensu::send(&sensu, &event, Duration::from_secs(2)) {
+            if let Err(e) = cluster::sensu::send(&sensu, event, Duration::from_secs(2)) {
                 eprintln!("check-replication: warning: {e}");
             }
         }
     }
     out.flush()?;
+    let critical = verdicts.iter().filter(|(c, _)| *c).count();
     let total = selection.selected.len();
+    // Freeing tens of thousands of parsed configs one by one costs a tenth of the run; the
+    // process is about to end and the kernel takes the memory back at once.
+    std::mem::forget(verdicts);
+    std::mem::forget(by_instance);
+    std::mem::forget(apps);
+    std::mem::forget(selection);
     let crit_enough = total > 0 && 100.0 * critical as f64 / total as f64 >= cli.crit;
     if critical > 0 {
         eprintln!("check-replication: {critical} of {total} instances are under-replicated");
@@ -280,7 +329,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     })
 }
 
-fn write_line(out: &mut impl Write, event: &Json) -> std::io::Result<()> {
+fn write_line(out: &mut impl Write, event: &impl serde::Serialize) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, event)?;
     out.write_all(b"\n")
 }

@@ -710,10 +710,11 @@ fn sensu_event(plan: &Plan, out: &Outcome) -> Option<Json> {
     soa::sensu::event(
         &plan.selected.service,
         &plan.selected.config,
-        &name,
+        name,
         status,
-        &text,
+        text,
     )
+    .map(|e| e.to_json())
 }
 
 enum Work {

@@ -39,52 +39,91 @@ pub fn monitoring<'a>(
         .filter(|v| !v.is_null())
 }
 
-fn to_json(v: &Value) -> Json {
-    serde_json::to_value(v).unwrap_or(Json::Null)
+/// An event, serialized in PaaSTA's key order. Built by `event`; borrowed from the configs, so
+/// thousands of them cost little.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event<'a> {
+    pub name: String,
+    pub status: u8,
+    pub output: String,
+    pub handler: &'static str,
+    pub team: &'a str,
+    pub runbook: Field<'a>,
+    pub tip: Field<'a>,
+    pub notification_email: Option<&'a Value>,
+    pub interval: u32,
+    pub page: Option<&'a Value>,
+    pub realert_every: Json,
+    pub dependencies: [(); 0],
+    pub alert_after: Json,
+    pub ticket: Field<'a>,
+    pub project: Option<&'a Value>,
+    pub priority: Option<&'a Value>,
+    pub source: String,
+    pub tags: Field<'a>,
+    pub ttl: Option<&'a Value>,
+    pub issuetype: Option<&'a Value>,
+    pub description: Option<&'a str>,
+}
+
+/// A monitoring value as configured, or the default.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Field<'a> {
+    Set(&'a Value),
+    Default(Json),
+}
+
+impl Event<'_> {
+    pub fn to_json(&self) -> Json {
+        serde_json::to_value(self).unwrap_or(Json::Null)
+    }
 }
 
 /// alert_after / realert_every as seconds: a number, or a "2m"-style duration.
 fn duration(v: Option<&Value>, default: i64) -> Json {
     match v {
         None => json!(default),
-        Some(Value::Number(n)) => to_json(&Value::Number(n.clone())),
+        Some(Value::Number(n)) => serde_json::to_value(n).unwrap_or(json!(default)),
         Some(Value::String(s)) => parse_alert_duration(s).map_or(json!(default), |n| json!(n)),
         Some(_) => json!(default),
     }
 }
 
 /// The event for check `name` of an instance; None when no team is configured.
-pub fn event(
-    service: &Service,
-    config: &InstanceConfig,
-    name: &str,
+pub fn event<'a>(
+    service: &'a Service,
+    config: &'a InstanceConfig,
+    name: String,
     status: u8,
-    output: &str,
-) -> Option<Json> {
+    output: String,
+) -> Option<Event<'a>> {
     let get = |k: &str| monitoring(service, config, k);
-    let team = get("team")?.as_str()?.to_string();
-    let text_or_null = |k: &str| get(k).map_or(Json::Null, to_json);
-    Some(json!({
-        "name": name,
-        "status": status,
-        "output": output,
-        "handler": "default",
-        "team": team,
-        "runbook": get("runbook").map_or(json!("Please set a `runbook` field in monitoring.yaml"), to_json),
-        "tip": get("tip").map_or(json!("Please set a `tip` field in monitoring.yaml"), to_json),
-        "notification_email": text_or_null("notification_email"),
-        "interval": 60,
-        "page": text_or_null("page"),
-        "realert_every": duration(get("realert_every"), -1),
-        "dependencies": [],
-        "alert_after": duration(get("alert_after"), 120),
-        "ticket": get("ticket").map_or(json!(false), to_json),
-        "project": text_or_null("project"),
-        "priority": text_or_null("priority"),
-        "source": format!("paasta-{}", config.cluster),
-        "tags": get("tags").map_or(json!([]), to_json),
-        "ttl": text_or_null("ttl"),
-        "issuetype": text_or_null("issuetype"),
-        "description": service.description().map_or(Json::Null, |d| json!(d)),
-    }))
+    let or = |k: &str, default: Json| get(k).map_or(Field::Default(default), Field::Set);
+    Some(Event {
+        name,
+        status,
+        output,
+        handler: "default",
+        team: get("team")?.as_str()?,
+        runbook: or(
+            "runbook",
+            json!("Please set a `runbook` field in monitoring.yaml"),
+        ),
+        tip: or("tip", json!("Please set a `tip` field in monitoring.yaml")),
+        notification_email: get("notification_email"),
+        interval: 60,
+        page: get("page"),
+        realert_every: duration(get("realert_every"), -1),
+        dependencies: [],
+        alert_after: duration(get("alert_after"), 120),
+        ticket: or("ticket", json!(false)),
+        project: get("project"),
+        priority: get("priority"),
+        source: format!("paasta-{}", config.cluster),
+        tags: or("tags", json!([])),
+        ttl: get("ttl"),
+        issuetype: get("issuetype"),
+        description: service.description(),
+    })
 }
