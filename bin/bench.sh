@@ -20,7 +20,7 @@ hyperfine --warmup 1 --runs 5 -n "generate-deployments --all (every file written
     --prepare "rm -f $tree/soa/*/deployments.json" "$gd -d $tree/soa --all"
 hyperfine -N --warmup 2 --runs 20 -n "generate-deployments, one repo of 20,000 tags" "$gd -d $tree/big-soa -s bigrepo"
 hyperfine -N --warmup 1 --runs 10 -i -n "soa-validate, 1,000 services" "$bindir/soa-validate -y $tree/soa"
-for b in generate-deployments soa-validate; do
+for b in generate-deployments soa-validate setup-service check-replication; do
     hyperfine -N --warmup 5 --runs 50 -n "$b --help" "$bindir/$b --help"
 done
 
@@ -41,3 +41,26 @@ echo "time to the first line of output, local-run (A) against docker run --rm of
 python3 "$top/fixtures/bench/first-line.py" 20 "$bindir/local-run -s example_service -i batch -C 'echo hello'" "docker run --rm $image sh -c 'echo hello'"
 hyperfine --warmup 2 --runs 10 -n "local-run (whole process)" "$bindir/local-run -s example_service -i batch -C 'echo hello'" \
     -n "docker run --rm (whole process)" "docker run --rm $image sh -c 'echo hello'"
+
+# setup-service over 200 running instances with nothing to change, and check-replication over
+# 10,000 instances read from a snapshot.
+c200=$top/target/bench/c200
+c10k=$top/target/bench/c10k
+rm -rf "$c200"
+python3 "$top/fixtures/bench/make-cluster.py" "$c200" --instances 200
+[ -f "$c10k/snapshot.json" ] || python3 "$top/fixtures/bench/make-cluster.py" "$c10k" --instances 10000 --snapshot
+base=paasta-bench/base:latest
+sh "$top/fixtures/images/make-busybox-image.sh" "$base"
+for s in $(ls "$c200/soa"); do docker tag "$base" "paasta-bench/services-$s:paasta-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"; done
+cleanup_cluster() {
+    docker ps -aq --filter label=paasta.cluster=benchc | xargs -r docker rm -f >/dev/null
+    docker images --format '{{.Repository}}:{{.Tag}}' | grep '^paasta-bench/' | xargs -r docker rmi -f >/dev/null
+}
+trap 'cleanup_cluster; docker rmi -f "$image" >/dev/null 2>&1 || true' EXIT
+export PAASTA_SYSTEM_CONFIG_DIR=$c200/etc_paasta SETUP_SERVICE_LOCK_DIR=$c200/locks
+echo "launching 200 instances (one container each)..." >&2
+"$bindir/setup-service" -d "$c200/soa" --all -v 2>&1 >/dev/null | tail -1
+hyperfine -N --warmup 2 --runs 20 -n "setup-service --all, 200 running instances, nothing to change" "$bindir/setup-service -d $c200/soa --all"
+"$bindir/setup-service" -d "$c200/soa" --all -v 2>&1 >/dev/null | tail -1
+export PAASTA_SYSTEM_CONFIG_DIR=$c10k/etc_paasta
+hyperfine -N --warmup 2 --runs 20 -n "check-replication, 10,000 instances (snapshot)" "$bindir/check-replication -d $c10k/soa --backend snapshot:$c10k/snapshot.json --dry-run"
