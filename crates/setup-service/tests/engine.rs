@@ -639,3 +639,145 @@ fn a_stopped_orphan_app_is_removed_by_all() {
     assert_eq!(line["actions"][0]["action"], "delete_app");
     assert!(f.tasks().is_empty());
 }
+
+/// The engine's API on a TCP port that can be cut and restored: a proxy to the engine's socket,
+/// so a test can take "the engine" away from setup-service without touching the engine others
+/// use.
+struct EngineProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EngineProxy {
+    fn start(port: u16) -> EngineProxy {
+        use std::os::unix::net::UnixStream;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let thread = {
+            let (stop, conns) = (stop.clone(), conns.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((client, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    client.set_nonblocking(false).unwrap();
+                    let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
+                        continue;
+                    };
+                    conns.lock().unwrap().push(client.try_clone().unwrap());
+                    let (mut c1, mut e1) =
+                        (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                    let (mut c2, mut e2) = (client, engine);
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c1, &mut e1);
+                        let _ = e1.shutdown(std::net::Shutdown::Write);
+                    });
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut e2, &mut c2);
+                        let _ = c2.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            })
+        };
+        EngineProxy {
+            port,
+            stop,
+            conns,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops listening and cuts every open connection.
+    fn cut(mut self) -> u16 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        self.port
+    }
+}
+
+#[test]
+fn the_engine_lost_in_the_middle_of_a_bounce_loses_nothing_and_the_bounce_resumes() {
+    let f = Fixture::new("ss-engine", WEB);
+    let proxy = EngineProxy::start(0);
+    let host = format!("tcp://127.0.0.1:{}", proxy.port);
+    let run = |f: &Fixture| {
+        let out = f
+            .cmd()
+            .env("DOCKER_HOST", &host)
+            .arg(format!("{}.main", f.service))
+            .output()
+            .unwrap();
+        let line: Option<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(|l| serde_json::from_str(l).unwrap());
+        (out, line)
+    };
+    let start = Instant::now();
+    while !run(&f).1.is_some_and(|l| happy_and_settled(3)(&l)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "v1 never settled"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let v1 = f.tasks()[0].app.clone();
+    f.deploy(V2, "start");
+    // A run is cut while it launches v2's tasks.
+    let child = f
+        .cmd()
+        .env("DOCKER_HOST", &host)
+        .arg(format!("{}.main", f.service))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let port = proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success() || f.tasks().iter().filter(|t| t.app != v1).count() == 3,
+        "a cut run reported success with v2 half launched"
+    );
+    // While the engine is away, runs fail fast and say why; v1 keeps serving.
+    let (out, _) = run(&f);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Docker engine answers"));
+    assert_eq!(
+        f.tasks()
+            .iter()
+            .filter(|t| t.app == v1 && t.healthy())
+            .count(),
+        3
+    );
+    // The engine is back: the bounce resumes from what the labels say and completes.
+    let _proxy = EngineProxy::start(port);
+    let start = Instant::now();
+    loop {
+        let (_, line) = run(&f);
+        if line.is_some_and(|l| happy_and_settled(3)(&l)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the bounce did not resume: {:?}",
+            f.tasks()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let tasks = f.tasks();
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    assert!(
+        tasks.iter().all(|t| t.app != v1 && t.healthy()),
+        "{tasks:?}"
+    );
+}
