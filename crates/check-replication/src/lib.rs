@@ -236,15 +236,9 @@ fn verdicts<'a>(
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
-    let cluster = match &cli.cluster {
-        Some(c) => c.clone(),
-        None => system.cluster().map(str::to_string).ok_or_else(|| {
-            anyhow!(
-                "no cluster given (-c) and the system config ({}) names none (key cluster)",
-                system.dir.display()
-            )
-        })?,
-    };
+    let cluster = system
+        .cluster_or(cli.cluster.as_deref())
+        .map_err(|e| anyhow!(e))?;
     // The configs are read while the cluster answers.
     let (selection, apps) = std::thread::scope(|scope| {
         let selection = scope.spawn(|| {

@@ -194,15 +194,9 @@ fn free_port() -> Result<u16> {
 fn plan(cli: &Cli) -> Result<Plan> {
     let system =
         SystemConfig::load(&soa::system::default_dir()).context("reading the system config")?;
-    let cluster = match &cli.cluster {
-        Some(c) => c.clone(),
-        None => system.cluster().map(str::to_string).ok_or_else(|| {
-            anyhow!(
-                "no cluster given (-c) and the system config ({}) names none (key cluster)",
-                system.dir.display()
-            )
-        })?,
-    };
+    let cluster = system
+        .cluster_or(cli.cluster.as_deref())
+        .map_err(|e| anyhow!(e))?;
     let service = Service::load(&cli.soa_dir, &cli.service)?;
     let problems = |p: Vec<soa::Problem>| {
         anyhow!(p

@@ -377,6 +377,16 @@ fn plan(
     })
 }
 
+fn drain_task(app: &App, task: &Task, registrations: &[String]) -> DrainTask {
+    DrainTask::new(
+        &app.service,
+        &app.instance,
+        &task.host,
+        task.port.unwrap_or(0),
+        registrations.to_vec(),
+    )
+}
+
 /// Drains, or kills once safe, the given tasks; tasks that have ended are removed without a
 /// drain. Errors of the drain method leave the task running and are returned.
 async fn retire<B: Backend>(
@@ -407,13 +417,7 @@ async fn retire<B: Backend>(
                 });
                 return Ok::<_, String>(acts);
             }
-            let dt = DrainTask::new(
-                &app.service,
-                &app.instance,
-                &task.host,
-                task.port.unwrap_or(0),
-                registrations.to_vec(),
-            );
+            let dt = drain_task(app, task, registrations);
             if !draining {
                 if !dry_run {
                     drain
@@ -474,13 +478,7 @@ async fn draining_of(
         if task.port.is_none() || task.state != TaskState::Running {
             return Ok(false);
         }
-        let dt = DrainTask::new(
-            &app.service,
-            &app.instance,
-            &task.host,
-            task.port.unwrap_or(0),
-            registrations.to_vec(),
-        );
+        let dt = drain_task(app, task, registrations);
         drain
             .is_draining(&dt)
             .await
@@ -726,15 +724,9 @@ enum Work {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
-    let cluster = match &cli.cluster {
-        Some(c) => c.clone(),
-        None => system.cluster().map(str::to_string).ok_or_else(|| {
-            anyhow!(
-                "no cluster given (-c) and the system config ({}) names none (key cluster)",
-                system.dir.display()
-            )
-        })?,
-    };
+    let cluster = system
+        .cluster_or(cli.cluster.as_deref())
+        .map_err(|e| anyhow!(e))?;
     let timeouts = parse_timeouts(&cli.drain_timeouts)?;
     if cli.jobs == 0 {
         bail!("-j must be at least 1");

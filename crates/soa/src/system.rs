@@ -61,6 +61,20 @@ impl SystemConfig {
         self.get("cluster").and_then(Value::as_str)
     }
 
+    /// The cluster a tool works on: the one given (-c), else this machine's; an error says
+    /// which file would have named it.
+    pub fn cluster_or(&self, given: Option<&str>) -> std::result::Result<String, String> {
+        given
+            .or_else(|| self.cluster())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                format!(
+                    "no cluster given (-c) and the system config ({}) names none (key cluster)",
+                    self.dir.display()
+                )
+            })
+    }
+
     /// The clusters this deployment knows (`clusters` key), if the system config lists them.
     pub fn clusters(&self) -> Result<Option<Vec<String>>> {
         match self.get("clusters") {
