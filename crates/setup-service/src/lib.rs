@@ -396,7 +396,7 @@ async fn retire<B: Backend>(
     registrations: &[String],
     dry_run: bool,
     actions: &mut Vec<Action>,
-) -> Result<Vec<String>, String> {
+) -> Vec<String> {
     let mut errors = Vec::new();
     let results =
         futures_util::future::join_all(tasks.iter().map(|(app, task, draining)| async move {
@@ -464,7 +464,7 @@ async fn retire<B: Backend>(
             Err(e) => errors.push(e),
         }
     }
-    Ok(errors)
+    errors
 }
 
 /// The tasks' draining state per the drain method; a task whose state cannot be read counts as
@@ -525,14 +525,14 @@ async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool)
 
     // Tasks to take away: every old one that does not serve, and the bounce's choice of those
     // that do; all of them when the instance is stopped.
-    let mut retiring: Vec<(&App, &Task)> = Vec::new();
+    let mut unserving: Vec<(&App, &Task)> = Vec::new();
     let mut old_serving: Vec<(&App, &Task)> = Vec::new();
     for app in &old {
         for t in &app.tasks {
             if t.is_happy() && plan.desired > 0 {
                 old_serving.push((app, t));
             } else {
-                retiring.push((app, t));
+                unserving.push((app, t));
             }
         }
     }
@@ -540,7 +540,6 @@ async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool)
     errors.append(&mut errs);
     let (already, non_draining): (Vec<_>, Vec<_>) =
         old_serving.iter().zip(draining).partition(|(_, d)| *d);
-    let non_draining: Vec<(&App, &Task)> = non_draining.into_iter().map(|(t, _)| *t).collect();
     let decision = bounce::decide(
         plan.method,
         Situation {
@@ -560,48 +559,44 @@ async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool)
             Err(e) => errors.push(e.to_string()),
         }
     }
-    retiring.extend(
-        non_draining[decision.keep_old.min(non_draining.len())..]
-            .iter()
-            .copied(),
-    );
 
     // The new app's own tasks beyond the instance count (scaled down, or stopped): the least
     // useful first, the unhappy, then the newest.
     if let Some(app) = target {
         let mut live: Vec<&Task> = app.tasks.iter().filter(|t| t.is_live()).collect();
         live.sort_by_key(|t| (!t.is_happy(), t.started_at));
-        retiring.extend(live.into_iter().skip(plan.desired).map(|t| (app, t)));
+        unserving.extend(live.into_iter().skip(plan.desired).map(|t| (app, t)));
         if plan.desired == 0 {
-            retiring.extend(app.tasks.iter().filter(|t| !t.is_live()).map(|t| (app, t)));
+            unserving.extend(app.tasks.iter().filter(|t| !t.is_live()).map(|t| (app, t)));
         }
     }
-    let extra_of_target = retiring
-        .iter()
-        .filter(|(a, _)| Some(a.id.as_str()) == target.map(|t| t.id.as_str()))
-        .count();
-    let (draining_now, mut errs) = draining_of(&plan.drain, &retiring, &plan.registrations).await;
+    // Only the tasks whose draining state is not known yet are asked.
+    let (draining_now, mut errs) = draining_of(&plan.drain, &unserving, &plan.registrations).await;
     errors.append(&mut errs);
-    let mut work: Vec<(&App, &Task, bool)> = retiring
+    let mut work: Vec<(&App, &Task, bool)> = unserving
         .iter()
         .zip(draining_now)
         .map(|((a, t), d)| (*a, *t, d))
         .collect();
+    let keep = decision.keep_old.min(non_draining.len());
+    work.extend(
+        non_draining[keep..]
+            .iter()
+            .map(|((a, t), _)| (*a, *t, false)),
+    );
     work.extend(already.iter().map(|((a, t), _)| (*a, *t, true)));
     let before = out.actions.len();
-    match retire(
-        backend,
-        &plan.drain,
-        &work,
-        &plan.registrations,
-        dry_run,
-        &mut out.actions,
-    )
-    .await
-    {
-        Ok(mut e) => errors.append(&mut e),
-        Err(e) => errors.push(e),
-    }
+    errors.append(
+        &mut retire(
+            backend,
+            &plan.drain,
+            &work,
+            &plan.registrations,
+            dry_run,
+            &mut out.actions,
+        )
+        .await,
+    );
     // An old app whose every task was killed in this step is gone; say so, and remove what
     // the backend may keep of it.
     let killed: HashSet<String> = out.actions[before..]
@@ -612,7 +607,6 @@ async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool)
         })
         .collect();
     let mut remaining_old = 0;
-    let mut remaining_extra = extra_of_target;
     for app in &old {
         let left = app
             .tasks
@@ -631,14 +625,13 @@ async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool)
         }
         remaining_old += left;
     }
-    if let Some(app) = target {
-        remaining_extra -= app
-            .tasks
-            .iter()
-            .filter(|t| killed.contains(&t.name))
-            .count()
-            .min(remaining_extra);
-    }
+    // The new app's own extra tasks still waiting for their drain.
+    let remaining_extra = work
+        .iter()
+        .filter(|(a, t, _)| {
+            Some(a.id.as_str()) == target.map(|x| x.id.as_str()) && !killed.contains(&t.name)
+        })
+        .count();
     out.bounce_in_progress = remaining_old > 0 || remaining_extra > 0;
     if !errors.is_empty() {
         out.error = Some(errors.join("; "));
