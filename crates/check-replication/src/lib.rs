@@ -245,7 +245,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             soa::select::select(
                 &cli.soa_dir,
                 &cluster,
-                InstanceType::Marathon,
+                &[InstanceType::Marathon],
                 &cli.instances,
             )
         });

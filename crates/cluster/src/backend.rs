@@ -8,10 +8,16 @@
 //! acts: `reconcile` keeps an app at a task count (launching what is missing, replacing
 //! crashed tasks after the relaunch backoff and unhealthy ones, as Marathon does for an app),
 //! `kill_task` ends one task for good, `delete_app` removes an app and whatever is left of it.
+//!
+//! Scheduled jobs run as job runs: one process per run, remembered with its job, due time,
+//! attempt and kind, and its result (exit code, times, output tail) while it is kept. Records of
+//! runs that did not happen (missed, skipped, a hold) are remembered the same way, so the
+//! cluster alone holds the jobs' history (soa::jobs decides from it).
 
 use container::health::{Policy, Probe};
 use container::ContainerSpec;
 use serde::{Deserialize, Serialize};
+pub use soa::jobs::{Outcome, Run, RunKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -167,6 +173,67 @@ pub enum Action {
     DeleteApp {
         app: String,
     },
+    /// A job run is started.
+    StartRun {
+        job: String,
+        due: String,
+        attempt: u32,
+        kind: RunKind,
+        command: String,
+        run: Option<String>,
+    },
+    /// A run cut short before it started is started.
+    StartStaged {
+        job: String,
+        run: String,
+    },
+    /// Occurrences that did not run, recorded.
+    Record {
+        job: String,
+        due: String,
+        #[serde(flatten)]
+        outcome: Outcome,
+    },
+    /// A run's result past keeping, removed.
+    ExpireRun {
+        job: String,
+        run: String,
+    },
+    /// A hold of an older version, lifted by a new deploy.
+    ReleaseHold {
+        job: String,
+    },
+}
+
+/// A job run to launch (or a record to write).
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub service: String,
+    pub instance: String,
+    pub cluster: String,
+    /// `<service> <instance>`, or a rerun's temporary name.
+    pub job: String,
+    pub kind: RunKind,
+    pub due: i64,
+    pub attempt: u32,
+    /// Unix milliseconds on the launcher's clock (setup-service's --now).
+    pub started_ms: i64,
+    pub git_sha: String,
+    /// The run's container; its name is a prefix the backend completes.
+    pub container: ContainerSpec,
+}
+
+/// A run's result as far as the cluster knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunDetail {
+    pub exit_code: Option<i64>,
+    /// Real time (RFC 3339) the process started and ended.
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Seconds it ran (so far, when still running).
+    pub duration_s: Option<f64>,
+    /// The last lines of its output.
+    pub output_tail: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,4 +272,25 @@ pub trait Backend {
 
     /// Removes the app and any task left of it.
     async fn delete_app(&self, app: &App) -> Result<()>;
+
+    /// Every job run and record of the cluster.
+    async fn runs(&self) -> Result<Vec<Run>>;
+
+    /// Starts a run; with `record` set, remembers that occurrence as not run instead.
+    async fn launch_run(&self, spec: &RunSpec, record: Option<Outcome>) -> Result<Run>;
+
+    /// Starts a run that was created but never started.
+    async fn start_run(&self, run: &Run) -> Result<()>;
+
+    /// Stops a run in flight; its result (killed) is kept.
+    async fn kill_run(&self, run: &Run) -> Result<()>;
+
+    /// Forgets a run or record.
+    async fn remove_run(&self, run: &Run) -> Result<()>;
+
+    /// Waits until the run ends; its exit code.
+    async fn wait_run(&self, run: &Run) -> Result<i64>;
+
+    /// The run's result, with the last `tail` lines of its output.
+    async fn run_detail(&self, run: &Run, tail: usize) -> Result<RunDetail>;
 }

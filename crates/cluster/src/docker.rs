@@ -15,9 +15,15 @@
 //!   crashed one.
 //! - Each task publishes the service's container port on an ephemeral host port (bridge), or
 //!   is given a free port in PORT0 / PORT / MARATHON_PORT (host networking).
+//! - A job run is a container labelled paasta.kind=run with its job, due time, attempt, kind and
+//!   launch time; the engine keeps its exit code, times and output, so nothing else is stored.
+//!   A record of a run that did not happen (missed, skipped, a hold) is a container of the job
+//!   that is created and never started, labelled paasta.record: it costs no process, and it
+//!   lives and goes with the other results.
 
 use crate::backend::{
-    Action, App, AppSpec, Backend, BackendError, Health, Result, Task, TaskState,
+    Action, App, AppSpec, Backend, BackendError, Health, Outcome, Result, Run, RunDetail, RunKind,
+    RunSpec, Task, TaskState,
 };
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use container::spec::Network;
@@ -35,6 +41,13 @@ pub const LABEL_RESTARTS: &str = "paasta.restarts";
 pub const LABEL_PORT: &str = "paasta.port";
 pub const LABEL_SERVICE: &str = "paasta_service";
 pub const LABEL_INSTANCE: &str = "paasta_instance";
+pub const LABEL_JOB: &str = "paasta.job";
+pub const LABEL_RUN_KIND: &str = "paasta.run_kind";
+pub const LABEL_DUE: &str = "paasta.due";
+pub const LABEL_ATTEMPT: &str = "paasta.attempt";
+pub const LABEL_STARTED: &str = "paasta.started_ms";
+pub const LABEL_RECORD: &str = "paasta.record";
+pub const LABEL_COUNT: &str = "paasta.count";
 
 /// A task that ran at least this long before it ended starts the backoff count afresh.
 const BACKOFF_RESET_S: f64 = 60.0;
@@ -78,6 +91,63 @@ fn free_port() -> Result<u16> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| err(format!("finding a free port for a host-network task: {e}")))
+}
+
+/// The exit code in a container's status text ("Exited (3) 2 minutes ago").
+fn exit_code_of(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest[..rest.find(')')?].parse().ok()
+}
+
+fn run_of(c: &ContainerSummary) -> Option<Run> {
+    let labels = c.labels.as_ref()?;
+    let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    let number = |k: &str| labels.get(k).and_then(|v| v.parse::<i64>().ok());
+    let count = number(LABEL_COUNT).unwrap_or(1) as u32;
+    let outcome = match labels.get(LABEL_RECORD).map(String::as_str) {
+        Some("missed") => Outcome::Missed { count },
+        Some("skipped") => Outcome::Skipped { count },
+        Some("held") => Outcome::Held,
+        _ => match c.state {
+            Some(ContainerSummaryStateEnum::CREATED) => Outcome::Staged,
+            Some(
+                ContainerSummaryStateEnum::RUNNING
+                | ContainerSummaryStateEnum::PAUSED
+                | ContainerSummaryStateEnum::RESTARTING
+                | ContainerSummaryStateEnum::REMOVING,
+            ) => Outcome::Running,
+            _ => match exit_code_of(c.status.as_deref().unwrap_or("")) {
+                Some(0) => Outcome::Succeeded,
+                Some(code) => Outcome::Failed { exit_code: code },
+                None => Outcome::Failed { exit_code: -1 },
+            },
+        },
+    };
+    Some(Run {
+        id: c.id.clone()?,
+        name: c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        service: label(LABEL_SERVICE),
+        instance: label(LABEL_INSTANCE),
+        job: label(LABEL_JOB),
+        kind: RunKind::parse(&label(LABEL_RUN_KIND))?,
+        due: number(LABEL_DUE)?,
+        attempt: number(LABEL_ATTEMPT).unwrap_or(0) as u32,
+        started_ms: number(LABEL_STARTED).unwrap_or(c.created.unwrap_or(0) * 1000),
+        git_sha: label(LABEL_SHA),
+        outcome,
+    })
+}
+
+/// A due time in container names: 20260101T030000.
+fn compact_time(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.format("%Y%m%dT%H%M%S").to_string())
+        .unwrap_or_else(|| secs.to_string())
 }
 
 impl Docker {
@@ -398,5 +468,142 @@ impl Backend for Docker {
             self.kill_task(app, t).await?;
         }
         Ok(())
+    }
+
+    async fn runs(&self) -> Result<Vec<Run>> {
+        self.count(1);
+        let containers = self
+            .engine
+            .list(&[(LABEL_CLUSTER, &self.cluster), (LABEL_KIND, "run")])
+            .await
+            .map_err(err)?;
+        let mut runs: Vec<Run> = containers.iter().filter_map(run_of).collect();
+        runs.sort_by(|a, b| (a.started_ms, &a.name).cmp(&(b.started_ms, &b.name)));
+        Ok(runs)
+    }
+
+    async fn launch_run(&self, spec: &RunSpec, record: Option<Outcome>) -> Result<Run> {
+        let mut c = spec.container.clone();
+        let what = match record {
+            Some(_) => "record",
+            None => spec.kind.as_str(),
+        };
+        c.name = format!(
+            "paasta-{what}-{}.{}-{}-{}-{:08x}",
+            spec.service,
+            spec.instance,
+            compact_time(spec.due),
+            spec.attempt,
+            uuid::Uuid::new_v4().as_u128() as u32
+        );
+        c.labels.extend([
+            (LABEL_CLUSTER.to_string(), spec.cluster.clone()),
+            (LABEL_KIND.to_string(), "run".to_string()),
+            (LABEL_JOB.to_string(), spec.job.clone()),
+            (LABEL_RUN_KIND.to_string(), spec.kind.as_str().to_string()),
+            (LABEL_DUE.to_string(), spec.due.to_string()),
+            (LABEL_ATTEMPT.to_string(), spec.attempt.to_string()),
+            (LABEL_STARTED.to_string(), spec.started_ms.to_string()),
+            (LABEL_SHA.to_string(), spec.git_sha.clone()),
+        ]);
+        let (record_label, count) = match record {
+            Some(Outcome::Missed { count }) => (Some("missed"), count),
+            Some(Outcome::Skipped { count }) => (Some("skipped"), count),
+            Some(Outcome::Held) => (Some("held"), 1),
+            Some(other) => return Err(err(format!("{other:?} is not a record"))),
+            None => (None, 1),
+        };
+        if let Some(r) = record_label {
+            c.labels.push((LABEL_RECORD.to_string(), r.to_string()));
+            c.labels.push((LABEL_COUNT.to_string(), count.to_string()));
+            c.healthcheck = None;
+        }
+        self.count(1);
+        let id = self.engine.create(&c).await.map_err(err)?;
+        if record.is_none() {
+            self.count(1);
+            if let Err(e) = self.engine.start(&id).await {
+                self.count(1);
+                let _ = self.engine.remove(&id).await;
+                return Err(err(format!("starting {}: {e}", c.name)));
+            }
+        }
+        Ok(Run {
+            id,
+            name: c.name,
+            service: spec.service.clone(),
+            instance: spec.instance.clone(),
+            job: spec.job.clone(),
+            kind: spec.kind,
+            due: spec.due,
+            attempt: spec.attempt,
+            started_ms: spec.started_ms,
+            git_sha: spec.git_sha.clone(),
+            outcome: record.unwrap_or(Outcome::Running),
+        })
+    }
+
+    async fn start_run(&self, run: &Run) -> Result<()> {
+        self.count(1);
+        self.engine
+            .start(&run.id)
+            .await
+            .map_err(|e| err(format!("starting {}: {e}", run.name)))
+    }
+
+    async fn kill_run(&self, run: &Run) -> Result<()> {
+        self.count(1);
+        self.engine
+            .stop(&run.id, self.kill_grace)
+            .await
+            .map_err(|e| err(format!("stopping {}: {e}", run.name)))
+    }
+
+    async fn remove_run(&self, run: &Run) -> Result<()> {
+        self.count(1);
+        self.engine
+            .remove(&run.id)
+            .await
+            .map_err(|e| err(format!("removing {}: {e}", run.name)))
+    }
+
+    async fn wait_run(&self, run: &Run) -> Result<i64> {
+        self.count(1);
+        self.engine
+            .wait(&run.id)
+            .await
+            .map_err(|e| err(format!("waiting for {}: {e}", run.name)))
+    }
+
+    async fn run_detail(&self, run: &Run, tail: usize) -> Result<RunDetail> {
+        self.count(1);
+        let c = self.engine.inspect(&run.id).await.map_err(err)?;
+        let state = c.state.unwrap_or_default();
+        let started = parse_time(state.started_at.as_deref());
+        let finished = parse_time(state.finished_at.as_deref());
+        let running = state.running.unwrap_or(false);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let duration_s = match (started, finished, running) {
+            (Some(s), _, true) => Some(now - s),
+            (Some(s), Some(f), false) => Some((f - s).max(0.0)),
+            _ => None,
+        };
+        let output_tail = if started.is_some() && tail > 0 {
+            self.count(1);
+            self.engine.logs_tail(&run.id, tail).await.map_err(err)?
+        } else {
+            Vec::new()
+        };
+        Ok(RunDetail {
+            exit_code: (!running && started.is_some())
+                .then_some(state.exit_code)
+                .flatten(),
+            started_at: started.and(state.started_at),
+            finished_at: finished.filter(|_| !running).and(state.finished_at),
+            duration_s,
+            output_tail,
+        })
     }
 }

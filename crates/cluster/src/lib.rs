@@ -15,8 +15,12 @@ pub mod http;
 pub mod lock;
 pub mod sensu;
 pub mod snapshot;
+pub mod spec;
 
-pub use backend::{Action, App, AppSpec, Backend, BackendError, Backoff, Health, Task, TaskState};
+pub use backend::{
+    Action, App, AppSpec, Backend, BackendError, Backoff, Health, Outcome, Run, RunDetail, RunKind,
+    RunSpec, Task, TaskState,
+};
 
 /// The backends a binary can be pointed at with `--backend`.
 pub enum AnyBackend {
@@ -99,6 +103,55 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.delete_app(app).await,
             AnyBackend::Snapshot(b) => b.delete_app(app).await,
+        }
+    }
+
+    async fn runs(&self) -> backend::Result<Vec<Run>> {
+        match self {
+            AnyBackend::Docker(b) => b.runs().await,
+            AnyBackend::Snapshot(b) => b.runs().await,
+        }
+    }
+
+    async fn launch_run(&self, spec: &RunSpec, record: Option<Outcome>) -> backend::Result<Run> {
+        match self {
+            AnyBackend::Docker(b) => b.launch_run(spec, record).await,
+            AnyBackend::Snapshot(b) => b.launch_run(spec, record).await,
+        }
+    }
+
+    async fn start_run(&self, run: &Run) -> backend::Result<()> {
+        match self {
+            AnyBackend::Docker(b) => b.start_run(run).await,
+            AnyBackend::Snapshot(b) => b.start_run(run).await,
+        }
+    }
+
+    async fn kill_run(&self, run: &Run) -> backend::Result<()> {
+        match self {
+            AnyBackend::Docker(b) => b.kill_run(run).await,
+            AnyBackend::Snapshot(b) => b.kill_run(run).await,
+        }
+    }
+
+    async fn remove_run(&self, run: &Run) -> backend::Result<()> {
+        match self {
+            AnyBackend::Docker(b) => b.remove_run(run).await,
+            AnyBackend::Snapshot(b) => b.remove_run(run).await,
+        }
+    }
+
+    async fn wait_run(&self, run: &Run) -> backend::Result<i64> {
+        match self {
+            AnyBackend::Docker(b) => b.wait_run(run).await,
+            AnyBackend::Snapshot(b) => b.wait_run(run).await,
+        }
+    }
+
+    async fn run_detail(&self, run: &Run, tail: usize) -> backend::Result<RunDetail> {
+        match self {
+            AnyBackend::Docker(b) => b.run_detail(run, tail).await,
+            AnyBackend::Snapshot(b) => b.run_detail(run, tail).await,
         }
     }
 }

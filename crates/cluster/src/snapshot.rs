@@ -1,13 +1,29 @@
 //! The snapshot backend: a cluster's state read from a JSON file (a list of apps with their
-//! tasks, as `Backend::apps` returns them), read-only. It lets check-replication and
+//! tasks, as `Backend::apps` returns them, or `{"apps": [...], "runs": [...]}` with the job
+//! runs as `Backend::runs` returns them), read-only. It lets check-replication and
 //! `setup-service --dry-run` answer for a saved state, and measures them without a cluster.
 
-use crate::backend::{Action, App, AppSpec, Backend, BackendError, Result, Task};
+use crate::backend::{
+    Action, App, AppSpec, Backend, BackendError, Outcome, Result, Run, RunDetail, RunSpec, Task,
+};
 use std::path::{Path, PathBuf};
 
 pub struct Snapshot {
     path: PathBuf,
     apps: Vec<App>,
+    runs: Vec<Run>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum State {
+    Apps(Vec<App>),
+    Full {
+        #[serde(default)]
+        apps: Vec<App>,
+        #[serde(default)]
+        runs: Vec<Run>,
+    },
 }
 
 fn err(message: String) -> BackendError {
@@ -21,16 +37,21 @@ impl Snapshot {
     pub fn load(path: &Path) -> Result<Snapshot> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(format!("reading {}: {e}", path.display())))?;
-        let mut apps: Vec<App> = serde_json::from_str(&text).map_err(|e| {
+        let state: State = serde_json::from_str(&text).map_err(|e| {
             err(format!(
-                "{}: {e}; expected a JSON list of apps {{id, service, instance, git_sha, config_hash, tasks: [...]}}",
+                "{}: {e}; expected a JSON list of apps {{id, service, instance, git_sha, config_hash, tasks: [...]}}, or {{\"apps\": [...], \"runs\": [...]}}",
                 path.display()
             ))
         })?;
+        let (mut apps, runs) = match state {
+            State::Apps(a) => (a, Vec::new()),
+            State::Full { apps, runs } => (apps, runs),
+        };
         apps.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Snapshot {
             path: path.to_path_buf(),
             apps,
+            runs,
         })
     }
 
@@ -77,5 +98,44 @@ impl Backend for Snapshot {
 
     async fn delete_app(&self, _app: &App) -> Result<()> {
         Err(self.read_only())
+    }
+
+    async fn runs(&self) -> Result<Vec<Run>> {
+        Ok(self.runs.clone())
+    }
+
+    async fn launch_run(&self, _spec: &RunSpec, _record: Option<Outcome>) -> Result<Run> {
+        Err(self.read_only())
+    }
+
+    async fn start_run(&self, _run: &Run) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    async fn kill_run(&self, _run: &Run) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    async fn remove_run(&self, _run: &Run) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    async fn wait_run(&self, _run: &Run) -> Result<i64> {
+        Err(self.read_only())
+    }
+
+    async fn run_detail(&self, run: &Run, _tail: usize) -> Result<RunDetail> {
+        // A saved state holds what the outcome says and nothing more.
+        Ok(RunDetail {
+            exit_code: match run.outcome {
+                Outcome::Succeeded => Some(0),
+                Outcome::Failed { exit_code } => Some(exit_code),
+                _ => None,
+            },
+            started_at: None,
+            finished_at: None,
+            duration_s: None,
+            output_tail: Vec::new(),
+        })
     }
 }

@@ -10,8 +10,8 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -297,6 +297,24 @@ impl Engine {
             .and_then(|n| n.values().find_map(|e| e.ip_address.clone()))
             .filter(|ip| !ip.is_empty());
         Ok(from_networks)
+    }
+
+    /// The last `lines` lines the container wrote (stdout and stderr interleaved).
+    pub async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(id, Some(opts));
+        let mut text = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            text.extend_from_slice(&chunk?.into_bytes());
+        }
+        Ok(String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::to_string)
+            .collect())
     }
 
     /// Runs `cmd` inside the running container; its exit code.

@@ -100,6 +100,25 @@ pub fn number_text(n: f64) -> String {
     }
 }
 
+/// The environment Chronos gives a job's task.
+pub fn chronos_env(
+    config: &InstanceConfig,
+    job: &str,
+    owner: &str,
+    run_time: i64,
+    attempt: u32,
+) -> Vec<(String, String)> {
+    vec![
+        ("CHRONOS_RESOURCE_DISK".into(), number_text(config.disk)),
+        ("CHRONOS_RESOURCE_CPU".into(), number_text(config.cpus)),
+        ("CHRONOS_RESOURCE_MEM".into(), number_text(config.mem)),
+        ("CHRONOS_JOB_OWNER".into(), owner.to_string()),
+        ("CHRONOS_JOB_RUN_TIME".into(), run_time.to_string()),
+        ("CHRONOS_JOB_NAME".into(), job.to_string()),
+        ("CHRONOS_JOB_RUN_ATTEMPT".into(), attempt.to_string()),
+    ]
+}
+
 /// The container of `config`; the warnings say which volumes were skipped (a host path that
 /// does not exist here).
 pub fn build(

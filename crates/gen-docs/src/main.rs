@@ -39,6 +39,8 @@ fn tools() -> Vec<(clap::Command, &'static [(&'static str, &'static str)])> {
             check_replication::Cli::command(),
             check_replication::MAN_SECTIONS,
         ),
+        (rerun::Cli::command(), rerun::MAN_SECTIONS),
+        (service_ctl::Cli::command(), service_ctl::MAN_SECTIONS),
     ]
 }
 

@@ -5,12 +5,11 @@
 //! With `--all`, services are processed by a pool of workers (one per core by default): each
 //! costs one short git process, and a master runs this for every service every minute.
 
-pub mod git;
-
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::json;
 use soa::deployments::{self, Deployments, Target};
+use soa::git;
 use soa::{Problem, Service, SystemConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -417,21 +417,13 @@ fn simulated_env(
                         .timestamp()
                 })
                 .unwrap_or_else(|| chrono::Utc::now().timestamp());
-            env.extend([
-                (
-                    "CHRONOS_RESOURCE_DISK".to_string(),
-                    number_text(config.disk),
-                ),
-                ("CHRONOS_RESOURCE_CPU".into(), number_text(config.cpus)),
-                ("CHRONOS_RESOURCE_MEM".into(), number_text(config.mem)),
-                ("CHRONOS_JOB_OWNER".into(), user()),
-                ("CHRONOS_JOB_RUN_TIME".into(), run_time.to_string()),
-                (
-                    "CHRONOS_JOB_NAME".into(),
-                    format!("{} {}", config.service, config.instance),
-                ),
-                ("CHRONOS_JOB_RUN_ATTEMPT".into(), "0".into()),
-            ]);
+            env.extend(container::spec::chronos_env(
+                config,
+                &format!("{} {}", config.service, config.instance),
+                &user(),
+                run_time,
+                0,
+            ));
         }
         InstanceType::Adhoc => {}
     }

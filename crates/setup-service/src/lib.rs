@@ -1,6 +1,7 @@
 //! `setup-service`: moves a cluster's long-running (marathon-type) instances toward what
-//! soa-configs and deployments.json say should run. Run from cron every minute on a master;
-//! each run does one safe step per instance and says what it did:
+//! soa-configs and deployments.json say should run, and starts the scheduled jobs
+//! (chronos-type) that are due. Run from cron every minute on a master; each run does one safe
+//! step per instance and says what it did:
 //!
 //! - the app to run is PaaSTA's (shared/reference §3): its id carries the git sha and the config
 //!   hash of the Marathon app definition, so a new image, a config change or a new force_bounce
@@ -11,6 +12,10 @@
 //!   with its `drain_method` (§5) and killed only once the method calls them safe to kill; a
 //!   new task counts as happy once it passes its health check and has been up
 //!   `bounce_health_params.min_task_uptime` seconds (default 0);
+//! - a scheduled job starts the run soa::jobs calls due (its schedule in its time zone within
+//!   epsilon, or its parents' success; one at a time; retries), with its command's time
+//!   variables at the due time; occurrences that did not run are recorded; results are kept a
+//!   day (see the `jobs` module);
 //! - one lock per instance: a second run skips (or waits, `--lock-wait`) instead of fighting;
 //!   killed at any moment, the next run reads the state back from the cluster and goes on.
 //!
@@ -23,28 +28,35 @@ use clap::Parser;
 use cluster::bounce::{self, Method, Situation};
 use cluster::drain::{DrainMethod, DrainTask};
 use cluster::http::Timeouts;
-use cluster::{Action, App, AppSpec, Backend, Backoff, Task, TaskState};
+use cluster::spec::Deployed;
+use cluster::{Action, App, AppSpec, Backend, Task, TaskState};
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
 use soa::deployments::Deployments;
-use soa::select::{Failure, Selected};
+use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod jobs;
+
 const EXAMPLES: &str = "\
 Examples:
   setup-service --all                       # every long-running instance of this cluster
   setup-service example_service.main --dry-run
+  setup-service example_service.nightly --now 2026-11-21T03:00:00Z   # replay a due time
   setup-service -c prod -d /nail/etc/services shopfront.main shopfront.canary";
 
-/// Move long-running instances toward what soa-configs and deployments.json say should run.
+/// Move long-running instances toward what soa-configs and deployments.json say should run,
+/// and start the scheduled jobs that are due.
 ///
 /// Each run takes one safe step per instance: create the new app, keep it at its instance
 /// count, drain and kill old tasks as its bounce method allows, delete emptied old apps. Run it
-/// again (cron, every minute) until no bounce is in progress.
+/// again (cron, every minute) until no bounce is in progress. For a scheduled job it starts the
+/// run that is due (by schedule, or once its parents succeeded), retries a failed one, records
+/// occurrences that could not run, and removes results older than a day.
 #[derive(Debug, Parser)]
 #[command(name = "setup-service", version, after_help = EXAMPLES)]
 pub struct Cli {
@@ -65,8 +77,8 @@ pub struct Cli {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Every long-running instance of the cluster; apps of instances no longer configured are
-    /// removed.
+    /// Every long-running instance and scheduled job of the cluster; apps of instances no
+    /// longer configured are removed.
     #[arg(long, conflicts_with = "instances")]
     pub all: bool,
 
@@ -103,6 +115,11 @@ pub struct Cli {
     #[arg(short = 'j', long, default_value_t = 8)]
     pub jobs: usize,
 
+    /// The time scheduled jobs are decided at (RFC 3339, or unix seconds) instead of the clock:
+    /// replays a moment, or drives a simulated calendar. Long-running instances keep the clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+
     /// Each action on stderr as it is taken, and the number of backend calls.
     #[arg(short, long)]
     pub verbose: bool,
@@ -115,7 +132,10 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          bounce_in_progress, bounce_again_in_s}, plus error when the instance could not be loaded \
          or acted on, and skipped when another run holds its lock. Each action is an object with \
          an action key: launch, relaunch, backoff, stop_unhealthy, start, clear, drain, kill, \
-         wait_drain, delete_app.",
+         wait_drain, delete_app. A scheduled job's line is {service, instance, job, state, next_due, \
+         actions}: state is idle, starting, running, waiting_for_parents, disabled or held; its \
+         actions are start_run {job, due, attempt, kind, command, run}, start_staged, record \
+         {due, result: missed|skipped, count}, expire_run and release_hold.",
     ),
     (
         "EXIT STATUS",
@@ -133,6 +153,7 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
     (
         "FILES",
         "<SOA_DIR>/<SERVICE>/marathon-<CLUSTER>.yaml\tthe long-running instances\n\
+         <SOA_DIR>/<SERVICE>/chronos-<CLUSTER>.yaml\tthe scheduled jobs\n\
          <SOA_DIR>/<SERVICE>/deployments.json\tthe image and desired state of each instance\n\
          $PAASTA_SYSTEM_CONFIG_DIR/*.json\tcluster, docker_registry, volumes, sensu_host, sensu_port\n\
          <LOCK_DIR>/<SERVICE>.<INSTANCE>.lock\tthe instance's lock",
@@ -187,15 +208,6 @@ impl Outcome {
         }
         out
     }
-
-    fn failed(f: &Failure) -> Outcome {
-        Outcome {
-            service: f.service.clone(),
-            instance: f.instance.clone().unwrap_or_default(),
-            error: Some(f.message.clone()),
-            ..Default::default()
-        }
-    }
 }
 
 fn now() -> f64 {
@@ -221,81 +233,43 @@ fn yaml_to_json(v: &serde_yaml::Value) -> Json {
     serde_json::to_value(v).unwrap_or(Json::Null)
 }
 
-/// Marathon runs `cmd` through a shell (a list joined with spaces, as PaaSTA sends it), else
-/// the image's entrypoint with `args`.
-fn task_command(config: &soa::InstanceConfig) -> Vec<String> {
-    match (&config.cmd, &config.args) {
-        (Some(cmd), _) => vec!["sh".into(), "-c".into(), cmd.joined()],
-        (None, Some(args)) => args.clone(),
-        (None, None) => Vec::new(),
-    }
+/// The deployments.json of a service, read once per run.
+type DeploymentsCache = HashMap<String, Result<Option<Deployments>, String>>;
+
+fn deployed_of(
+    selected: &Selected,
+    system: &SystemConfig,
+    soa_dir: &std::path::Path,
+    cache: &mut DeploymentsCache,
+) -> Result<Deployed, String> {
+    let config = &selected.config;
+    let deployments = cache
+        .entry(config.service.clone())
+        .or_insert_with(|| Deployments::load(soa_dir, &config.service).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    cluster::spec::deployed(
+        soa_dir,
+        &selected.service,
+        config,
+        system,
+        deployments.as_ref(),
+    )
 }
 
 fn plan(
     selected: Selected,
     system: &SystemConfig,
-    soa_dir: &std::path::Path,
+    deployed: &Deployed,
     timeouts: Timeouts,
-    deployments: &mut HashMap<String, Result<Option<Deployments>, String>>,
 ) -> Result<Plan, String> {
     let service = &selected.service;
     let config = &selected.config;
     let where_ = format!("{}.{}", config.service, config.instance);
-    let deployments = deployments
-        .entry(config.service.clone())
-        .or_insert_with(|| Deployments::load(soa_dir, &config.service).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(Clone::clone)?
-        .as_ref()
-        .ok_or_else(|| {
-            format!(
-                "no deployments.json for {} in {} (run generate-deployments -s {})",
-                config.service,
-                soa::deployments::path_for(soa_dir, &config.service).display(),
-                config.service
-            )
-        })?;
-    let deployment = deployments.deployment(&config.deploy_group).ok_or_else(|| {
-        format!(
-            "{where_}: its deploy group {} has no deployment in {} (no paasta-{}-<timestamp>-deploy tag yet?)",
-            config.deploy_group,
-            soa::deployments::path_for(soa_dir, &config.service).display(),
-            config.deploy_group
-        )
-    })?;
-    let control = deployments.control(&config.service, &config.cluster, &config.instance);
-    let stopped = control.is_some_and(|c| c.desired_state == "stop");
-    let force_bounce = control.and_then(|c| c.force_bounce.as_deref());
-    let image = service.image_ref(system, &deployment.docker_image);
-    let app = soa::marathon::app(service, config, system, &image, force_bounce)
-        .map_err(|p| p.to_string())?;
-    let system_volumes = system.volumes().map_err(|e| e.to_string())?;
-    let (container, warnings) = container::spec::build(
-        config,
-        container::SpecOptions {
-            image: image.clone(),
-            command: task_command(config),
-            system_volumes,
-            monitoring_team: service.monitoring_team(config),
-            detach: true,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let (spec, warnings) = cluster::spec::app_spec(service, config, system, deployed)?;
     for w in warnings {
         eprintln!("setup-service: {where_}: warning: {w}");
     }
-    let number = |key: &str, default: f64| {
-        app.definition
-            .get(key)
-            .and_then(Json::as_f64)
-            .unwrap_or(default)
-    };
-    let backoff = Backoff {
-        seconds: number("backoff_seconds", 1.0),
-        factor: number("backoff_factor", 2.0),
-        max: number("max_launch_delay_seconds", 300.0),
-    };
     let get = |k: &str| config.config.get(k);
     let method_name = get("bounce_method")
         .and_then(serde_yaml::Value::as_str)
@@ -344,23 +318,7 @@ fn plan(
         .and_then(|p| p.get("min_task_uptime"))
         .and_then(serde_yaml::Value::as_f64)
         .unwrap_or(0.0);
-    let container_port = get("container_port")
-        .and_then(serde_yaml::Value::as_u64)
-        .map_or(soa::marathon::CONTAINER_PORT, |p| p as u16);
-    let spec = AppSpec {
-        id: app.id.clone(),
-        service: config.service.clone(),
-        instance: config.instance.clone(),
-        cluster: config.cluster.clone(),
-        git_sha: app.git_sha.clone(),
-        config_hash: app.config_hash.clone(),
-        definition: app.definition.clone(),
-        container,
-        container_port,
-        health: container::health::probe_for(service, config),
-        backoff,
-    };
-    let desired = if stopped {
+    let desired = if deployed.stopped {
         0
     } else {
         config.instances.unwrap_or(1) as usize
@@ -671,48 +629,66 @@ async fn remove_orphan<B: Backend>(
     out
 }
 
-fn sensu_event(plan: &Plan, out: &Outcome) -> Option<Json> {
-    let name = format!("setup_service.{}.{}", out.service, out.instance);
-    let (status, text) = match &out.error {
+/// setup_service.<service>.<instance>: CRITICAL with the error, else OK with `ok_text`.
+fn sensu_event(selected: &Selected, error: Option<&str>, ok_text: String) -> Option<Json> {
+    let config = &selected.config;
+    let name = format!("setup_service.{}.{}", config.service, config.instance);
+    let (status, text) = match error {
         Some(e) => (
             soa::sensu::CRITICAL,
             format!(
                 "setup-service could not set up {}.{}: {e}",
-                out.service, out.instance
+                config.service, config.instance
             ),
         ),
-        None => (
-            soa::sensu::OK,
-            format!(
-                "{}.{} is set up: app {}, {} of {} tasks happy{}",
-                out.service,
-                out.instance,
-                out.app_id.as_deref().unwrap_or("-"),
-                out.happy,
-                out.desired,
-                if out.bounce_in_progress {
-                    ", bounce in progress"
-                } else {
-                    ""
-                }
-            ),
-        ),
+        None => (soa::sensu::OK, ok_text),
     };
-    soa::sensu::event(
-        &plan.selected.service,
-        &plan.selected.config,
-        name,
-        status,
-        text,
+    soa::sensu::event(&selected.service, config, name, status, text).map(|e| e.to_json())
+}
+
+fn app_ok_text(out: &Outcome) -> String {
+    format!(
+        "{}.{} is set up: app {}, {} of {} tasks happy{}",
+        out.service,
+        out.instance,
+        out.app_id.as_deref().unwrap_or("-"),
+        out.happy,
+        out.desired,
+        if out.bounce_in_progress {
+            ", bounce in progress"
+        } else {
+            ""
+        }
     )
-    .map(|e| e.to_json())
 }
 
 enum Work {
     Plan(Box<Plan>, Option<cluster::lock::InstanceLock>),
-    Skipped(Outcome),
-    Failed(Outcome),
+    Job(Box<jobs::JobPlan>, Option<cluster::lock::InstanceLock>),
+    Skipped(Json),
+    Failed(String, String, String),
     Orphan(String, String),
+}
+
+/// What one piece of work printed: the line, the instance, its error, verbose actions, an event.
+struct Line {
+    json: Json,
+    name: String,
+    error: Option<String>,
+    actions: Vec<Action>,
+    event: Option<Json>,
+}
+
+/// `--now`: RFC 3339 or unix seconds; unix milliseconds.
+fn parse_now(s: &str) -> Result<i64> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok((secs * 1000.0) as i64);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            anyhow!("--now {s:?}: expected a time such as 2026-11-21T03:00:00Z or unix seconds")
+        })
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -724,10 +700,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if cli.jobs == 0 {
         bail!("-j must be at least 1");
     }
+    let now_ms = match &cli.now {
+        Some(t) => parse_now(t)?,
+        None => (now() * 1000.0) as i64,
+    };
     let selection = soa::select::select(
         &cli.soa_dir,
         &cluster,
-        InstanceType::Marathon,
+        &[InstanceType::Marathon, InstanceType::Chronos],
         &cli.instances,
     );
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -746,7 +726,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cli.backend
             );
         }
-        let code = execute(&cli, &system, selection, timeouts, &backend).await;
+        let code = execute(&cli, &system, selection, timeouts, now_ms, &backend).await;
         if let (true, Some(n)) = (cli.verbose, backend.api_calls()) {
             eprintln!("setup-service: {n} Engine API calls");
         }
@@ -754,14 +734,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     })
 }
 
+fn failed_line(service: &str, instance: &str, error: String) -> Line {
+    Line {
+        json: Outcome {
+            service: service.to_string(),
+            instance: instance.to_string(),
+            error: Some(error.clone()),
+            ..Default::default()
+        }
+        .to_json(),
+        name: format!("{service}.{instance}"),
+        error: Some(error),
+        actions: Vec::new(),
+        event: None,
+    }
+}
+
 async fn execute<B: Backend>(
     cli: &Cli,
     system: &SystemConfig,
     selection: soa::select::Selection,
     timeouts: Timeouts,
+    now_ms: i64,
     backend: &B,
 ) -> Result<ExitCode> {
-    let mut deployments = HashMap::new();
+    let mut deployments: DeploymentsCache = HashMap::new();
     let mut work: Vec<Work> = Vec::new();
     let lock_wait = Duration::try_from_secs_f64(cli.lock_wait)
         .map_err(|_| anyhow!("--lock-wait {}: expected seconds", cli.lock_wait))?;
@@ -773,64 +770,127 @@ async fn execute<B: Backend>(
         if let Some(i) = &f.instance {
             configured.insert((f.service.clone(), i.clone()));
         }
-        work.push(Work::Failed(Outcome::failed(f)));
+        work.push(Work::Failed(
+            f.service.clone(),
+            f.instance.clone().unwrap_or_default(),
+            f.message.clone(),
+        ));
     }
+    // Jobs whose parents can never all succeed (a cycle, a parent that does not exist) are
+    // errors; with named instances, only the parents' existence among the loaded can be known.
+    let nodes: Vec<soa::jobs::Node> = selection
+        .selected
+        .iter()
+        .filter(|s| s.config.kind == InstanceType::Chronos)
+        .map(|s| {
+            let parents = s
+                .config
+                .parents
+                .iter()
+                .flatten()
+                .filter_map(|p| soa::select::split_name(p))
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            (
+                (s.config.service.clone(), s.config.instance.clone()),
+                parents,
+            )
+        })
+        .collect();
+    let unrunnable = if cli.all {
+        soa::jobs::unrunnable(&nodes)
+    } else {
+        HashMap::new()
+    };
     for selected in selection.selected {
         let (service, instance) = (
             selected.config.service.clone(),
             selected.config.instance.clone(),
         );
+        if let Some(why) = unrunnable.get(&(service.clone(), instance.clone())) {
+            work.push(Work::Failed(
+                service,
+                instance,
+                format!("{}: {why}", selected.config.file.display()),
+            ));
+            continue;
+        }
         let lock = if cli.dry_run {
             None
         } else {
             match cluster::lock::acquire(&cli.lock_dir, &service, &instance, lock_wait) {
                 Ok(Some(l)) => Some(l),
                 Ok(None) => {
-                    work.push(Work::Skipped(Outcome {
-                        service,
-                        instance,
-                        skipped: Some(format!(
-                            "another setup-service run holds {}",
-                            cli.lock_dir
-                                .join(format!(
-                                    "{}.{}.lock",
-                                    selected.config.service, selected.config.instance
-                                ))
-                                .display()
-                        )),
+                    let mut line = Outcome {
+                        service: service.clone(),
+                        instance: instance.clone(),
                         ..Default::default()
-                    }));
+                    }
+                    .to_json();
+                    line["skipped"] = json!(format!(
+                        "another setup-service run holds {}",
+                        cli.lock_dir
+                            .join(format!("{service}.{instance}.lock"))
+                            .display()
+                    ));
+                    work.push(Work::Skipped(line));
                     continue;
                 }
                 Err(e) => bail!(e),
             }
         };
-        match plan(selected, system, &cli.soa_dir, timeouts, &mut deployments) {
+        let deployed = match deployed_of(&selected, system, &cli.soa_dir, &mut deployments) {
+            Ok(d) => d,
+            Err(e) => {
+                work.push(Work::Failed(service, instance, e));
+                continue;
+            }
+        };
+        if selected.config.kind == InstanceType::Chronos {
+            match jobs::plan(selected, deployed) {
+                Ok(p) => work.push(Work::Job(Box::new(p), lock)),
+                Err((_, e)) => work.push(Work::Failed(service, instance, e)),
+            }
+            continue;
+        }
+        match plan(selected, system, &deployed, timeouts) {
             Ok(p) => work.push(Work::Plan(Box::new(p), lock)),
-            Err(e) => work.push(Work::Failed(Outcome {
-                service,
-                instance,
-                error: Some(e),
-                ..Default::default()
-            })),
+            Err(e) => work.push(Work::Failed(service, instance, e)),
         }
     }
     // What runs is read after the locks are held, so no other run changes it under us.
     let apps = backend.apps().await?;
+    let any_jobs = cli.all || work.iter().any(|w| matches!(w, Work::Job(..)));
+    let runs = if any_jobs {
+        backend.runs().await?
+    } else {
+        Vec::new()
+    };
     if cli.all {
         let mut orphans: Vec<(String, String)> = apps
             .iter()
-            .filter(|a| !configured.contains(&(a.service.clone(), a.instance.clone())))
-            .filter(|a| !selection.unreadable_services.contains(&a.service))
             .map(|a| (a.service.clone(), a.instance.clone()))
+            .chain(
+                runs.iter()
+                    .filter(|r| !r.outcome.in_flight())
+                    .map(|r| (r.service.clone(), r.instance.clone())),
+            )
+            .filter(|k| !configured.contains(k))
+            .filter(|(s, _)| !selection.unreadable_services.contains(s))
             .collect();
+        orphans.sort();
         orphans.dedup();
         for (service, instance) in orphans {
             work.push(Work::Orphan(service, instance));
         }
     }
+    let index = soa::jobs::RunIndex::new(&runs);
+    let expirable: HashSet<&str> = soa::jobs::expiry_candidates(&runs, now_ms)
+        .into_iter()
+        .map(|r| r.id.as_str())
+        .collect();
     let sensu = cli.sensu.clone().or_else(|| soa::sensu::address(system));
-    let apps_ref = &apps;
+    let (apps_ref, runs_ref, index_ref, expirable_ref) = (&apps, &runs, &index, &expirable);
     let mut failed = false;
     let mut lines = futures_util::stream::iter(work.into_iter().map(|w| async move {
         match w {
@@ -841,44 +901,109 @@ async fn execute<B: Backend>(
                     .collect();
                 let out = act(backend, &plan, &mine, cli.dry_run).await;
                 drop(lock);
-                let event = sensu_event(&plan, &out);
-                (out, event)
+                let event = sensu_event(&plan.selected, out.error.as_deref(), app_ok_text(&out));
+                Line {
+                    json: out.to_json(),
+                    name: format!("{}.{}", out.service, out.instance),
+                    error: out.error,
+                    actions: out.actions,
+                    event,
+                }
+            }
+            Work::Job(plan, lock) => {
+                let out = jobs::act(
+                    backend,
+                    &plan,
+                    system,
+                    runs_ref,
+                    index_ref,
+                    expirable_ref,
+                    now_ms,
+                    cli.dry_run,
+                )
+                .await;
+                drop(lock);
+                let ok = format!(
+                    "{}.{} is set up: job {}",
+                    out.service,
+                    out.instance,
+                    json!(out.decision.as_ref().map(|d| d.state))
+                        .as_str()
+                        .unwrap_or("-")
+                );
+                let event = sensu_event(&plan.selected, out.error.as_deref(), ok);
+                Line {
+                    json: out.to_json(),
+                    name: format!("{}.{}", out.service, out.instance),
+                    error: out.error,
+                    actions: out.actions,
+                    event,
+                }
             }
             Work::Orphan(service, instance) => {
                 let mine: Vec<&App> = apps_ref
                     .iter()
                     .filter(|a| a.service == service && a.instance == instance)
                     .collect();
-                (
-                    remove_orphan(backend, &service, &instance, &mine, cli.dry_run).await,
-                    None,
+                let mut out = remove_orphan(backend, &service, &instance, &mine, cli.dry_run).await;
+                // Results of a job no longer configured go once past keeping.
+                let runs_of: Vec<&cluster::Run> = runs_ref
+                    .iter()
+                    .filter(|r| r.service == service && r.instance == instance)
+                    .collect();
+                let mut errors = Vec::new();
+                jobs::expire(
+                    backend,
+                    &runs_of,
+                    expirable_ref,
+                    now_ms,
+                    cli.dry_run,
+                    &mut out.actions,
+                    &mut errors,
                 )
+                .await;
+                if !errors.is_empty() {
+                    out.error = Some(errors.join("; "));
+                }
+                Line {
+                    json: out.to_json(),
+                    name: format!("{service}.{instance}"),
+                    error: out.error,
+                    actions: out.actions,
+                    event: None,
+                }
             }
-            Work::Skipped(out) | Work::Failed(out) => (out, None),
+            Work::Skipped(json) => Line {
+                name: format!(
+                    "{}.{}",
+                    json["service"].as_str().unwrap_or(""),
+                    json["instance"].as_str().unwrap_or("")
+                ),
+                json,
+                error: None,
+                actions: Vec::new(),
+                event: None,
+            },
+            Work::Failed(service, instance, e) => failed_line(&service, &instance, e),
         }
     }))
     .buffered(cli.jobs);
-    while let Some((out, event)) = lines.next().await {
+    while let Some(line) = lines.next().await {
         if cli.verbose {
-            for a in &out.actions {
-                eprintln!(
-                    "setup-service: {}.{}: {}",
-                    out.service,
-                    out.instance,
-                    json!(a)
-                );
+            for a in &line.actions {
+                eprintln!("setup-service: {}: {}", line.name, json!(a));
             }
         }
-        if let Some(e) = &out.error {
+        if let Some(e) = &line.error {
             failed = true;
-            eprintln!("setup-service: {}.{}: {e}", out.service, out.instance);
+            eprintln!("setup-service: {}: {e}", line.name);
         }
-        if let (Some(addr), Some(event), false) = (&sensu, event, cli.dry_run) {
+        if let (Some(addr), Some(event), false) = (&sensu, line.event, cli.dry_run) {
             if let Err(e) = cluster::sensu::send(addr, &event, Duration::from_secs(2)) {
                 eprintln!("setup-service: warning: {e}");
             }
         }
-        soa::cli::print_json_line(&out.to_json())?;
+        soa::cli::print_json_line(&line.json)?;
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -119,6 +119,29 @@ fn split_control_tag(name: &str) -> Option<(&str, &str, &str)> {
     valid.then_some((branch, force_bounce, state))
 }
 
+/// The latest deploy tag of `group` among `refs` (the one whose commit the group runs).
+pub fn latest_deploy<'a>(refs: &'a [GitRef], group: &str) -> Option<&'a GitRef> {
+    let mut best: Option<(&str, &GitRef)> = None;
+    for r in refs {
+        let Some((head, ts)) = split_deploy_tag(&r.name) else {
+            continue;
+        };
+        let matches = head == group
+            || head
+                .strip_prefix(group)
+                .is_some_and(|rest| rest.starts_with('+'));
+        if matches && best.is_none_or(|(b, _)| ts > b) {
+            best = Some((ts, r));
+        }
+    }
+    best.map(|(_, r)| r)
+}
+
+/// A control tag's name (without `refs/tags/`): `paasta-<cluster>.<instance>-<timestamp>-<state>`.
+pub fn control_tag(cluster: &str, instance: &str, timestamp: &str, state: &str) -> String {
+    format!("paasta-{cluster}.{instance}-{timestamp}-{state}")
+}
+
 /// deployments.json for `service` from its refs, for `targets` in file order.
 pub fn generate(service: &str, targets: &[Target], refs: &[GitRef]) -> Deployments {
     let mut groups: HashMap<&str, usize> = HashMap::new();

@@ -224,6 +224,13 @@ pub fn job_name(service: &str, instance: &str) -> String {
     format!("{service} {instance}")
 }
 
+/// Unix seconds as outputs show times: `2026-11-21T03:00:00Z`.
+pub fn time_text(secs: i64) -> String {
+    DateTime::from_timestamp(secs, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| secs.to_string())
+}
+
 /// The runs of each job (reruns left out: they are jobs of their own), for lookups.
 pub struct RunIndex<'a> {
     /// Keys to positions in `groups` (a lookup with shorter-lived keys then cannot shorten the

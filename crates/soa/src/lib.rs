@@ -10,6 +10,7 @@ pub mod cli;
 pub mod deployments;
 pub mod error;
 pub mod fsutil;
+pub mod git;
 pub mod jobs;
 pub mod marathon;
 pub mod pyjson;

@@ -66,9 +66,14 @@ fn problems_text(problems: &[crate::Problem]) -> String {
         .join("\n")
 }
 
-/// The `kind` instances of `cluster`: all of them when `names` is empty, else the named
-/// `SERVICE.INSTANCE`s in the order given.
-pub fn select(soa_dir: &Path, cluster: &str, kind: InstanceType, names: &[String]) -> Selection {
+/// The instances of `cluster` of the given kinds: all of them when `names` is empty, else the
+/// named `SERVICE.INSTANCE`s in the order given.
+pub fn select(
+    soa_dir: &Path,
+    cluster: &str,
+    kinds: &[InstanceType],
+    names: &[String],
+) -> Selection {
     let mut out = Selection::default();
     let clusters = [cluster.to_string()];
     if names.is_empty() {
@@ -96,7 +101,10 @@ pub fn select(soa_dir: &Path, cluster: &str, kind: InstanceType, names: &[String
                     continue;
                 }
             };
-            for file in service.files_in(Some(&clusters)).filter(|f| f.kind == kind) {
+            for file in service
+                .files_in(Some(&clusters))
+                .filter(|f| kinds.contains(&f.kind))
+            {
                 for (instance, _) in file.instances() {
                     match service.instance_config(file, &instance) {
                         Ok(config) => out.selected.push(Selected {
@@ -147,7 +155,10 @@ pub fn select(soa_dir: &Path, cluster: &str, kind: InstanceType, names: &[String
             }
             None => continue,
         };
-        match service.find_instance(cluster, instance, Some(kind)) {
+        let file = kinds
+            .iter()
+            .find_map(|k| service.find_instance(cluster, instance, Some(*k)));
+        match file {
             Some(file) => match service.instance_config(file, instance) {
                 Ok(config) => out.selected.push(Selected {
                     service: service.clone(),
@@ -155,13 +166,24 @@ pub fn select(soa_dir: &Path, cluster: &str, kind: InstanceType, names: &[String
                 }),
                 Err(p) => out.failures.push(fail(problems_text(&p))),
             },
-            None => out.failures.push(fail(format!(
-                "{service_name} has no {kind} instance {instance} in cluster {cluster} (looked in {})",
-                service
-                    .dir
-                    .join(format!("{kind}-{cluster}.yaml"))
-                    .display()
-            ))),
+            None => {
+                let kinds_text: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+                let files: Vec<String> = kinds
+                    .iter()
+                    .map(|k| {
+                        service
+                            .dir
+                            .join(format!("{k}-{cluster}.yaml"))
+                            .display()
+                            .to_string()
+                    })
+                    .collect();
+                out.failures.push(fail(format!(
+                    "{service_name} has no {} instance {instance} in cluster {cluster} (looked in {})",
+                    kinds_text.join(" or "),
+                    files.join(", ")
+                )))
+            }
         }
     }
     out.unreadable_services.sort();

@@ -7,8 +7,9 @@ complete -c setup-service -l sensu -d 'Send setup_service.<service>.<instance> e
 complete -c setup-service -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
 complete -c setup-service -l drain-timeouts -d 'Seconds a drain endpoint has to accept a connection, and to answer' -r
 complete -c setup-service -s j -l jobs -d 'How many instances are worked on at once' -r
+complete -c setup-service -l now -d 'The time scheduled jobs are decided at (RFC 3339, or unix seconds) instead of the clock: replays a moment, or drives a simulated calendar. Long-running instances keep the clock' -r
 complete -c setup-service -l dry-run -d 'Say what would be done (same JSON lines), change nothing'
-complete -c setup-service -l all -d 'Every long-running instance of the cluster; apps of instances no longer configured are removed'
+complete -c setup-service -l all -d 'Every long-running instance and scheduled job of the cluster; apps of instances no longer configured are removed'
 complete -c setup-service -s v -l verbose -d 'Each action on stderr as it is taken, and the number of backend calls'
 complete -c setup-service -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c setup-service -s V -l version -d 'Print version'

@@ -1,4 +1,5 @@
-//! Reading a service repository's tags with git, as `git ls-remote <git_url>` lists them.
+//! A service repository's tags through the git command: reading them as `git ls-remote
+//! <git_url>` lists them (generate-deployments), and adding one (service-ctl's control tags).
 //!
 //! A `git_url` that is a local path (or `file://`) is read with `git show-ref -d --tags` on the
 //! repository itself: the same refs, without the upload-pack process ls-remote spawns, which
@@ -7,8 +8,12 @@
 //! uses the peeled values packed-refs already holds.) Any other URL goes through
 //! `git ls-remote --tags`, with prompts disabled and a time limit, so a dead remote fails fast
 //! instead of hanging the cron run. Annotated tags count as the commit they point at.
+//!
+//! A tag is added to a repository on this machine with `update-ref` (refusing to move an
+//! existing one); to a remote by pushing from a throwaway shallow clone of the one ref that holds
+//! the commit, as the remote already has every object, nothing but the ref travels.
 
-use soa::deployments::GitRef;
+use crate::deployments::GitRef;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -93,6 +98,90 @@ pub fn list_tags(url: &str, timeout: Duration) -> Result<Vec<GitRef>, GitError> 
             Ok(parse_ref_lines(&out, '\t'))
         }
     }
+}
+
+/// Adds the lightweight tag `refs/tags/<name>` at `sha` to the repository at `url`. `holder` is
+/// a ref of that repository whose commit is `sha` (a remote is fetched through it). An existing
+/// tag of that name is never moved.
+pub fn create_tag(
+    url: &str,
+    name: &str,
+    sha: &str,
+    holder: &str,
+    timeout: Duration,
+) -> Result<(), GitError> {
+    let fail = |reason: String| GitError {
+        url: url.to_string(),
+        reason,
+    };
+    let tag = format!("refs/tags/{name}");
+    match locate(url) {
+        Location::Local(path) => {
+            let git_dir = local_git_dir(&path).ok_or_else(|| {
+                fail(format!(
+                    "{} is not a git repository (no such directory)",
+                    path.display()
+                ))
+            })?;
+            // The empty old value makes update-ref refuse a tag that already exists.
+            run(
+                Command::new("git").arg("--git-dir").arg(&git_dir).args([
+                    "update-ref",
+                    &tag,
+                    sha,
+                    "",
+                ]),
+                None,
+            )
+            .map(|_| ())
+            .map_err(|r| fail(format!("cannot create {tag}: {r}")))
+        }
+        Location::Remote(remote) => {
+            let scratch = tempfile_dir().map_err(fail)?;
+            let git = |args: &[&str]| {
+                let mut c = Command::new("git");
+                c.arg("--git-dir")
+                    .arg(&scratch.0)
+                    .args(args)
+                    .env("GIT_TERMINAL_PROMPT", "0");
+                c
+            };
+            run(&mut git(&["init", "-q", "--bare"]), Some(timeout)).map_err(fail)?;
+            run(
+                &mut git(&["fetch", "-q", "--no-tags", "--depth", "1", &remote, holder]),
+                Some(timeout),
+            )
+            .map_err(|r| fail(format!("cannot fetch {holder}: {r}")))?;
+            run(
+                &mut git(&["push", "-q", &remote, &format!("{sha}:{tag}")]),
+                Some(timeout),
+            )
+            .map(|_| ())
+            .map_err(|r| fail(format!("cannot push {tag}: {r}")))
+        }
+    }
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<Scratch, String> {
+    let base = std::env::temp_dir().join(format!(
+        "soa-git-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&base)
+        .map_err(|e| format!("cannot make a scratch directory {}: {e}", base.display()))?;
+    Ok(Scratch(base))
 }
 
 fn local_git_dir(path: &Path) -> Option<PathBuf> {

@@ -1,0 +1,210 @@
+//! From an instance's configs to what a backend runs: the app of a long-running instance and
+//! the run of a scheduled job, each with the image deployments.json names. setup-service,
+//! rerun and service-ctl build them here, so a job started by any of them is the same.
+
+use crate::backend::{AppSpec, Backoff, RunKind, RunSpec};
+use chrono::DateTime;
+use container::spec::chronos_env;
+use serde_json::Value as Json;
+use soa::deployments::Deployments;
+use soa::{InstanceConfig, Service, SystemConfig};
+use std::path::Path;
+
+/// What deployments.json says about one instance.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    /// The image reference, registry included.
+    pub image: String,
+    pub git_sha: String,
+    /// desired_state stop.
+    pub stopped: bool,
+    pub force_bounce: Option<String>,
+}
+
+/// The instance's deployment; errors say which file lacks what, and how to fix it.
+pub fn deployed(
+    soa_dir: &Path,
+    service: &Service,
+    config: &InstanceConfig,
+    system: &SystemConfig,
+    deployments: Option<&Deployments>,
+) -> Result<Deployed, String> {
+    let file = soa::deployments::path_for(soa_dir, &config.service);
+    let deployments = deployments.ok_or_else(|| {
+        format!(
+            "no deployments.json for {} in {} (run generate-deployments -s {})",
+            config.service,
+            file.display(),
+            config.service
+        )
+    })?;
+    let deployment = deployments.deployment(&config.deploy_group).ok_or_else(|| {
+        format!(
+            "{}.{}: its deploy group {} has no deployment in {} (no paasta-{}-<timestamp>-deploy tag yet?)",
+            config.service,
+            config.instance,
+            config.deploy_group,
+            file.display(),
+            config.deploy_group
+        )
+    })?;
+    let control = deployments.control(&config.service, &config.cluster, &config.instance);
+    Ok(Deployed {
+        image: service.image_ref(system, &deployment.docker_image),
+        git_sha: deployment.git_sha.clone(),
+        stopped: control.is_some_and(|c| c.desired_state == "stop"),
+        force_bounce: control.and_then(|c| c.force_bounce.clone()),
+    })
+}
+
+/// Marathon runs `cmd` through a shell (a list joined with spaces, as PaaSTA sends it), else
+/// the image's entrypoint with `args`.
+pub fn task_command(config: &InstanceConfig) -> Vec<String> {
+    match (&config.cmd, &config.args) {
+        (Some(cmd), _) => vec!["sh".into(), "-c".into(), cmd.joined()],
+        (None, Some(args)) => args.clone(),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// The app of a long-running instance, and warnings (volumes skipped).
+pub fn app_spec(
+    service: &Service,
+    config: &InstanceConfig,
+    system: &SystemConfig,
+    deployed: &Deployed,
+) -> Result<(AppSpec, Vec<String>), String> {
+    let app = soa::marathon::app(
+        service,
+        config,
+        system,
+        &deployed.image,
+        deployed.force_bounce.as_deref(),
+    )
+    .map_err(|p| p.to_string())?;
+    let system_volumes = system.volumes().map_err(|e| e.to_string())?;
+    let (container, warnings) = container::spec::build(
+        config,
+        container::SpecOptions {
+            image: deployed.image.clone(),
+            command: task_command(config),
+            system_volumes,
+            monitoring_team: service.monitoring_team(config),
+            detach: true,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let number = |key: &str, default: f64| {
+        app.definition
+            .get(key)
+            .and_then(Json::as_f64)
+            .unwrap_or(default)
+    };
+    let backoff = Backoff {
+        seconds: number("backoff_seconds", 1.0),
+        factor: number("backoff_factor", 2.0),
+        max: number("max_launch_delay_seconds", 300.0),
+    };
+    let container_port = config
+        .config
+        .get("container_port")
+        .and_then(serde_yaml::Value::as_u64)
+        .map_or(soa::marathon::CONTAINER_PORT, |p| p as u16);
+    let spec = AppSpec {
+        id: app.id.clone(),
+        service: config.service.clone(),
+        instance: config.instance.clone(),
+        cluster: config.cluster.clone(),
+        git_sha: app.git_sha.clone(),
+        config_hash: app.config_hash.clone(),
+        definition: app.definition,
+        container,
+        container_port,
+        health: container::health::probe_for(service, config),
+        backoff,
+    };
+    Ok((spec, warnings))
+}
+
+/// The job's command with its time variables at `due` (UTC), in the syntax §8's rule picks.
+pub fn job_command(config: &InstanceConfig, due: i64) -> Result<Option<String>, String> {
+    let Some(cmd) = &config.cmd else {
+        return Ok(None);
+    };
+    let text = cmd.joined();
+    let at = DateTime::from_timestamp(due, 0)
+        .ok_or_else(|| format!("{due} is not a time"))?
+        .naive_utc();
+    soa::timevars::interpolate(&text, config.syntax_for(&text), at)
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "{}: instance {}: key cmd: the command's time variables do not parse: {e}",
+                config.file.display(),
+                config.instance
+            )
+        })
+}
+
+/// Which run of a job to build.
+#[derive(Debug, Clone)]
+pub struct RunOf {
+    /// `<service> <instance>`, or a rerun's temporary name.
+    pub job: String,
+    pub kind: RunKind,
+    pub due: i64,
+    pub attempt: u32,
+    pub started_ms: i64,
+}
+
+/// A job's run: its container with the command interpolated at the due time, and the command
+/// (None when the job runs its image's entrypoint with `args`) and warnings.
+pub fn run_spec(
+    service: &Service,
+    config: &InstanceConfig,
+    system: &SystemConfig,
+    deployed: &Deployed,
+    run: RunOf,
+) -> Result<(RunSpec, Option<String>, Vec<String>), String> {
+    let command = job_command(config, run.due)?;
+    let argv = match (&command, &config.args) {
+        (Some(c), _) => vec!["sh".into(), "-c".into(), c.clone()],
+        (None, Some(args)) => args.clone(),
+        (None, None) => Vec::new(),
+    };
+    let system_volumes = system.volumes().map_err(|e| e.to_string())?;
+    let team = service.monitoring_team(config);
+    let (container, warnings) = container::spec::build(
+        config,
+        container::SpecOptions {
+            image: deployed.image.clone(),
+            command: argv,
+            system_volumes,
+            extra_env: chronos_env(
+                config,
+                &run.job,
+                team.as_deref().unwrap_or(""),
+                run.due,
+                run.attempt,
+            ),
+            monitoring_team: team,
+            detach: true,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let spec = RunSpec {
+        service: config.service.clone(),
+        instance: config.instance.clone(),
+        cluster: config.cluster.clone(),
+        job: run.job,
+        kind: run.kind,
+        due: run.due,
+        attempt: run.attempt,
+        started_ms: run.started_ms,
+        git_sha: deployed.git_sha.clone(),
+        container,
+    };
+    Ok((spec, command, warnings))
+}

@@ -1,0 +1,381 @@
+//! `rerun`: runs a scheduled job once, now, with its command's time variables as at a given
+//! date (the seed's `paasta rerun`), typically after a run for that date failed.
+//!
+//! The run is a job of its own, named `tmp-<UTC time of the rerun> <service> <instance>`
+//! (shared/reference §7): it leaves the job's schedule alone, does not count as the job's run
+//! and does not trigger the job's children. `-t graph` reruns the job with every job related to
+//! it through parents (ancestors, descendants and theirs), in an order where parents come first,
+//! each one only after its parents' reruns succeeded; rerun waits for each to end.
+//!
+//! Reads: soa-configs, deployments.json (the image the job runs now), the system config.
+//! Acts on: the cluster through a backend (docker: this host's engine). stdout: one JSON record
+//! per run.
+
+use anyhow::{anyhow, bail, Result};
+use chrono::{NaiveDateTime, Utc};
+use clap::{Parser, ValueEnum};
+use cluster::spec::{self, RunOf};
+use cluster::{Backend, RunKind};
+use serde_json::{json, Value as Json};
+use soa::deployments::Deployments;
+use soa::select::Selected;
+use soa::{InstanceType, SystemConfig};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  rerun -s example_service -i nightly -d 2026-11-20T03:00:00
+  rerun -s example_service -i nightly -d 2026-11-20T03:00:00 -t graph   # and its children
+  rerun -s example_service -i nightly -d 2026-11-20T03:00:00 --dry-run | jq -r .command";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RerunType {
+    /// The job alone.
+    Instance,
+    /// The job and every job related to it through parents, parents first.
+    Graph,
+}
+
+/// Run a scheduled job once now, as at a past date.
+///
+/// The run is a temporary job (tmp-<time> <service> <instance>) with the job's command
+/// interpolated at the date: the job's own schedule is left alone and its children are not
+/// triggered. With -t graph, the job's related jobs are rerun too, each after its parents.
+#[derive(Debug, Parser)]
+#[command(name = "rerun", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The job's service.
+    #[arg(short = 's', long)]
+    pub service: String,
+
+    /// The job (a chronos instance).
+    #[arg(short = 'i', long)]
+    pub instance: String,
+
+    /// The clusters to rerun it in (default: the system config's cluster).
+    #[arg(
+        short = 'c',
+        long = "clusters",
+        value_delimiter = ',',
+        value_name = "CLUSTER[,…]"
+    )]
+    pub clusters: Vec<String>,
+
+    /// The soa-configs root.
+    #[arg(short = 'y', long = "soa-dir", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR)]
+    pub soa_dir: PathBuf,
+
+    /// The date to run as (UTC): the command's time variables take their values at it.
+    /// Required when the command has time variables.
+    #[arg(
+        short = 'd',
+        long = "execution-date",
+        value_name = "YYYY-MM-DDTHH:MM:SS"
+    )]
+    pub execution_date: Option<String>,
+
+    /// The job alone, or with its related jobs.
+    #[arg(
+        short = 't',
+        long = "rerun-type",
+        value_enum,
+        default_value = "instance"
+    )]
+    pub rerun_type: RerunType,
+
+    /// Rerun a job even if it is disabled.
+    #[arg(short = 'f', long = "force-disabled")]
+    pub force_disabled: bool,
+
+    /// Wait for the run to end and report its result (-t graph always waits).
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Print the record(s) without starting anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Where the cluster runs: docker (this host's engine).
+    #[arg(long, default_value = "docker", value_name = "BACKEND")]
+    pub backend: String,
+
+    /// Seconds to wait for the Docker engine to answer.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub engine_timeout: f64,
+}
+
+pub const MAN_SECTIONS: &[(&str, &str)] = &[
+    (
+        "OUTPUT",
+        "One JSON record per run: {cluster, service, instance, job (the temporary name), kind \
+         (rerun), date, command (interpolated), run (the container; null with --dry-run)}; once \
+         waited for, also exit_code and result (succeeded, failed, or not_run with a reason).",
+    ),
+    (
+        "EXIT STATUS",
+        "0\tthe run(s) started (and, when waited for, succeeded)\n\
+         1\ta run failed (-t graph: its dependents were not run)\n\
+         2\tnothing was run: unknown job, a disabled job without -f, a command with time \
+         variables and no -d, a bad date, no deployment, an unreachable Docker engine",
+    ),
+    (
+        "FILES",
+        "<SOA_DIR>/<SERVICE>/chronos-<CLUSTER>.yaml\tthe jobs\n\
+         <SOA_DIR>/<SERVICE>/deployments.json\tthe image each job runs\n\
+         $PAASTA_SYSTEM_CONFIG_DIR/*.json\tcluster, docker_registry, volumes",
+    ),
+    (
+        "ENVIRONMENT",
+        "SOA_DIR\tthe soa-configs root (-y)\n\
+         PAASTA_SYSTEM_CONFIG_DIR\tthe system config directory (default /etc/paasta)\n\
+         DOCKER_HOST\tthe Docker engine (default unix:///var/run/docker.sock)",
+    ),
+    ("EXAMPLES", EXAMPLES),
+];
+
+/// `-d`: a date and time (UTC); a date alone means its midnight.
+pub fn parse_date(s: &str) -> Result<i64> {
+    let parsed = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
+        });
+    parsed.map(|t| t.and_utc().timestamp()).map_err(|_| {
+        anyhow!("-d {s:?} is not a date: expected YYYY-MM-DDTHH:MM:SS, e.g. 2026-11-20T03:00:00")
+    })
+}
+
+/// The temporary job name's time: Python's isoformat without ':' and '.'.
+fn tmp_stamp(now: chrono::DateTime<Utc>) -> String {
+    now.format("%Y-%m-%dT%H%M%S%6f").to_string()
+}
+
+/// One job of the rerun, resolved.
+struct Planned {
+    selected: Selected,
+    deployed: spec::Deployed,
+}
+
+fn key(s: &Selected) -> (String, String) {
+    (s.config.service.clone(), s.config.instance.clone())
+}
+
+fn parents_of(s: &Selected) -> Vec<(String, String)> {
+    s.config
+        .parents
+        .iter()
+        .flatten()
+        .filter_map(|p| soa::select::split_name(p))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The jobs to rerun in `cluster`, in order, checked: every refusal happens before anything runs.
+fn plan(cli: &Cli, system: &SystemConfig, cluster: &str) -> Result<Vec<Planned>> {
+    let name = format!("{}.{}", cli.service, cli.instance);
+    let wanted = soa::select::select(
+        &cli.soa_dir,
+        cluster,
+        &[InstanceType::Chronos],
+        std::slice::from_ref(&name),
+    );
+    if let Some(f) = wanted.failures.first() {
+        bail!("unknown job {name}: {}", f.message);
+    }
+    let order: Vec<Selected> = match cli.rerun_type {
+        RerunType::Instance => wanted.selected,
+        RerunType::Graph => {
+            let all = soa::select::select(&cli.soa_dir, cluster, &[InstanceType::Chronos], &[]);
+            let nodes: Vec<soa::jobs::Node> = all
+                .selected
+                .iter()
+                .map(|s| (key(s), parents_of(s)))
+                .collect();
+            let start = (cli.service.clone(), cli.instance.clone());
+            let keys = soa::jobs::related_in_order(&nodes, &start).map_err(|e| anyhow!(e))?;
+            keys.iter()
+                .filter_map(|k| all.selected.iter().find(|s| key(s) == *k).cloned())
+                .collect()
+        }
+    };
+    let disabled: Vec<String> = order
+        .iter()
+        .filter(|s| s.config.disabled)
+        .map(|s| format!("{}.{}", s.config.service, s.config.instance))
+        .collect();
+    if !disabled.is_empty() && !cli.force_disabled {
+        bail!(
+            "{} disabled (disabled: true); rerun anyway with -f/--force-disabled",
+            if disabled.len() == 1 {
+                format!("the job {} is", disabled[0])
+            } else {
+                format!("the jobs {} are", disabled.join(", "))
+            }
+        );
+    }
+    let mut out = Vec::new();
+    for s in order {
+        let config = &s.config;
+        if let Some(cmd) = &config.cmd {
+            let text = cmd.joined();
+            let uses =
+                soa::timevars::has_variables(&text, config.syntax_for(&text)).map_err(|e| {
+                    anyhow!(
+                        "{}: instance {}: key cmd: {e}",
+                        config.file.display(),
+                        config.instance
+                    )
+                })?;
+            if uses && cli.execution_date.is_none() {
+                bail!(
+                    "the command of {}.{} uses time variables ({text:?}): give the date to run it as with -d YYYY-MM-DDTHH:MM:SS",
+                    config.service,
+                    config.instance
+                );
+            }
+        }
+        let deployments = Deployments::load(&cli.soa_dir, &config.service)?;
+        let deployed = spec::deployed(
+            &cli.soa_dir,
+            &s.service,
+            config,
+            system,
+            deployments.as_ref(),
+        )
+        .map_err(|e| anyhow!(e))?;
+        out.push(Planned {
+            selected: s,
+            deployed,
+        });
+    }
+    Ok(out)
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let system = SystemConfig::load(&soa::system::default_dir())?;
+    let date = cli.execution_date.as_deref().map(parse_date).transpose()?;
+    let clusters = if cli.clusters.is_empty() {
+        vec![system.cluster_or(None).map_err(|e| anyhow!(e))?]
+    } else {
+        cli.clusters.clone()
+    };
+    let mut plans = Vec::new();
+    for c in &clusters {
+        plans.push((c.clone(), plan(&cli, &system, c)?));
+    }
+    let now = Utc::now();
+    let stamp = tmp_stamp(now);
+    let due = date.unwrap_or(now.timestamp());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut failed = false;
+        for (cluster, planned) in &plans {
+            let backend = if cli.dry_run {
+                None
+            } else {
+                Some(
+                    cluster::open(
+                        &cli.backend,
+                        cluster,
+                        Duration::from_secs_f64(cli.engine_timeout),
+                    )
+                    .await?,
+                )
+            };
+            let wait = cli.wait || cli.rerun_type == RerunType::Graph;
+            let mut not_ok: HashSet<(String, String)> = HashSet::new();
+            for p in planned {
+                let config = &p.selected.config;
+                let job = format!("tmp-{stamp} {} {}", config.service, config.instance);
+                let (spec, command, warnings) = spec::run_spec(
+                    &p.selected.service,
+                    config,
+                    &system,
+                    &p.deployed,
+                    RunOf {
+                        job: job.clone(),
+                        kind: RunKind::Rerun,
+                        due,
+                        attempt: 0,
+                        started_ms: now.timestamp_millis(),
+                    },
+                )
+                .map_err(|e| anyhow!(e))?;
+                for w in warnings {
+                    eprintln!(
+                        "rerun: {}.{}: warning: {w}",
+                        config.service, config.instance
+                    );
+                }
+                let mut record = json!({
+                    "cluster": cluster,
+                    "service": config.service,
+                    "instance": config.instance,
+                    "job": job,
+                    "kind": "rerun",
+                    "date": date.map(soa::jobs::time_text),
+                    "command": command,
+                    "run": Json::Null,
+                });
+                let blocked = parents_of(&p.selected)
+                    .into_iter()
+                    .find(|k| not_ok.contains(k));
+                if let Some((ps, pi)) = blocked {
+                    record["result"] = json!("not_run");
+                    record["reason"] = json!(format!("its parent {ps}.{pi} did not succeed"));
+                    not_ok.insert((config.service.clone(), config.instance.clone()));
+                    failed = true;
+                    soa::cli::print_json_line(&record)?;
+                    continue;
+                }
+                let Some(backend) = &backend else {
+                    soa::cli::print_json_line(&record)?;
+                    continue;
+                };
+                let run = backend.launch_run(&spec, None).await?;
+                record["run"] = json!(run.name);
+                if wait {
+                    eprintln!("rerun: {job}: started {}, waiting for it to end", run.name);
+                    let code = backend.wait_run(&run).await?;
+                    record["exit_code"] = json!(code);
+                    record["result"] = json!(if code == 0 { "succeeded" } else { "failed" });
+                    if code != 0 {
+                        failed = true;
+                        not_ok.insert((config.service.clone(), config.instance.clone()));
+                    }
+                }
+                soa::cli::print_json_line(&record)?;
+            }
+        }
+        Ok(if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_names() {
+        assert_eq!(parse_date("2019-03-01T00:00:00").unwrap(), 1551398400);
+        assert_eq!(parse_date("2019-03-01").unwrap(), 1551398400);
+        assert!(parse_date("yesterday")
+            .unwrap_err()
+            .to_string()
+            .contains("is not a date"));
+        let t = chrono::DateTime::parse_from_rfc3339("2019-03-02T10:11:12.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(tmp_stamp(t), "2019-03-02T101112123456");
+    }
+}

@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = rerun::Cli::parse();
+    soa::cli::finish("rerun", rerun::run(cli))
+}

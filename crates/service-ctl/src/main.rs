@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = service_ctl::Cli::parse();
+    soa::cli::finish("service-ctl", service_ctl::run(cli))
+}

@@ -1,0 +1,237 @@
+//! Scheduled jobs (chronos-<cluster>.yaml instances): each pass starts the runs soa::jobs
+//! calls due, records the occurrences that did not run, starts runs cut short before they
+//! started, lifts holds a new deploy ended, and removes results past keeping.
+
+use cluster::spec::{self, Deployed, RunOf};
+use cluster::{Action, Backend, Outcome, Run, RunKind};
+use serde_json::{json, Value as Json};
+use soa::jobs::{self, time_text, Decision, Job, RunIndex};
+use soa::select::Selected;
+use soa::SystemConfig;
+use std::collections::HashSet;
+
+/// One job, ready to act on.
+pub struct JobPlan {
+    pub selected: Selected,
+    pub deployed: Deployed,
+    pub job: Job,
+}
+
+pub fn plan(selected: Selected, deployed: Deployed) -> Result<JobPlan, (Selected, String)> {
+    match Job::from_config(&selected.config, &deployed.git_sha, deployed.stopped) {
+        Ok(job) => Ok(JobPlan {
+            selected,
+            deployed,
+            job,
+        }),
+        Err(e) => Err((selected, e)),
+    }
+}
+
+/// The result line of one job.
+#[derive(Debug)]
+pub struct JobOutcome {
+    pub service: String,
+    pub instance: String,
+    pub decision: Option<Decision>,
+    pub actions: Vec<Action>,
+    pub error: Option<String>,
+    pub skipped: Option<String>,
+}
+
+impl JobOutcome {
+    pub fn new(service: &str, instance: &str) -> JobOutcome {
+        JobOutcome {
+            service: service.to_string(),
+            instance: instance.to_string(),
+            decision: None,
+            actions: Vec::new(),
+            error: None,
+            skipped: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Json {
+        let mut out = json!({
+            "service": self.service,
+            "instance": self.instance,
+            "job": jobs::job_name(&self.service, &self.instance),
+            "state": self.decision.as_ref().map(|d| d.state),
+            "next_due": self.decision.as_ref().and_then(|d| d.next_due).map(time_text),
+            "actions": self.actions,
+        });
+        if let Some(e) = &self.error {
+            out["error"] = json!(e);
+        }
+        if let Some(s) = &self.skipped {
+            out["skipped"] = json!(s);
+        }
+        out
+    }
+}
+
+/// One pass over one job at `now_ms` (the job clock).
+pub async fn act<B: Backend>(
+    backend: &B,
+    plan: &JobPlan,
+    system: &SystemConfig,
+    all_runs: &[Run],
+    index: &RunIndex<'_>,
+    expirable: &HashSet<&str>,
+    now_ms: i64,
+    dry_run: bool,
+) -> JobOutcome {
+    let config = &plan.selected.config;
+    let name = plan.job.name();
+    let mut out = JobOutcome::new(&config.service, &config.instance);
+    let mut errors: Vec<String> = Vec::new();
+    let mine: Vec<&Run> = all_runs
+        .iter()
+        .filter(|r| r.service == config.service && r.instance == config.instance)
+        .collect();
+
+    // A launch cut short (created, never started) is finished first: it is the run in flight.
+    for r in mine.iter().filter(|r| r.outcome == Outcome::Staged) {
+        if !dry_run {
+            if let Err(e) = backend.start_run(r).await {
+                errors.push(e.to_string());
+                continue;
+            }
+        }
+        out.actions.push(Action::StartStaged {
+            job: r.job.clone(),
+            run: r.name.clone(),
+        });
+    }
+
+    let decision = jobs::decide(&plan.job, index, now_ms.div_euclid(1000));
+    for id in &decision.release {
+        if let Some(r) = mine.iter().find(|r| &r.id == id) {
+            if !dry_run {
+                if let Err(e) = backend.remove_run(r).await {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            }
+            out.actions.push(Action::ReleaseHold { job: name.clone() });
+        }
+    }
+    let build = |due: i64, attempt: u32, kind: RunKind| {
+        spec::run_spec(
+            &plan.selected.service,
+            config,
+            system,
+            &plan.deployed,
+            RunOf {
+                job: name.clone(),
+                kind,
+                due,
+                attempt,
+                started_ms: now_ms,
+            },
+        )
+    };
+    for rec in &decision.records {
+        let result = match build(rec.due, 0, RunKind::Scheduled) {
+            Ok((spec, _, _)) if !dry_run => backend
+                .launch_run(&spec, Some(rec.outcome))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => out.actions.push(Action::Record {
+                job: name.clone(),
+                due: time_text(rec.due),
+                outcome: rec.outcome,
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(start) = decision.start {
+        match build(start.due, start.attempt, start.kind) {
+            Ok((spec, command, warnings)) => {
+                for w in warnings {
+                    eprintln!(
+                        "setup-service: {}.{}: warning: {w}",
+                        config.service, config.instance
+                    );
+                }
+                let launched = if dry_run {
+                    Ok(None)
+                } else {
+                    backend.launch_run(&spec, None).await.map(|r| Some(r.name))
+                };
+                match launched {
+                    Ok(run) => out.actions.push(Action::StartRun {
+                        job: name.clone(),
+                        due: time_text(start.due),
+                        attempt: start.attempt,
+                        kind: start.kind,
+                        command: command.unwrap_or_default(),
+                        run,
+                    }),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    expire(
+        backend,
+        &mine,
+        expirable,
+        now_ms,
+        dry_run,
+        &mut out.actions,
+        &mut errors,
+    )
+    .await;
+    out.decision = Some(decision);
+    if !errors.is_empty() {
+        out.error = Some(errors.join("; "));
+    }
+    out
+}
+
+/// Removes the results among `mine` that ended more than a day before `now_ms`. `expirable`
+/// holds the ids of soa::jobs' expiry candidates (begun over a day ago, not a job's latest):
+/// only for those is the backend asked when they ended; a record ended when it was written.
+pub async fn expire<B: Backend>(
+    backend: &B,
+    mine: &[&Run],
+    expirable: &HashSet<&str>,
+    now_ms: i64,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+    errors: &mut Vec<String>,
+) {
+    for r in mine.iter().filter(|r| expirable.contains(r.id.as_str())) {
+        let ended_ms = if r.outcome.is_record() {
+            r.started_ms
+        } else {
+            match backend.run_detail(r, 0).await {
+                Ok(d) => r.started_ms + (d.duration_s.unwrap_or(0.0) * 1000.0) as i64,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            }
+        };
+        if ended_ms >= now_ms - jobs::KEEP_RESULTS_S * 1000 {
+            continue;
+        }
+        if !dry_run {
+            if let Err(e) = backend.remove_run(r).await {
+                errors.push(e.to_string());
+                continue;
+            }
+        }
+        actions.push(Action::ExpireRun {
+            job: r.job.clone(),
+            run: r.name.clone(),
+        });
+    }
+}
