@@ -1,11 +1,12 @@
 #!/bin/sh
 # Removes what the tests made on the Docker engine: containers of local-run's test users
-# (paasta_local_run_paasta-test-*) or named paasta-test-*, and images named paasta-test/* or
+# (paasta_local_run_paasta-test-*), named paasta-test-*, or job runs of test services
+# (paasta-<scheduled|rerun|emergency|record>-test_*), and images named paasta-test/* or
 # paasta-local-run-*-paasta-test-*.
 # Touches nothing else. Quiet when there is nothing, or no engine.
 set -u
 docker info >/dev/null 2>&1 || exit 0
-containers=$(docker ps -aq --filter 'name=paasta_local_run_paasta-test-'; docker ps -aq --filter 'name=^/paasta-test-')
+containers=$(docker ps -aq --filter 'name=paasta_local_run_paasta-test-'; docker ps -aq --filter 'name=^/paasta-test-'; docker ps -aq --filter 'name=^/paasta-(scheduled|rerun|emergency|record)-test_')
 [ -z "$containers" ] || docker rm -f $containers >/dev/null
 images=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(paasta-test/|paasta-local-run-.*-paasta-test-)' || true)
 [ -z "$images" ] || docker rmi -f $images >/dev/null
