@@ -54,8 +54,10 @@ docker tag "$image" "$canary_image"
 locks=$work/locks
 export SETUP_SERVICE_LOCK_DIR=$locks
 cleanup() {
-    docker ps -aq --filter label=paasta.cluster=local --filter label=paasta_service=example_service | xargs -r docker rm -f >/dev/null 2>&1 || true
-    docker rmi -f "$image" "$canary_image" ${v3_image:-} >/dev/null 2>&1 || true
+    for s in example_service reports; do
+        docker ps -aq --filter label=paasta.cluster=local --filter label=paasta_service=$s | xargs -r docker rm -f >/dev/null 2>&1 || true
+    done
+    docker rmi -f "$image" "$canary_image" ${v3_image:-} ${reports_image:-} >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 # One setup-service run every few seconds (cron would run it every minute) until nothing is in
@@ -69,6 +71,8 @@ settle() {
 import json, sys
 for l in sys.stdin:
     d = json.loads(l)
+    if "job" in d:
+        continue
     acts = ", ".join(a["action"] for a in d["actions"]) or "nothing to do"
     print("  %s.%s: %d/%d happy, %s%s" % (d["service"], d["instance"], d["happy"], d["desired"], acts, ", bounce in progress" if d["bounce_in_progress"] else ""))')
         [ -n "${CHECK:-}" ] && now="$now
@@ -77,7 +81,7 @@ $(replication)"
         last=$now
         printf '%s\n' "$out" | python3 -c '
 import json, sys
-sys.exit(0 if all(not d["bounce_in_progress"] and d["happy"] == d["desired"] and not d["actions"] for d in map(json.loads, sys.stdin)) else 1)' && break
+sys.exit(0 if all(not d["bounce_in_progress"] and d["happy"] == d["desired"] and not d["actions"] for d in map(json.loads, sys.stdin) if "job" not in d) else 1)' && break
         sleep 5
     done
 }
@@ -107,6 +111,64 @@ docker tag "$image" "$v3_image"
 echo "  (the new tasks count for the bounce once up a minute: bounce_health_params.min_task_uptime)"
 CHECK=1 settle
 docker ps --filter label=paasta.cluster=local --format '  {{.Names}}  {{.Status}}'
+
+step "Scheduled jobs on a compressed calendar: setup-service --now steps through two nights, a minute a pass"
+# The demo's nightly job reads its day's input from a host directory; the input of the second
+# night is late, so that night's run fails (and its one retry too).
+inputs=$work/inputs
+mkdir -p "$inputs"
+cat > "$SOA_DIR/example_service/chronos-local.yaml" <<EOF
+nightly:
+  cmd: "test -e /inputs/{shortdate-1} && echo reindexed {shortdate-1}"
+  schedule: "R/2026-01-01T03:00:00Z/P1D"
+  epsilon: PT10M
+  retries: 1
+  deploy_group: prod
+  extra_volumes:
+    - {containerPath: /inputs, hostPath: $inputs, mode: RO}
+nightly_report:
+  cmd: "echo report for %(shortdate-1)s"
+  parents: [example_service.nightly]
+  deploy_group: prod
+EOF
+reports_sha=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["v2"]["deployments"]["prod"]["git_sha"])' "$SOA_DIR/reports/deployments.json")
+reports_image=paasta-demo/services-reports:paasta-$reports_sha
+docker tag "$image" "$reports_image"
+touch "$inputs/2026-11-19"
+jobs="example_service.nightly example_service.nightly_report reports.weekly"
+for now in 2026-11-20T03:00:20Z 2026-11-20T03:01:20Z 2026-11-20T03:02:20Z 2026-11-21T03:00:20Z 2026-11-21T03:01:20Z 2026-11-21T03:02:20Z; do
+    "$bindir/setup-service" --now "$now" $jobs | NOW=$now python3 -c '
+import json, os, sys
+for l in sys.stdin:
+    d = json.loads(l)
+    for a in d["actions"]:
+        if a["action"] == "start_run":
+            print("  %s  %s: start (due %s, attempt %d): %s" % (os.environ["NOW"], d["job"], a["due"], a["attempt"], a["command"]))
+        else:
+            print("  %s  %s: %s" % (os.environ["NOW"], d["job"], a["action"]))'
+    sleep 1
+done
+
+step "service-ctl status example_service.nightly: the last runs, with their results"
+"$bindir/service-ctl" status example_service.nightly | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("  state %s, next due %s" % (d["state"], d["next_due"]))
+for r in d["runs"]:
+    print("  due %s attempt %d: %s (exit %s) %s" % (r["due"], r["attempt"], r["result"], r.get("exit_code"), " | ".join(r.get("output_tail", []))))'
+
+step "The late input arrives: rerun the failed night for its date, with its related jobs (-t graph)"
+touch "$inputs/2026-11-20"
+"$bindir/rerun" -s example_service -i nightly -d 2026-11-21T03:00:00 -t graph | python3 -c '
+import json, sys
+for l in sys.stdin:
+    d = json.loads(l)
+    print("  %s: %s -> %s" % (d["job"], d["command"], d["result"]))'
+"$bindir/service-ctl" status example_service.nightly | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for r in d["reruns"]:
+    print("  service-ctl status shows the rerun %s for %s: %s, output: %s" % (r["job"], r["due"], r["result"], " | ".join(r["output_tail"])))'
 
 step "A broken config is caught with file, line, instance and key"
 printf 'oops:\n  cpus: lots\n  deploy_group: nowhere\n' >> "$SOA_DIR/example_service/marathon-local.yaml"

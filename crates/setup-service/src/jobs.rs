@@ -17,15 +17,24 @@ pub struct JobPlan {
     pub job: Job,
 }
 
-pub fn plan(selected: Selected, deployed: Deployed) -> Result<JobPlan, (Selected, String)> {
-    match Job::from_config(&selected.config, &deployed.git_sha, deployed.stopped) {
-        Ok(job) => Ok(JobPlan {
-            selected,
-            deployed,
-            job,
-        }),
-        Err(e) => Err((selected, e)),
-    }
+pub fn plan(selected: Selected, deployed: Deployed) -> Result<JobPlan, String> {
+    let job = Job::from_config(&selected.config, &deployed.git_sha, deployed.stopped)?;
+    Ok(JobPlan {
+        selected,
+        deployed,
+        job,
+    })
+}
+
+/// What every job of one pass shares: the runs read at its start, and its clock.
+pub struct Pass<'a> {
+    pub runs: &'a [Run],
+    pub index: &'a RunIndex<'a>,
+    /// Ids of soa::jobs' expiry candidates.
+    pub expirable: &'a HashSet<&'a str>,
+    /// Unix milliseconds (setup-service's --now, or the clock).
+    pub now_ms: i64,
+    pub dry_run: bool,
 }
 
 /// The result line of one job.
@@ -70,22 +79,20 @@ impl JobOutcome {
     }
 }
 
-/// One pass over one job at `now_ms` (the job clock).
+/// One pass over one job.
 pub async fn act<B: Backend>(
     backend: &B,
     plan: &JobPlan,
     system: &SystemConfig,
-    all_runs: &[Run],
-    index: &RunIndex<'_>,
-    expirable: &HashSet<&str>,
-    now_ms: i64,
-    dry_run: bool,
+    pass: &Pass<'_>,
 ) -> JobOutcome {
+    let (index, now_ms, dry_run) = (pass.index, pass.now_ms, pass.dry_run);
     let config = &plan.selected.config;
     let name = plan.job.name();
     let mut out = JobOutcome::new(&config.service, &config.instance);
     let mut errors: Vec<String> = Vec::new();
-    let mine: Vec<&Run> = all_runs
+    let mine: Vec<&Run> = pass
+        .runs
         .iter()
         .filter(|r| r.service == config.service && r.instance == config.instance)
         .collect();
@@ -182,7 +189,7 @@ pub async fn act<B: Backend>(
     expire(
         backend,
         &mine,
-        expirable,
+        pass.expirable,
         now_ms,
         dry_run,
         &mut out.actions,

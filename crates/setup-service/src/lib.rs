@@ -849,7 +849,7 @@ async fn execute<B: Backend>(
         if selected.config.kind == InstanceType::Chronos {
             match jobs::plan(selected, deployed) {
                 Ok(p) => work.push(Work::Job(Box::new(p), lock)),
-                Err((_, e)) => work.push(Work::Failed(service, instance, e)),
+                Err(e) => work.push(Work::Failed(service, instance, e)),
             }
             continue;
         }
@@ -890,7 +890,14 @@ async fn execute<B: Backend>(
         .map(|r| r.id.as_str())
         .collect();
     let sensu = cli.sensu.clone().or_else(|| soa::sensu::address(system));
-    let (apps_ref, runs_ref, index_ref, expirable_ref) = (&apps, &runs, &index, &expirable);
+    let pass = jobs::Pass {
+        runs: &runs,
+        index: &index,
+        expirable: &expirable,
+        now_ms,
+        dry_run: cli.dry_run,
+    };
+    let (apps_ref, runs_ref, expirable_ref, pass_ref) = (&apps, &runs, &expirable, &pass);
     let mut failed = false;
     let mut lines = futures_util::stream::iter(work.into_iter().map(|w| async move {
         match w {
@@ -911,17 +918,7 @@ async fn execute<B: Backend>(
                 }
             }
             Work::Job(plan, lock) => {
-                let out = jobs::act(
-                    backend,
-                    &plan,
-                    system,
-                    runs_ref,
-                    index_ref,
-                    expirable_ref,
-                    now_ms,
-                    cli.dry_run,
-                )
-                .await;
+                let out = jobs::act(backend, &plan, system, pass_ref).await;
                 drop(lock);
                 let ok = format!(
                     "{}.{} is set up: job {}",

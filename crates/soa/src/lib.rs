@@ -1,10 +1,12 @@
 //! The core of the toolkit: the yelpsoa-configs tree and system config model, validation,
-//! deployments.json, app-independent naming rules, time variables and job schedules.
+//! deployments.json, app-independent naming rules, time variables, job schedules and which job
+//! runs are due (`jobs`), and the service repositories' tags (`git`).
 //!
 //! Reads: `<soa_dir>/<service>/{service,deploy,monitoring,smartstack}.yaml`,
 //! `<soa_dir>/<service>/<marathon|chronos|adhoc>-<cluster>.yaml`, `deployments.json`, and every
-//! `*.json` of the system config directory. Writes: deployments.json (atomically). Synchronous,
-//! no network: the binaries that need git, Docker or HTTP do that themselves.
+//! `*.json` of the system config directory. Writes: deployments.json (atomically), tags in
+//! service repositories (through the git command, which alone reaches a remote, under a time
+//! limit). Synchronous; the binaries that need Docker or HTTP do that themselves.
 
 pub mod cli;
 pub mod deployments;

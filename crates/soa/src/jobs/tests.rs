@@ -514,7 +514,7 @@ fn disabled_held_and_new_jobs() {
 
 #[test]
 fn reruns_do_not_block_nor_trigger() {
-    let jobs = vec![
+    let jobs = [
         scheduled("svc", "nightly", "R/2026-01-01T03:00:00Z/P1D", None, 60),
         child("svc", "report", &[("svc", "nightly")]),
     ];
