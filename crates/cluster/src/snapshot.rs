@@ -18,12 +18,17 @@ pub struct Snapshot {
 #[serde(untagged)]
 enum State {
     Apps(Vec<App>),
-    Full {
-        #[serde(default)]
-        apps: Vec<App>,
-        #[serde(default)]
-        runs: Vec<Run>,
-    },
+    Full(Full),
+}
+
+/// Unknown keys are refused, so that a file of something else is not read as an empty cluster.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Full {
+    #[serde(default)]
+    apps: Vec<App>,
+    #[serde(default)]
+    runs: Vec<Run>,
 }
 
 fn err(message: String) -> BackendError {
@@ -45,7 +50,7 @@ impl Snapshot {
         })?;
         let (mut apps, runs) = match state {
             State::Apps(a) => (a, Vec::new()),
-            State::Full { apps, runs } => (apps, runs),
+            State::Full(Full { apps, runs }) => (apps, runs),
         };
         apps.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Snapshot {
