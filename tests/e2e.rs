@@ -259,6 +259,14 @@ fn cron_scripts_deploy_the_fixture_and_check_it() {
         let from = soa.join(format!("test_e2e/{kind}-local.yaml"));
         std::fs::rename(&from, soa.join(format!("test_e2e/{kind}-e2e.yaml"))).unwrap();
     }
+    // The renamed service's job names its parent by the new name.
+    let jobs = soa.join("test_e2e/chronos-e2e.yaml");
+    let text = std::fs::read_to_string(&jobs).unwrap();
+    std::fs::write(
+        &jobs,
+        text.replace("example_service.nightly", "test_e2e.nightly"),
+    )
+    .unwrap();
     std::fs::write(etc.join("cluster.json"), r#"{"cluster": "e2e"}"#).unwrap();
     std::fs::write(etc.join("clusters.json"), r#"{"clusters": ["e2e"]}"#).unwrap();
     std::fs::write(
