@@ -93,6 +93,15 @@ fn free_port() -> Result<u16> {
         .map_err(|e| err(format!("finding a free port for a host-network task: {e}")))
 }
 
+/// A container's name as given at create (the engine lists it with a leading '/').
+fn container_name(c: &ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
 /// The exit code in a container's status text ("Exited (3) 2 minutes ago").
 fn exit_code_of(status: &str) -> Option<i64> {
     let rest = status.strip_prefix("Exited (")?;
@@ -125,12 +134,7 @@ fn run_of(c: &ContainerSummary) -> Option<Run> {
     };
     Some(Run {
         id: c.id.clone()?,
-        name: c
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default(),
+        name: container_name(c),
         service: label(LABEL_SERVICE),
         instance: label(LABEL_INSTANCE),
         job: label(LABEL_JOB),
@@ -210,12 +214,7 @@ impl Docker {
             });
         let task = Task {
             id: c.id.clone().unwrap_or_default(),
-            name: c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default(),
+            name: container_name(c),
             host: self.host.clone(),
             port,
             state,

@@ -21,6 +21,17 @@ pub struct Deployed {
     pub force_bounce: Option<String>,
 }
 
+impl Deployed {
+    /// The task count a long-running instance should have: none when stopped.
+    pub fn desired_tasks(&self, config: &InstanceConfig) -> usize {
+        if self.stopped {
+            0
+        } else {
+            config.instances.unwrap_or(1) as usize
+        }
+    }
+}
+
 /// The instance's deployment; errors say which file lacks what, and how to fix it.
 pub fn deployed(
     soa_dir: &Path,

@@ -164,16 +164,6 @@ fn key(s: &Selected) -> (String, String) {
     (s.config.service.clone(), s.config.instance.clone())
 }
 
-fn parents_of(s: &Selected) -> Vec<(String, String)> {
-    s.config
-        .parents
-        .iter()
-        .flatten()
-        .filter_map(|p| soa::select::split_name(p))
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
 /// The jobs to rerun in `cluster`, in order, checked: every refusal happens before anything runs.
 fn plan(cli: &Cli, system: &SystemConfig, cluster: &str) -> Result<Vec<Planned>> {
     let name = format!("{}.{}", cli.service, cli.instance);
@@ -193,7 +183,7 @@ fn plan(cli: &Cli, system: &SystemConfig, cluster: &str) -> Result<Vec<Planned>>
             let nodes: Vec<soa::jobs::Node> = all
                 .selected
                 .iter()
-                .map(|s| (key(s), parents_of(s)))
+                .map(|s| (key(s), soa::jobs::parents(&s.config)))
                 .collect();
             let start = (cli.service.clone(), cli.instance.clone());
             let keys = soa::jobs::related_in_order(&nodes, &start).map_err(|e| anyhow!(e))?;
@@ -323,7 +313,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     "command": command,
                     "run": Json::Null,
                 });
-                let blocked = parents_of(&p.selected)
+                let blocked = soa::jobs::parents(&p.selected.config)
                     .into_iter()
                     .find(|k| not_ok.contains(k));
                 if let Some((ps, pi)) = blocked {

@@ -346,6 +346,30 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// An emergency run of the job, due now: its spec, command and due time.
+    fn emergency_run(
+        &self,
+        deployed: &Deployed,
+    ) -> Result<(cluster::RunSpec, Option<String>, i64)> {
+        let config = self.config();
+        let now = Utc::now();
+        let (spec, command, _) = spec::run_spec(
+            &self.target.selected.service,
+            config,
+            self.system,
+            deployed,
+            RunOf {
+                job: soa::jobs::job_name(&config.service, &config.instance),
+                kind: RunKind::Emergency,
+                due: now.timestamp(),
+                attempt: 0,
+                started_ms: now.timestamp_millis(),
+            },
+        )
+        .map_err(|e| anyhow!(e))?;
+        Ok((spec, command, now.timestamp()))
+    }
+
     fn report(&self, action: &str, actions: Vec<Action>) -> Json {
         let c = self.config();
         json!({
@@ -389,30 +413,15 @@ fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
                     actions.push(Action::ReleaseHold { job: r.job.clone() });
                 }
             }
-            let now = Utc::now();
-            let job = soa::jobs::job_name(&config.service, &config.instance);
-            let (spec, command, _) = spec::run_spec(
-                &ctx.target.selected.service,
-                config,
-                ctx.system,
-                &deployed,
-                RunOf {
-                    job: job.clone(),
-                    kind: RunKind::Emergency,
-                    due: now.timestamp(),
-                    attempt: 0,
-                    started_ms: now.timestamp_millis(),
-                },
-            )
-            .map_err(|e| anyhow!(e))?;
+            let (spec, command, due) = ctx.emergency_run(&deployed)?;
             let run = if ctx.cli.dry_run {
                 None
             } else {
                 Some(ctx.backend.launch_run(&spec, None).await?.name)
             };
             actions.push(Action::StartRun {
-                job,
-                due: time_text(now.timestamp()),
+                job: spec.job.clone(),
+                due: time_text(due),
                 attempt: 0,
                 kind: RunKind::Emergency,
                 command: command.unwrap_or_default(),
@@ -422,11 +431,7 @@ fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
         }
         let (spec, _) = spec::app_spec(&ctx.target.selected.service, config, ctx.system, &deployed)
             .map_err(|e| anyhow!(e))?;
-        let desired = if deployed.stopped {
-            0
-        } else {
-            config.instances.unwrap_or(1) as usize
-        };
+        let desired = deployed.desired_tasks(config);
         let apps = ctx.apps().await?;
         let app = apps.iter().find(|a| a.id == spec.id);
         // An emergency waives the relaunch backoff: every crashed task is due now.
@@ -454,27 +459,13 @@ fn emergency_stop<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
             let job = soa::jobs::job_name(&config.service, &config.instance);
             // The hold first: a run killed before it exists would be retried by the next pass.
             if !held {
-                let now = Utc::now();
-                let (spec, _, _) = spec::run_spec(
-                    &ctx.target.selected.service,
-                    config,
-                    ctx.system,
-                    &deployed,
-                    RunOf {
-                        job: job.clone(),
-                        kind: RunKind::Emergency,
-                        due: now.timestamp(),
-                        attempt: 0,
-                        started_ms: now.timestamp_millis(),
-                    },
-                )
-                .map_err(|e| anyhow!(e))?;
+                let (spec, _, due) = ctx.emergency_run(&deployed)?;
                 if !ctx.cli.dry_run {
                     ctx.backend.launch_run(&spec, Some(Outcome::Held)).await?;
                 }
                 actions.push(Action::Record {
                     job: job.clone(),
-                    due: time_text(now.timestamp()),
+                    due: time_text(due),
                     outcome: Outcome::Held,
                 });
             }
@@ -592,11 +583,7 @@ async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Json> {
             Ok((spec, _)) => out["app_id"] = json!(spec.id),
             Err(e) => out["error"] = json!(e),
         }
-        out["desired"] = json!(if d.stopped {
-            0
-        } else {
-            config.instances.unwrap_or(1)
-        });
+        out["desired"] = json!(d.desired_tasks(config));
     }
     let tasks: Vec<Json> = apps
         .iter()

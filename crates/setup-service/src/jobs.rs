@@ -8,7 +8,7 @@ use serde_json::{json, Value as Json};
 use soa::jobs::{self, time_text, Decision, Job, RunIndex};
 use soa::select::Selected;
 use soa::SystemConfig;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// One job, ready to act on.
 pub struct JobPlan {
@@ -28,13 +28,46 @@ pub fn plan(selected: Selected, deployed: Deployed) -> Result<JobPlan, String> {
 
 /// What every job of one pass shares: the runs read at its start, and its clock.
 pub struct Pass<'a> {
-    pub runs: &'a [Run],
+    /// Every run and record of each instance, reruns included (grouped once per pass).
+    pub by_instance: HashMap<(&'a str, &'a str), Vec<&'a Run>>,
     pub index: &'a RunIndex<'a>,
     /// Ids of soa::jobs' expiry candidates.
     pub expirable: &'a HashSet<&'a str>,
     /// Unix milliseconds (setup-service's --now, or the clock).
     pub now_ms: i64,
     pub dry_run: bool,
+}
+
+impl<'a> Pass<'a> {
+    pub fn new(
+        runs: &'a [Run],
+        index: &'a RunIndex<'a>,
+        expirable: &'a HashSet<&'a str>,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Pass<'a> {
+        let mut by_instance: HashMap<(&str, &str), Vec<&Run>> = HashMap::new();
+        for r in runs {
+            by_instance
+                .entry((r.service.as_str(), r.instance.as_str()))
+                .or_default()
+                .push(r);
+        }
+        Pass {
+            by_instance,
+            index,
+            expirable,
+            now_ms,
+            dry_run,
+        }
+    }
+
+    /// (A lookup by shorter-lived names shortens what it returns to their lifetime.)
+    pub fn runs_of<'k>(&'k self, service: &'k str, instance: &'k str) -> &'k [&'k Run] {
+        self.by_instance
+            .get(&(service, instance))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The result line of one job.
@@ -91,11 +124,7 @@ pub async fn act<B: Backend>(
     let name = plan.job.name();
     let mut out = JobOutcome::new(&config.service, &config.instance);
     let mut errors: Vec<String> = Vec::new();
-    let mine: Vec<&Run> = pass
-        .runs
-        .iter()
-        .filter(|r| r.service == config.service && r.instance == config.instance)
-        .collect();
+    let mine = pass.runs_of(&config.service, &config.instance);
 
     // A launch cut short (created, never started) is finished first: it is the run in flight.
     for r in mine.iter().filter(|r| r.outcome == Outcome::Staged) {
@@ -186,16 +215,7 @@ pub async fn act<B: Backend>(
             Err(e) => errors.push(e),
         }
     }
-    expire(
-        backend,
-        &mine,
-        pass.expirable,
-        now_ms,
-        dry_run,
-        &mut out.actions,
-        &mut errors,
-    )
-    .await;
+    expire(backend, mine, pass, &mut out.actions, &mut errors).await;
     out.decision = Some(decision);
     if !errors.is_empty() {
         out.error = Some(errors.join("; "));
@@ -209,13 +229,15 @@ pub async fn act<B: Backend>(
 pub async fn expire<B: Backend>(
     backend: &B,
     mine: &[&Run],
-    expirable: &HashSet<&str>,
-    now_ms: i64,
-    dry_run: bool,
+    pass: &Pass<'_>,
     actions: &mut Vec<Action>,
     errors: &mut Vec<String>,
 ) {
-    for r in mine.iter().filter(|r| expirable.contains(r.id.as_str())) {
+    let (now_ms, dry_run) = (pass.now_ms, pass.dry_run);
+    for r in mine
+        .iter()
+        .filter(|r| pass.expirable.contains(r.id.as_str()))
+    {
         let ended_ms = if r.outcome.is_record() {
             r.started_ms
         } else {

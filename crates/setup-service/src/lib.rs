@@ -318,11 +318,7 @@ fn plan(
         .and_then(|p| p.get("min_task_uptime"))
         .and_then(serde_yaml::Value::as_f64)
         .unwrap_or(0.0);
-    let desired = if deployed.stopped {
-        0
-    } else {
-        config.instances.unwrap_or(1) as usize
-    };
+    let desired = deployed.desired_tasks(config);
     Ok(Plan {
         desired,
         method,
@@ -783,14 +779,7 @@ async fn execute<B: Backend>(
         .iter()
         .filter(|s| s.config.kind == InstanceType::Chronos)
         .map(|s| {
-            let parents = s
-                .config
-                .parents
-                .iter()
-                .flatten()
-                .filter_map(|p| soa::select::split_name(p))
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect();
+            let parents = soa::jobs::parents(&s.config);
             (
                 (s.config.service.clone(), s.config.instance.clone()),
                 parents,
@@ -890,14 +879,8 @@ async fn execute<B: Backend>(
         .map(|r| r.id.as_str())
         .collect();
     let sensu = cli.sensu.clone().or_else(|| soa::sensu::address(system));
-    let pass = jobs::Pass {
-        runs: &runs,
-        index: &index,
-        expirable: &expirable,
-        now_ms,
-        dry_run: cli.dry_run,
-    };
-    let (apps_ref, runs_ref, expirable_ref, pass_ref) = (&apps, &runs, &expirable, &pass);
+    let pass = jobs::Pass::new(&runs, &index, &expirable, now_ms, cli.dry_run);
+    let (apps_ref, pass_ref) = (&apps, &pass);
     let mut failed = false;
     let mut lines = futures_util::stream::iter(work.into_iter().map(|w| async move {
         match w {
@@ -944,17 +927,11 @@ async fn execute<B: Backend>(
                     .collect();
                 let mut out = remove_orphan(backend, &service, &instance, &mine, cli.dry_run).await;
                 // Results of a job no longer configured go once past keeping.
-                let runs_of: Vec<&cluster::Run> = runs_ref
-                    .iter()
-                    .filter(|r| r.service == service && r.instance == instance)
-                    .collect();
                 let mut errors = Vec::new();
                 jobs::expire(
                     backend,
-                    &runs_of,
-                    expirable_ref,
-                    now_ms,
-                    cli.dry_run,
+                    pass_ref.runs_of(&service, &instance),
+                    pass_ref,
                     &mut out.actions,
                     &mut errors,
                 )

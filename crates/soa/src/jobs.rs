@@ -219,6 +219,17 @@ impl Job {
     }
 }
 
+/// A job's parents that are written `service.instance` (Job::from_config refuses the others).
+pub fn parents(config: &InstanceConfig) -> Vec<(String, String)> {
+    config
+        .parents
+        .iter()
+        .flatten()
+        .filter_map(|p| crate::select::split_name(p))
+        .map(|(s, i)| (s.to_string(), i.to_string()))
+        .collect()
+}
+
 /// Chronos's job name: `<service> <instance>`.
 pub fn job_name(service: &str, instance: &str) -> String {
     format!("{service} {instance}")
