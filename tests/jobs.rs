@@ -489,14 +489,7 @@ fn control_tags_round_trip_through_generate_deployments() {
         .local_addr()
         .unwrap()
         .port();
-    let mut daemon = Command::new("git")
-        .arg("daemon")
-        .arg(format!("--base-path={}", repos.display()))
-        .args(["--listen=127.0.0.1", "--enable=receive-pack", "--reuseaddr"])
-        .arg(format!("--port={port}"))
-        .arg(&repos)
-        .spawn()
-        .unwrap();
+    let _daemon = GitDaemon::start(&repos, port);
     let url = format!("git://127.0.0.1:{port}/test_jobs.git");
     let svc = j.soa().join("test_jobs/service.yaml");
     std::fs::write(&svc, format!("description: jobs\ngit_url: {url}\n")).unwrap();
@@ -520,12 +513,48 @@ fn control_tags_round_trip_through_generate_deployments() {
         .args(["-s", "test_jobs"])
         .output()
         .unwrap());
-    let _ = daemon.kill();
-    let _ = daemon.wait();
     let v: Value = serde_json::from_str(pushed.trim()).unwrap();
     let control = &j.deployments("test_jobs")["v2"]["controls"]["test_jobs:e2e-jobs-ctl.nightly"];
     assert_eq!(control["desired_state"], "stop");
     assert_eq!(control["force_bounce"], v["force_bounce"]);
+}
+
+/// `git daemon` on loopback, serving `repos` with pushes allowed. `git daemon` runs git-daemon
+/// as a child of its own, which killing the child we spawned would leave running (holding the
+/// test's output pipe open, so a `make test | tee` never ends): the daemon is ended through the
+/// pid it writes, when the guard drops, whether the test passed or not.
+struct GitDaemon {
+    child: std::process::Child,
+    pid_file: PathBuf,
+}
+
+impl GitDaemon {
+    fn start(repos: &Path, port: u16) -> GitDaemon {
+        let pid_file = repos.join("git-daemon.pid");
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg(format!("--base-path={}", repos.display()))
+            .arg(format!("--pid-file={}", pid_file.display()))
+            .args(["--listen=127.0.0.1", "--enable=receive-pack", "--reuseaddr"])
+            .arg(format!("--port={port}"))
+            .arg(repos)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        GitDaemon { child, pid_file }
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn bad_tree(dir: &Path, chronos: &str) -> (PathBuf, PathBuf) {
