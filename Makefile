@@ -22,8 +22,8 @@ demo: build
 test:
 	sh bin/ensure-docker.sh
 	$(CARGO) build --workspace --locked
-	status=0; $(CARGO) test --workspace --locked || status=$$?; sh bin/test-cleanup.sh; exit $$status
-	$(CARGO) run --quiet --locked -p gen-docs -- --check man
+	status=0; $(CARGO) test --workspace --locked --no-fail-fast || status=$$?; sh bin/test-cleanup.sh; \
+	$(CARGO) run --quiet --locked -p gen-docs -- --check man || status=$$?; exit $$status
 
 man:
 	$(CARGO) run --quiet --locked -p gen-docs -- man

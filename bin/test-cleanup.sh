@@ -2,7 +2,7 @@
 # Removes what the tests made on the Docker engine: containers of local-run's test users
 # (paasta_local_run_paasta-test-*), named paasta-test-*, or job runs of test services
 # (paasta-<scheduled|rerun|emergency|record>-test_*), and images named paasta-test/* or
-# paasta-local-run-*-paasta-test-*.
+# paasta-local-run-*-paasta-test-*, and the untagged leftovers of fixture image imports.
 # Touches nothing else. Quiet when there is nothing, or no engine.
 set -u
 docker info >/dev/null 2>&1 || exit 0
@@ -10,4 +10,7 @@ containers=$(docker ps -aq --filter 'name=paasta_local_run_paasta-test-'; docker
 [ -z "$containers" ] || docker rm -f $containers >/dev/null
 images=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(paasta-test/|paasta-local-run-.*-paasta-test-)' || true)
 [ -z "$images" ] || docker rmi -f $images >/dev/null
+# A re-import under a tag that existed leaves the previous image untagged (<none>).
+dangling=$(docker images -q --filter dangling=true --filter label=org.paasta-toolkit.fixture)
+[ -z "$dangling" ] || docker rmi -f $dangling >/dev/null 2>&1 || true
 exit 0

@@ -59,17 +59,11 @@ fn copy_dir(from: &Path, to: &Path) {
         .success());
 }
 
-/// shared/reference/examples/deployments: the repo script, the soa tree and system config as
+/// fixtures/reference/deployments (PaaSTA v0.86's output): the repo script, the soa tree and system config as
 /// given; the written deployments.json equals PaaSTA's byte for byte.
 #[test]
 fn reference_deployments_example_is_byte_identical() {
-    let example = top().join("../shared/reference/examples/deployments");
-    if !example.exists() {
-        panic!(
-            "{} is missing: the shared reference must sit beside the checkout",
-            example.display()
-        );
-    }
+    let example = top().join("fixtures/reference/deployments");
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo.git");
     ok(Command::new("sh")

@@ -1,5 +1,5 @@
 //! `check-replication`: for each long-running instance of a cluster, compares the tasks that are
-//! available with the tasks expected (shared/reference §6) and says so as a Sensu event: one
+//! available with the tasks expected (docs/paasta.md §6) and says so as a Sensu event: one
 //! JSON line per instance on stdout, and the same event to the Sensu client unless --dry-run.
 //!
 //! Expected: `instances` (0 when deployments.json says stop). Available: running tasks of any

@@ -1,5 +1,5 @@
 //! Bounce methods: pure decisions about moving an instance from its old app(s) to a new one
-//! (shared/reference §4). Inputs: the desired instance count, whether the new app runs, how many
+//! (docs/paasta.md §4). Inputs: the desired instance count, whether the new app runs, how many
 //! of its tasks are happy, the old tasks not yet draining (in the order to keep them), and the
 //! margin. Output: whether to create the new app, and which old tasks to drain.
 

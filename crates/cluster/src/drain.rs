@@ -1,4 +1,4 @@
-//! Drain methods (shared/reference §5): take a task out of its load balancer before it is killed,
+//! Drain methods (docs/paasta.md §5): take a task out of its load balancer before it is killed,
 //! and say when killing it is safe.
 //!
 //! - `noop`: never draining, always safe to kill.

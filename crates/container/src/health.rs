@@ -1,4 +1,4 @@
-//! Health probes as Marathon runs them for PaaSTA (shared/reference §3): http and https pass on
+//! Health probes as Marathon runs them for PaaSTA (docs/paasta.md §3): http and https pass on
 //! 200–399, tcp on a connection, cmd on exit status 0 inside the container. The policy: failures
 //! during the grace period do not count; after it, `max_failures` consecutive failures make the
 //! task unhealthy; the first pass makes it healthy.

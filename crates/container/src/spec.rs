@@ -1,5 +1,5 @@
 //! An instance config turned into the container a deployment would run: resources, labels,
-//! capabilities, environment, network, published port and volumes (shared/reference §3, §9).
+//! capabilities, environment, network, published port and volumes (docs/paasta.md §3, §9).
 //! local-run, setup-service and rerun all build their containers here, so the three launch the
 //! same container for the same instance.
 

@@ -323,7 +323,7 @@ fn image_for(
     Ok(service.image_ref(system, &docker_image))
 }
 
-/// The command per shared/reference §9: -C; else a shell when interactive without a command;
+/// The command per docs/paasta.md §9: -C; else a shell when interactive without a command;
 /// else the instance's cmd (a string through `sh -c`, a list as is) or args. Scheduled jobs'
 /// time variables are interpolated at --date.
 fn command_for(cli: &Cli, config: &InstanceConfig, interactive: bool) -> Result<Vec<String>> {

@@ -2,7 +2,7 @@
 //! date (the seed's `paasta rerun`), typically after a run for that date failed.
 //!
 //! The run is a job of its own, named `tmp-<UTC time of the rerun> <service> <instance>`
-//! (shared/reference §7): it leaves the job's schedule alone, does not count as the job's run
+//! (docs/paasta.md §7): it leaves the job's schedule alone, does not count as the job's run
 //! and does not trigger the job's children. `-t graph` reruns the job with every job related to
 //! it through parents (ancestors, descendants and theirs), in an order where parents come first,
 //! each one only after its parents' reruns succeeded; rerun waits for each to end.

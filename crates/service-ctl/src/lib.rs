@@ -2,7 +2,7 @@
 //! restart | emergency-start | emergency-stop | status`).
 //!
 //! - `start`, `stop`, `restart` push a control tag (`paasta-<cluster>.<instance>-<UTC
-//!   timestamp>-<start|stop>`, shared/reference §2) to the service's git repository, at the
+//!   timestamp>-<start|stop>`, docs/paasta.md §2) to the service's git repository, at the
 //!   commit its deploy group runs now. generate-deployments turns it into the instance's
 //!   desired state (its timestamp is the new force_bounce: restart makes a new app id, so a
 //!   bounce), and setup-service acts on it. Being tied to that commit, the effect lasts until a

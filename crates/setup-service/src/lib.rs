@@ -3,7 +3,7 @@
 //! (chronos-type) that are due. Run from cron every minute on a master; each run does one safe
 //! step per instance and says what it did:
 //!
-//! - the app to run is PaaSTA's (shared/reference §3): its id carries the git sha and the config
+//! - the app to run is PaaSTA's (docs/paasta.md §3): its id carries the git sha and the config
 //!   hash of the Marathon app definition, so a new image, a config change or a new force_bounce
 //!   makes a new app, and a new instance count does not;
 //! - `desired_state: stop` brings the instance to 0 tasks; otherwise the new app is kept at

@@ -1,7 +1,7 @@
 //! deployments.json: which image each deploy group runs and each instance's desired state,
 //! derived from a service's git refs (deploy tags and control tags), in PaaSTA's v1 + v2 format.
 //!
-//! Rules (shared/reference §2): the latest deploy tag of a group is the one with the greatest
+//! Rules (docs/paasta.md §2): the latest deploy tag of a group is the one with the greatest
 //! timestamp (string order; the first in ref order wins a tie). An instance's desired state is
 //! the greatest `(force_bounce, state)` among control tags of its `<cluster>.<instance>` branch
 //! that point at the group's deployed sha, else `("start", null)`. Groups without a deploy tag

@@ -2,7 +2,7 @@
 //! runs the cluster remembers and a clock, so that setup-service's decisions are tested over
 //! months of simulated time and `--now` can replay any moment.
 //!
-//! The rules (shared/reference §7, and where the reference is silent, ours):
+//! The rules (docs/paasta.md §7, and where the reference is silent, ours):
 //! - A scheduled job's occurrences come from its schedule in `schedule_time_zone`. The latest
 //!   occurrence not yet accounted for starts when it is at most `epsilon` late; older ones, and
 //!   that one when it is later than epsilon, are recorded as missed (one record, with a count).

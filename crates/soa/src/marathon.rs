@@ -1,5 +1,5 @@
 //! A long-running instance as PaaSTA describes it to Marathon: the app definition, its config
-//! hash and app id (shared/reference §3). The docker backend uses the same app id and hash, so a
+//! hash and app id (docs/paasta.md §3). The docker backend uses the same app id and hash, so a
 //! Marathon backend can reuse them unchanged, and the docker parameters, environment, volumes
 //! and health check defined here are the ones every container of the toolkit gets.
 //!
@@ -647,10 +647,10 @@ mod tests {
 
     fn reference() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/reference/examples/marathon-app")
+            .join("../../fixtures/reference/marathon-app")
     }
 
-    /// shared/reference/examples/marathon-app: the definition, the exact bytes hashed, the id.
+    /// fixtures/reference/marathon-app (PaaSTA v0.86's output): the definition, the exact bytes hashed, the id.
     #[test]
     fn reference_example() {
         let dir = reference();

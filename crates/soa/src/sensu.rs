@@ -1,4 +1,4 @@
-//! Sensu events as PaaSTA sends them (shared/reference §6): the check's result plus the routing
+//! Sensu events as PaaSTA sends them (docs/paasta.md §6): the check's result plus the routing
 //! an instance's monitoring config gives it (team, runbook, tip, paging, alert timing). The
 //! instance's own `monitoring:` keys override monitoring.yaml's. No team, no event: nobody would
 //! be told.
