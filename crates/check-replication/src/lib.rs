@@ -4,7 +4,7 @@
 //!
 //! Expected: `instances` (0 when deployments.json says stop). Available: running tasks of any
 //! app of the instance that pass their health check (or have none) and started over a minute
-//! ago. CRITICAL below `replication_threshold` percent (monitoring, default 50). The exit status
+//! ago. CRITICAL below the instance's `replication_threshold` percent (default 50). The exit status
 //! follows Nagios for the whole run: 2 when at least --crit percent of the instances, and at
 //! least --min-count-critical of them, are critical; 3 when the check could not run.
 //!
@@ -13,7 +13,7 @@
 use anyhow::{anyhow, Result};
 use clap::Parser;
 use cluster::{App, Backend};
-use soa::deployments::Deployments;
+use soa::deployments::{DesiredState, Deployments};
 use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
 use std::collections::HashMap;
@@ -96,7 +96,7 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
     (
         "FILES",
         "<SOA_DIR>/<SERVICE>/marathon-<CLUSTER>.yaml\tthe long-running instances and their instance counts\n\
-         <SOA_DIR>/<SERVICE>/monitoring.yaml\tteam, runbook, tip, replication_threshold\n\
+         <SOA_DIR>/<SERVICE>/monitoring.yaml\tteam, runbook, tip, paging and alert timing\n\
          <SOA_DIR>/<SERVICE>/deployments.json\tdesired_state (stop: 0 expected)\n\
          $PAASTA_SYSTEM_CONFIG_DIR/*.json\tcluster, sensu_host, sensu_port",
     ),
@@ -135,32 +135,48 @@ impl Replication {
         percent < self.threshold
     }
 
-    pub fn text(&self, service: &str, instance: &str) -> String {
-        format!(
-            "Service {service}.{instance} has {} out of {} expected instances available! (threshold: {}%)",
+    /// PaaSTA's two lines, and when CRITICAL what the alert means and what to look at.
+    pub fn text(&self, service: &str, instance: &str, cluster: &str) -> String {
+        let mut text = format!(
+            "Service {service}.{instance} has {} out of {} expected instances available!\n(threshold: {}%)",
             self.available,
             self.expected,
             soa::pyjson::float_repr(self.threshold).trim_end_matches(".0")
-        )
+        );
+        if self.critical() {
+            text.push_str(&format!(
+                "\n\n\
+                 Fewer of {service}.{instance}'s tasks are up, healthy and past their first minute \
+                 in cluster {cluster} than its replication_threshold allows, so less of its \
+                 capacity is serving than the service owners asked for.\n\
+                 Likely reasons: tasks crash or fail their health check after a new deploy; the \
+                 cluster lacks the room to start them; a bounce is stuck waiting for a drain.\n\
+                 What to do: see the tasks and their health with\n\
+                 \x20   service-ctl status {service}.{instance} -c {cluster}\n\
+                 and what the deploy loop last did with\n\
+                 \x20   setup-service {service}.{instance} -c {cluster} --dry-run"
+            ));
+        }
+        text
     }
 }
 
 /// The replication of one instance given every app of it that runs.
 pub fn replication(selected: &Selected, stopped: bool, apps: &[&App], now: i64) -> Replication {
     let config = &selected.config;
+    let long = config.long_running();
     let expected = if stopped {
         0
     } else {
-        config.instances.unwrap_or(1)
+        long.map_or(0, |l| l.instances)
     };
     let available = apps
         .iter()
         .flat_map(|a| &a.tasks)
         .filter(|t| t.is_happy() && now - t.started_at > MIN_UPTIME_S)
         .count() as u64;
-    let threshold = soa::sensu::monitoring(&selected.service, config, "replication_threshold")
-        .and_then(serde_yaml::Value::as_f64)
-        .unwrap_or(50.0);
+    // An instance key (next to `instances`), not a monitoring one.
+    let threshold = long.map_or(50.0, |l| l.replication_threshold);
     Replication {
         expected,
         available,
@@ -205,7 +221,7 @@ fn verdicts<'a>(
                                 .and_then(|d| {
                                     d.control(&config.service, &config.cluster, &config.instance)
                                 })
-                                .is_some_and(|c| c.desired_state == "stop");
+                                .is_some_and(|c| c.desired_state == DesiredState::Stop);
                             let apps = by_instance
                                 .get(&(config.service.as_str(), config.instance.as_str()))
                                 .map_or(&[][..], Vec::as_slice);
@@ -219,7 +235,7 @@ fn verdicts<'a>(
                                 "check_paasta_services_replication.{}.{}",
                                 config.service, config.instance
                             );
-                            let text = r.text(&config.service, &config.instance);
+                            let text = r.text(&config.service, &config.instance, &config.cluster);
                             let event = soa::sensu::event(&s.service, config, name, status, text);
                             (r.critical(), event)
                         })

@@ -114,8 +114,6 @@ pub struct AppSpec {
     pub definition: serde_json::Value,
     /// The task container; its name is a prefix the backend completes per task.
     pub container: ContainerSpec,
-    /// The port the service listens on inside the task (health checks look there).
-    pub container_port: u16,
     pub health: Option<(Probe, Policy)>,
     pub backoff: Backoff,
 }

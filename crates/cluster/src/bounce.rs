@@ -3,39 +3,8 @@
 //! of its tasks are happy, the old tasks not yet draining (in the order to keep them), and the
 //! margin. Output: whether to create the new app, and which old tasks to drain.
 
-use std::fmt;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Brutal,
-    Upthendown,
-    Downthenup,
-    Crossover,
-}
-
-impl Method {
-    pub fn parse(s: &str) -> Option<Method> {
-        match s {
-            "brutal" => Some(Method::Brutal),
-            "upthendown" => Some(Method::Upthendown),
-            "downthenup" => Some(Method::Downthenup),
-            "crossover" => Some(Method::Crossover),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Method::Brutal => "brutal",
-            Method::Upthendown => "upthendown",
-            Method::Downthenup => "downthenup",
-            Method::Crossover => "crossover",
-        })
-    }
-}
+/// The bounce methods are the config's (the loader parses `bounce_method`).
+pub use soa::instance::BounceMethod as Method;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Situation {

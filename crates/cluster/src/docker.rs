@@ -259,7 +259,7 @@ impl Docker {
         let (port, listen) = match c.network {
             Network::Bridge => {
                 c.publish = Some(0);
-                (None, spec.container_port)
+                (None, c.container_port)
             }
             Network::Host => {
                 let p = free_port()?;

@@ -14,7 +14,7 @@
 //! task that a drain method positively called safe.
 
 use crate::http::{self, form_encode, Timeouts};
-use serde_json::{Map, Value};
+pub use soa::instance::{parse_codes, DrainConfig, HttpAction, HttpDrain};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -87,17 +87,9 @@ pub enum DrainMethod {
         timeouts: Timeouts,
     },
     Http {
-        actions: HashMap<String, HttpAction>,
+        actions: HttpDrain,
         timeouts: Timeouts,
     },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpAction {
-    pub url_format: String,
-    pub method: String,
-    /// Inclusive ranges.
-    pub success_codes: Vec<(u16, u16)>,
 }
 
 fn now() -> f64 {
@@ -107,95 +99,30 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn num(params: &Map<String, Value>, key: &str, default: f64) -> Result<f64, String> {
-    match params.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| format!("drain_method_params.{key} is {v}, expected a number")),
-    }
-}
-
-/// Parses `success_codes` such as "200-399" or "200,202,300-302".
-pub fn parse_codes(s: &str) -> Result<Vec<(u16, u16)>, String> {
-    s.split(',')
-        .map(|part| {
-            let part = part.trim();
-            let (a, b) = part.split_once('-').unwrap_or((part, part));
-            match (a.trim().parse(), b.trim().parse()) {
-                (Ok(a), Ok(b)) if a <= b => Ok((a, b)),
-                _ => Err(format!(
-                    "success_codes {s:?}: {part:?} is not a status code or range like 200-399"
-                )),
-            }
-        })
-        .collect()
-}
-
 impl DrainMethod {
-    /// The method an instance's `drain_method` and `drain_method_params` name.
-    pub fn from_config(
-        name: &str,
-        params: &Map<String, Value>,
-        timeouts: Timeouts,
-    ) -> Result<DrainMethod, String> {
-        match name {
-            "noop" => Ok(DrainMethod::Noop),
-            "test" => Ok(DrainMethod::Test {
-                delay: num(params, "delay", 0.0)?,
-                state: params
-                    .get("state")
-                    .and_then(Value::as_str)
-                    .map(PathBuf::from),
+    /// The method an instance's (typed) `drain_method` and `drain_method_params` name.
+    pub fn new(config: &DrainConfig, timeouts: Timeouts) -> DrainMethod {
+        match config {
+            DrainConfig::Noop => DrainMethod::Noop,
+            DrainConfig::Test { delay, state } => DrainMethod::Test {
+                delay: *delay,
+                state: state.clone(),
                 memory: Mutex::new(HashMap::new()),
-            }),
-            "hacheck" => {
-                let delay = num(params, "delay", 240.0)?;
-                Ok(DrainMethod::Hacheck {
-                    port: num(params, "hacheck_port", 6666.0)? as u16,
-                    delay,
-                    expiration: num(params, "expiration", delay * 10.0)?,
-                    timeouts,
-                })
-            }
-            "http" => {
-                let mut actions = HashMap::new();
-                for action in ["drain", "stop_draining", "is_draining", "is_safe_to_kill"] {
-                    let spec = params.get(action).and_then(Value::as_object).ok_or_else(|| {
-                        format!("drain_method_params.{action} is missing: the http drain method needs {{url_format, method, success_codes}} for drain, stop_draining, is_draining and is_safe_to_kill")
-                    })?;
-                    let url_format = spec
-                        .get("url_format")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| {
-                            format!("drain_method_params.{action}.url_format is missing")
-                        })?
-                        .to_string();
-                    let method = spec
-                        .get("method")
-                        .and_then(Value::as_str)
-                        .unwrap_or("GET")
-                        .to_uppercase();
-                    let success_codes = parse_codes(
-                        spec.get("success_codes")
-                            .and_then(Value::as_str)
-                            .unwrap_or("200-399"),
-                    )?;
-                    actions.insert(
-                        action.to_string(),
-                        HttpAction {
-                            url_format,
-                            method,
-                            success_codes,
-                        },
-                    );
-                }
-                Ok(DrainMethod::Http { actions, timeouts })
-            }
-            other => Err(format!(
-                "unknown drain_method {other:?}: expected noop, hacheck, http or test"
-            )),
+            },
+            DrainConfig::Hacheck {
+                port,
+                delay,
+                expiration,
+            } => DrainMethod::Hacheck {
+                port: *port,
+                delay: *delay,
+                expiration: *expiration,
+                timeouts,
+            },
+            DrainConfig::Http(actions) => DrainMethod::Http {
+                actions: (**actions).clone(),
+                timeouts,
+            },
         }
     }
 
@@ -402,7 +329,12 @@ impl DrainMethod {
         let DrainMethod::Http { actions, timeouts } = self else {
             unreachable!("http only")
         };
-        let a = &actions[action];
+        let a = match action {
+            "drain" => &actions.drain,
+            "stop_draining" => &actions.stop_draining,
+            "is_draining" => &actions.is_draining,
+            _ => &actions.is_safe_to_kill,
+        };
         let url = a
             .url_format
             .replace("{host}", &task.host)
@@ -461,6 +393,7 @@ impl SpoolStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     #[test]
     fn spool_status_bodies() {
@@ -492,6 +425,10 @@ mod tests {
         assert!(parse_codes("2xx").is_err());
     }
 
+    fn method(name: &str, params: &Map<String, Value>) -> Result<DrainMethod, String> {
+        DrainConfig::parse(name, params).map(|c| DrainMethod::new(&c, Timeouts::default()))
+    }
+
     #[test]
     fn noop_and_test_methods() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -501,7 +438,7 @@ mod tests {
         rt.block_on(async {
             let task = DrainTask::new("svc", "main", "127.0.0.1", 31000, vec![]);
             assert_eq!(task.registrations, ["svc.main"]);
-            let noop = DrainMethod::from_config("noop", &Map::new(), Timeouts::default()).unwrap();
+            let noop = method("noop", &Map::new()).unwrap();
             assert!(!noop.is_draining(&task).await.unwrap());
             assert!(noop.is_safe_to_kill(&task).await.unwrap());
             let dir = tempfile::tempdir().unwrap();
@@ -511,24 +448,24 @@ mod tests {
                 dir.path().join("s.json").display().to_string().into(),
             );
             params.insert("delay".into(), 0.2.into());
-            let t = DrainMethod::from_config("test", &params, Timeouts::default()).unwrap();
+            let t = method("test", &params).unwrap();
             assert!(!t.is_draining(&task).await.unwrap());
             t.drain(&task).await.unwrap();
             assert!(t.is_draining(&task).await.unwrap());
             assert!(!t.is_safe_to_kill(&task).await.unwrap());
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             // Another instance of the method (another run) sees the same state.
-            let again = DrainMethod::from_config("test", &params, Timeouts::default()).unwrap();
+            let again = method("test", &params).unwrap();
             assert!(again.is_safe_to_kill(&task).await.unwrap());
             again.stop_draining(&task).await.unwrap();
             assert!(!t.is_draining(&task).await.unwrap());
             assert!(
-                DrainMethod::from_config("nope", &Map::new(), Timeouts::default())
+                method("nope", &Map::new())
                     .unwrap_err()
-                    .contains("unknown drain_method")
+                    .contains("drain_method is \"nope\", expected noop, hacheck")
             );
             assert!(
-                DrainMethod::from_config("http", &Map::new(), Timeouts::default())
+                method("http", &Map::new())
                     .unwrap_err()
                     .contains("drain_method_params.drain is missing")
             );

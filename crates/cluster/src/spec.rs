@@ -5,8 +5,7 @@
 use crate::backend::{AppSpec, Backoff, RunKind, RunSpec};
 use chrono::DateTime;
 use container::spec::chronos_env;
-use serde_json::Value as Json;
-use soa::deployments::Deployments;
+use soa::deployments::{DesiredState, Deployments};
 use soa::{InstanceConfig, Service, SystemConfig};
 use std::path::Path;
 
@@ -27,7 +26,7 @@ impl Deployed {
         if self.stopped {
             0
         } else {
-            config.instances.unwrap_or(1) as usize
+            config.long_running().map_or(0, |l| l.instances as usize)
         }
     }
 }
@@ -63,7 +62,7 @@ pub fn deployed(
     Ok(Deployed {
         image: service.image_ref(system, &deployment.docker_image),
         git_sha: deployment.git_sha.clone(),
-        stopped: control.is_some_and(|c| c.desired_state == "stop"),
+        stopped: control.is_some_and(|c| c.desired_state == DesiredState::Stop),
         force_bounce: control.and_then(|c| c.force_bounce.clone()),
     })
 }
@@ -80,19 +79,22 @@ pub fn task_command(config: &InstanceConfig) -> Vec<String> {
 
 /// The app of a long-running instance, and warnings (volumes skipped).
 pub fn app_spec(
-    service: &Service,
     config: &InstanceConfig,
     system: &SystemConfig,
     deployed: &Deployed,
 ) -> Result<(AppSpec, Vec<String>), String> {
+    let desired = deployed.desired_tasks(config) as u64;
     let app = soa::marathon::app(
-        service,
         config,
         system,
         &deployed.image,
         deployed.force_bounce.as_deref(),
+        desired,
     )
     .map_err(|p| p.to_string())?;
+    let long = config
+        .long_running()
+        .ok_or_else(|| format!("{}.{} is not long-running", config.service, config.instance))?;
     let system_volumes = system.volumes().map_err(|e| e.to_string())?;
     let (container, warnings) = container::spec::build(
         config,
@@ -100,28 +102,16 @@ pub fn app_spec(
             image: deployed.image.clone(),
             command: task_command(config),
             system_volumes,
-            monitoring_team: service.monitoring_team(config),
             detach: true,
             ..Default::default()
         },
     )
     .map_err(|e| e.to_string())?;
-    let number = |key: &str, default: f64| {
-        app.definition
-            .get(key)
-            .and_then(Json::as_f64)
-            .unwrap_or(default)
-    };
     let backoff = Backoff {
-        seconds: number("backoff_seconds", 1.0),
-        factor: number("backoff_factor", 2.0),
-        max: number("max_launch_delay_seconds", 300.0),
+        seconds: soa::marathon::backoff_seconds(desired) as f64,
+        factor: long.backoff_factor,
+        max: long.max_launch_delay_seconds,
     };
-    let container_port = config
-        .config
-        .get("container_port")
-        .and_then(serde_yaml::Value::as_u64)
-        .map_or(soa::marathon::CONTAINER_PORT, |p| p as u16);
     let spec = AppSpec {
         id: app.id.clone(),
         service: config.service.clone(),
@@ -131,8 +121,7 @@ pub fn app_spec(
         config_hash: app.config_hash.clone(),
         definition: app.definition,
         container,
-        container_port,
-        health: container::health::probe_for(service, config),
+        health: container::health::probe_for(config),
         backoff,
     };
     Ok((spec, warnings))
@@ -172,7 +161,6 @@ pub struct RunOf {
 /// A job's run: its container with the command interpolated at the due time, and the command
 /// (None when the job runs its image's entrypoint with `args`) and warnings.
 pub fn run_spec(
-    service: &Service,
     config: &InstanceConfig,
     system: &SystemConfig,
     deployed: &Deployed,
@@ -185,7 +173,6 @@ pub fn run_spec(
         (None, None) => Vec::new(),
     };
     let system_volumes = system.volumes().map_err(|e| e.to_string())?;
-    let team = service.monitoring_team(config);
     let (container, warnings) = container::spec::build(
         config,
         container::SpecOptions {
@@ -195,11 +182,10 @@ pub fn run_spec(
             extra_env: chronos_env(
                 config,
                 &run.job,
-                team.as_deref().unwrap_or(""),
+                config.team.as_deref().unwrap_or(""),
                 run.due,
                 run.attempt,
             ),
-            monitoring_team: team,
             detach: true,
             ..Default::default()
         },

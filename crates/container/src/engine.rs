@@ -4,9 +4,11 @@
 //! up within the connect timeout when no engine answers, and negotiates the API version down
 //! to what the engine speaks (1.41 for Debian's docker.io).
 
-use crate::spec::{ContainerSpec, Network, CONTAINER_PORT};
+use crate::spec::{ContainerSpec, Network};
 use bollard::models::{
-    ContainerCreateBody, ContainerSummary, HealthConfig, HostConfig, PortBinding,
+    ContainerCreateBody, ContainerSummary, DeviceMapping, EndpointSettings, HealthConfig,
+    HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig, PortBinding,
+    ResourcesUlimits,
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
@@ -367,9 +369,12 @@ fn split_tag(image: &str) -> (&str, &str) {
     }
 }
 
-/// The Engine API body for a spec: never privileged, no restart policy.
+/// The Engine API body for a spec: never privileged, no restart policy. extra_docker_args
+/// (already parsed into `spec.options`) go where `docker run` would put them: what they add is
+/// added after ours (capabilities, env, labels), what they set replaces ours (init).
 pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
-    let port_key = format!("{CONTAINER_PORT}/tcp");
+    let o = &spec.options;
+    let port_key = format!("{}/tcp", spec.container_port);
     let port_bindings = spec.publish.map(|p| {
         HashMap::from([(
             port_key.clone(),
@@ -380,19 +385,36 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             }]),
         )])
     });
+    let some_vec = |v: Vec<String>| (!v.is_empty()).then_some(v);
+    let some_map = |v: &[(String, String)]| {
+        (!v.is_empty()).then(|| v.iter().cloned().collect::<HashMap<_, _>>())
+    };
+    let cap_add: Vec<String> = spec.cap_add.iter().chain(&o.cap_add).cloned().collect();
+    let cap_drop: Vec<String> = spec
+        .cap_drop
+        .iter()
+        .filter(|c| !o.cap_add.contains(c))
+        .chain(&o.cap_drop)
+        .cloned()
+        .collect();
+    let network_mode = match (&o.network, spec.network) {
+        (_, Network::Host) => "host".to_string(),
+        (Some(user_defined), Network::Bridge) => user_defined.clone(),
+        (None, Network::Bridge) => "bridge".to_string(),
+    };
     let host_config = HostConfig {
         memory: Some((spec.memory_mb * 1024 * 1024) as i64),
         memory_swap: Some((spec.memory_swap_mb * 1024 * 1024) as i64),
+        memory_reservation: o.memory_reservation,
         cpu_period: Some(spec.cpu_period as i64),
         cpu_quota: Some(spec.cpu_quota as i64),
-        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-        cap_drop: Some(spec.cap_drop.clone()),
-        init: Some(spec.init),
+        cpuset_cpus: o.cpuset_cpus.clone(),
+        pids_limit: o.pids_limit,
+        cap_add: some_vec(cap_add),
+        cap_drop: Some(cap_drop),
+        init: Some(o.init.unwrap_or(spec.init)),
         privileged: Some(false),
-        network_mode: Some(match spec.network {
-            Network::Host => "host".into(),
-            Network::Bridge => "bridge".into(),
-        }),
+        network_mode: Some(network_mode.clone()),
         port_bindings,
         binds: Some(
             spec.volumes
@@ -400,13 +422,81 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 .map(|m| format!("{}:{}:{}", m.host, m.container, m.mode))
                 .collect(),
         ),
+        shm_size: o.shm_size,
+        ulimits: (!o.ulimits.is_empty()).then(|| {
+            o.ulimits
+                .iter()
+                .map(|u| ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
+        sysctls: some_map(&o.sysctls),
+        devices: (!o.devices.is_empty()).then(|| {
+            o.devices
+                .iter()
+                .map(|d| DeviceMapping {
+                    path_on_host: Some(d.host.clone()),
+                    path_in_container: Some(d.container.clone()),
+                    cgroup_permissions: Some(d.permissions.clone()),
+                })
+                .collect()
+        }),
+        dns: some_vec(o.dns.clone()),
+        dns_search: some_vec(o.dns_search.clone()),
+        extra_hosts: some_vec(o.extra_hosts.clone()),
+        tmpfs: some_map(&o.tmpfs),
+        mounts: (!o.mounts.is_empty()).then(|| {
+            o.mounts
+                .iter()
+                .map(|m| Mount {
+                    target: Some(m.target.clone()),
+                    source: m.source.clone(),
+                    typ: Some(match m.kind.as_str() {
+                        "bind" => MountType::BIND,
+                        "tmpfs" => MountType::TMPFS,
+                        _ => MountType::VOLUME,
+                    }),
+                    read_only: Some(m.read_only),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        readonly_rootfs: o.read_only,
+        security_opt: some_vec(o.security_opt.clone()),
+        oom_kill_disable: o.oom_kill_disable,
+        log_config: o.log_driver.is_some().then(|| HostConfigLogConfig {
+            typ: o.log_driver.clone(),
+            config: some_map(&o.log_opts),
+        }),
         ..Default::default()
     };
+    let env = spec
+        .env
+        .iter()
+        .chain(&o.env)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let labels = spec.labels.iter().chain(&o.labels).cloned().collect();
+    let networking_config = (!o.network_aliases.is_empty()).then(|| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            network_mode,
+            EndpointSettings {
+                aliases: Some(o.network_aliases.clone()),
+                ..Default::default()
+            },
+        )])),
+    });
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(spec.labels.iter().cloned().collect()),
+        env: Some(env),
+        labels: Some(labels),
+        hostname: o.hostname.clone(),
+        user: o.user.clone(),
+        working_dir: o.workdir.clone(),
         exposed_ports: spec.publish.map(|_| vec![port_key.clone()]),
         tty: Some(spec.tty),
         open_stdin: Some(spec.interactive),
@@ -415,6 +505,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         host_config: Some(host_config),
+        networking_config,
         healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
             test: Some(h.test.clone()),
             interval: Some(h.interval.as_nanos() as i64),

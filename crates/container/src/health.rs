@@ -8,7 +8,8 @@
 
 use crate::engine::Engine;
 use crate::spec::EngineHealthcheck;
-use soa::{InstanceConfig, Service};
+use soa::instance::HealthcheckMode;
+use soa::InstanceConfig;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -53,15 +54,15 @@ impl Default for Policy {
     }
 }
 
-/// The probe and policy of a long-running instance (soa::marathon::healthcheck decides which,
-/// as the Marathon app definition does); None when nothing says to check.
-pub fn probe_for(service: &Service, config: &InstanceConfig) -> Option<(Probe, Policy)> {
-    let h = soa::marathon::healthcheck(service, config)?;
-    let probe = match h.mode.as_str() {
-        "http" => Probe::Http { path: h.path },
-        "https" => Probe::Https { path: h.path },
-        "tcp" => Probe::Tcp,
-        _ => Probe::Cmd { command: h.command },
+/// The probe and policy of a long-running instance (the loader resolved its health check, as
+/// the Marathon app definition uses it); None when nothing says to check.
+pub fn probe_for(config: &InstanceConfig) -> Option<(Probe, Policy)> {
+    let h = config.long_running()?.healthcheck.clone()?;
+    let probe = match h.mode {
+        HealthcheckMode::Http => Probe::Http { path: h.path },
+        HealthcheckMode::Https => Probe::Https { path: h.path },
+        HealthcheckMode::Tcp => Probe::Tcp,
+        HealthcheckMode::Cmd => Probe::Cmd { command: h.command },
     };
     let policy = Policy {
         grace: Duration::from_secs_f64(h.grace_seconds),

@@ -7,7 +7,8 @@ use soa::service::Volume;
 use soa::InstanceConfig;
 use std::path::Path;
 
-pub use soa::marathon::{CAP_DROP, CONTAINER_PORT};
+pub use soa::instance::Net as Network;
+pub use soa::marathon::CAP_DROP;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mount {
@@ -15,13 +16,6 @@ pub struct Mount {
     pub container: String,
     /// "ro" or "rw".
     pub mode: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Network {
-    Bridge,
-    Host,
 }
 
 /// Everything needed to create the container, with env values (argv carries only names).
@@ -41,13 +35,17 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     pub init: bool,
     pub network: Network,
-    /// Host port published to CONTAINER_PORT (bridge networking only).
+    /// The port the service listens on inside the container (`container_port`).
+    pub container_port: u16,
+    /// Host port published to `container_port` (bridge networking only).
     pub publish: Option<u16>,
     pub volumes: Vec<Mount>,
     /// The docker parameters as soa::marathon computes them for the app definition (resources,
     /// labels, extra_docker_args, cap-add, init, cap-drops, in PaaSTA's order); the argv passes
     /// each as `--<key>=<value>`.
     pub parameters: Vec<(String, String)>,
+    /// extra_docker_args as the Engine API takes them.
+    pub options: soa::docker_args::DockerOptions,
     pub interactive: bool,
     pub tty: bool,
     pub detach: bool,
@@ -81,8 +79,6 @@ pub struct SpecOptions {
     pub command: Vec<String>,
     /// The system config's `volumes`.
     pub system_volumes: Vec<Volume>,
-    /// monitoring.yaml's (or the instance's) team, for PAASTA_MONITORING_TEAM.
-    pub monitoring_team: Option<String>,
     /// Env added after PAASTA_* and before the user's env (e.g. local-run's simulated MESOS_*).
     pub extra_env: Vec<(String, String)>,
     pub publish: Option<u16>,
@@ -126,22 +122,15 @@ pub fn build(
     opts: SpecOptions,
 ) -> Result<(ContainerSpec, Vec<String>), SpecError> {
     let limits = soa::marathon::limits(config);
-    let mut env = soa::marathon::paasta_env(config, &opts.image, opts.monitoring_team.as_deref());
+    let mut env = soa::marathon::paasta_env(config, &opts.image);
     env.extend(opts.extra_env);
     soa::marathon::apply_user_env(&mut env, config);
-    // The parameter list setup-service hashes; cap-add is also a field for the Engine API.
+    // The parameter list setup-service hashes (the argv prints it); the Engine API takes the
+    // same things as typed fields: cap_add here, extra_docker_args in `options`.
     let parameters = soa::marathon::docker_parameters(config);
-    let cap_add = parameters
-        .iter()
-        .filter(|(k, _)| k == "cap-add")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let cap_add = config.cap_add.clone();
     let (volumes, warnings) = mounts(config, &opts.system_volumes)?;
-    let network = if config.net == "host" {
-        Network::Host
-    } else {
-        Network::Bridge
-    };
+    let network = config.net;
     let spec = ContainerSpec {
         name: opts.name,
         image: opts.image,
@@ -159,6 +148,7 @@ pub fn build(
         cap_drop: CAP_DROP.iter().map(|c| c.to_string()).collect(),
         init: true,
         network,
+        container_port: config.container_port,
         publish: if network == Network::Bridge {
             opts.publish
         } else {
@@ -166,6 +156,7 @@ pub fn build(
         },
         volumes,
         parameters,
+        options: config.docker_options.clone(),
         interactive: opts.interactive,
         tty: opts.tty,
         detach: opts.detach,
@@ -219,7 +210,7 @@ impl ContainerSpec {
             Network::Host => argv.push("--net=host".into()),
             Network::Bridge => {
                 if let Some(port) = self.publish {
-                    argv.push(format!("--publish={port}:{CONTAINER_PORT}"));
+                    argv.push(format!("--publish={port}:{}", self.container_port));
                 }
             }
         }
@@ -292,12 +283,11 @@ mod tests {
 
     #[test]
     fn resources_parameters_and_env() {
-        let (_d, c) = instance("main:\n  cpus: 0.5\n  mem: 300.5\n  cfs_period_us: 50000\n  cap_add: [NET_ADMIN]\n  extra_docker_args: {shm-size: 1g}\n  env: {PAASTA_CLUSTER: overridden, A: b}\n");
+        let (_d, c) = instance("main:\n  monitoring: {team: t}\n  cpus: 0.5\n  mem: 300.5\n  cfs_period_us: 50000\n  cap_add: [NET_ADMIN]\n  extra_docker_args: {shm-size: 1g}\n  env: {PAASTA_CLUSTER: overridden, A: b}\n");
         let (spec, _) = build(
             &c,
             SpecOptions {
                 image: "reg.example.com/services-svc:paasta-abc".into(),
-                monitoring_team: Some("t".into()),
                 ..Default::default()
             },
         )

@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, Result};
 use clap::{Parser, ValueEnum};
-use cluster::drain::{DrainMethod, DrainTask};
+use cluster::drain::{DrainConfig, DrainMethod, DrainTask};
 use cluster::http::Timeouts;
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
@@ -121,8 +121,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         connect: Duration::from_secs_f64(cli.connect_timeout),
         total: Duration::from_secs_f64(cli.timeout),
     };
-    let method =
-        DrainMethod::from_config(&cli.method, &params, timeouts).map_err(|e| anyhow!(e))?;
+    let config = DrainConfig::parse(&cli.method, &params).map_err(|e| anyhow!(e))?;
+    let method = DrainMethod::new(&config, timeouts);
     let task = DrainTask::new(
         &cli.service,
         &cli.instance,

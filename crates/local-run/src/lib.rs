@@ -11,9 +11,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use container::engine::LogOutput;
 use container::health::{self, Probe, Target, Verdict};
-use container::spec::{number_text, Network, CONTAINER_PORT};
+use container::spec::{number_text, Network};
 use container::{ContainerSpec, Engine, SpecOptions};
-use soa::deployments::Deployments;
+use soa::deployments::{DesiredState, Deployments};
 use soa::{InstanceConfig, InstanceType, Service, SystemConfig};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -223,10 +223,10 @@ fn plan(cli: &Cli) -> Result<Plan> {
 
     let image = image_for(cli, &service, &system, &config)?;
     let command = command_for(cli, &config, interactive)?;
-    let checked = if cli.no_healthcheck || config.kind != InstanceType::Marathon {
+    let checked = if cli.no_healthcheck || config.kind() != InstanceType::Marathon {
         None
     } else {
-        health::probe_for(&service, &config)
+        health::probe_for(&config)
     };
     let (probe, policy) = match checked {
         Some((p, pol)) => (Some(p), pol),
@@ -240,20 +240,24 @@ fn plan(cli: &Cli) -> Result<Plan> {
         (None, true) => Some(free_port()?),
         (None, false) => None,
     };
-    let app_id = if config.kind == InstanceType::Marathon && !cli.build {
-        let force_bounce = Deployments::load(&cli.soa_dir, &cli.service)?.and_then(|d| {
-            d.control(&config.service, &config.cluster, &config.instance)
-                .and_then(|c| c.force_bounce.clone())
-        });
-        Some(soa::marathon::app(&service, &config, &system, &image, force_bounce.as_deref())?.id)
-    } else {
-        None
+    let app_id = match config.long_running() {
+        Some(long) if !cli.build => {
+            let control = Deployments::load(&cli.soa_dir, &cli.service)?.and_then(|d| {
+                d.control(&config.service, &config.cluster, &config.instance)
+                    .cloned()
+            });
+            let force_bounce = control.as_ref().and_then(|c| c.force_bounce.clone());
+            let stopped = control.is_some_and(|c| c.desired_state == DesiredState::Stop);
+            let desired = if stopped { 0 } else { long.instances };
+            Some(soa::marathon::app(&config, &system, &image, force_bounce.as_deref(), desired)?.id)
+        }
+        _ => None,
     };
     let extra_env = simulated_env(
         &config,
         &image,
         app_id.as_deref(),
-        publish.unwrap_or(CONTAINER_PORT),
+        publish.unwrap_or(config.container_port),
         cli.date,
     );
     let opts = SpecOptions {
@@ -265,7 +269,6 @@ fn plan(cli: &Cli) -> Result<Plan> {
         image: image.clone(),
         command,
         system_volumes: system.volumes()?,
-        monitoring_team: service.monitoring_team(&config),
         extra_env,
         publish,
         interactive,
@@ -332,7 +335,7 @@ fn command_for(cli: &Cli, config: &InstanceConfig, interactive: bool) -> Result<
     }
     let configured = match (&config.cmd, &config.args) {
         (Some(soa::service::Cmd::Shell(s)), _) => {
-            let s = if config.kind == InstanceType::Chronos {
+            let s = if config.kind() == InstanceType::Chronos {
                 let at = cli
                     .date
                     .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
@@ -378,14 +381,14 @@ fn simulated_env(
         ("MESOS_TASK_ID".into(), task),
         ("PAASTA_LAUNCHED_BY".into(), user()),
     ];
-    match config.kind {
+    match config.kind() {
         InstanceType::Marathon => {
             let p = port.to_string();
             env.extend([
                 ("MARATHON_PORT".to_string(), p.clone()),
                 ("MARATHON_PORT0".into(), p.clone()),
                 ("MARATHON_PORTS".into(), p.clone()),
-                (format!("MARATHON_PORT_{CONTAINER_PORT}"), p),
+                (format!("MARATHON_PORT_{}", config.container_port), p),
                 (
                     "MARATHON_APP_VERSION".into(),
                     "simulated_marathon_app_version".into(),
@@ -519,7 +522,7 @@ async fn supervise(engine: &Engine, id: &str, plan: &Plan, cli: &Cli) -> Result<
                 }
             },
         };
-        let port = CONTAINER_PORT;
+        let port = spec.container_port;
         let target = Target {
             host: &host,
             port,

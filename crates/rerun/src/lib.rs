@@ -194,7 +194,7 @@ fn plan(cli: &Cli, system: &SystemConfig, cluster: &str) -> Result<Vec<Planned>>
     };
     let disabled: Vec<String> = order
         .iter()
-        .filter(|s| s.config.disabled)
+        .filter(|s| s.config.disabled())
         .map(|s| format!("{}.{}", s.config.service, s.config.instance))
         .collect();
     if !disabled.is_empty() && !cli.force_disabled {
@@ -284,7 +284,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 let config = &p.selected.config;
                 let job = format!("tmp-{stamp} {} {}", config.service, config.instance);
                 let (spec, command, warnings) = spec::run_spec(
-                    &p.selected.service,
                     config,
                     &system,
                     &p.deployed,

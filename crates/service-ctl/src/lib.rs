@@ -222,7 +222,7 @@ fn control(
     if !cli.dry_run {
         soa::git::create_tag(url, &tag, &deploy.sha, &deploy.name, timeout)?;
     }
-    let what = match (config.kind, state) {
+    let what = match (config.kind(), state) {
         (InstanceType::Chronos, "stop") => "the job starts no runs",
         (InstanceType::Chronos, _) => "the job runs on its schedule",
         (_, "stop") => "its tasks are drained and stopped",
@@ -354,7 +354,6 @@ impl Ctx<'_> {
         let config = self.config();
         let now = Utc::now();
         let (spec, command, _) = spec::run_spec(
-            &self.target.selected.service,
             config,
             self.system,
             deployed,
@@ -390,13 +389,13 @@ fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
         let _lock = ctx.lock()?;
         let config = ctx.config();
         let mut actions = Vec::new();
-        if config.kind == InstanceType::Chronos {
-            if config.disabled || deployed.stopped {
+        if config.kind() == InstanceType::Chronos {
+            if config.disabled() || deployed.stopped {
                 eprintln!(
                     "service-ctl: {}.{} is {}: nothing to start",
                     config.service,
                     config.instance,
-                    if config.disabled {
+                    if config.disabled() {
                         "disabled"
                     } else {
                         "stopped (desired_state stop)"
@@ -429,7 +428,7 @@ fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
             });
             return Ok(ctx.report("emergency-start", actions));
         }
-        let (spec, _) = spec::app_spec(&ctx.target.selected.service, config, ctx.system, &deployed)
+        let (spec, _) = spec::app_spec(config, ctx.system, &deployed)
             .map_err(|e| anyhow!(e))?;
         let desired = deployed.desired_tasks(config);
         let apps = ctx.apps().await?;
@@ -449,7 +448,7 @@ fn emergency_stop<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
         let _lock = ctx.lock()?;
         let config = ctx.config();
         let mut actions = Vec::new();
-        if config.kind == InstanceType::Chronos {
+        if config.kind() == InstanceType::Chronos {
             let deployed = deployed(ctx.cli, ctx.system, &ctx.target)?;
             let runs = ctx.runs().await?;
             let mine = ctx.job_runs(&runs);
@@ -513,15 +512,16 @@ async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Json> {
         "service": config.service,
         "instance": config.instance,
         "cluster": ctx.target.cluster,
-        "type": config.kind.to_string(),
+        "type": config.kind().to_string(),
         "git_sha": deployed.as_ref().map(|d| d.git_sha.clone()),
         "desired_state": deployed.as_ref().map(|d| if d.stopped { "stop" } else { "start" }),
         "force_bounce": deployed.as_ref().and_then(|d| d.force_bounce.clone()),
     });
-    if config.kind == InstanceType::Chronos {
-        out["schedule"] = json!(config.schedule);
-        out["parents"] = json!(config.parents);
-        out["disabled"] = json!(config.disabled);
+    if config.kind() == InstanceType::Chronos {
+        let job = config.scheduled();
+        out["schedule"] = json!(job.and_then(|j| j.schedule.as_ref()));
+        out["parents"] = json!(job.and_then(|j| j.parents.as_ref()));
+        out["disabled"] = json!(config.disabled());
         let runs = ctx.runs().await?;
         if let Some(d) = &deployed {
             match Job::from_config(config, &d.git_sha, d.stopped) {
@@ -579,7 +579,7 @@ async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Json> {
     }
     let apps = ctx.apps().await?;
     if let Some(d) = &deployed {
-        match spec::app_spec(&ctx.target.selected.service, config, ctx.system, d) {
+        match spec::app_spec(config, ctx.system, d) {
             Ok((spec, _)) => out["app_id"] = json!(spec.id),
             Err(e) => out["error"] = json!(e),
         }

@@ -154,7 +154,6 @@ pub async fn act<B: Backend>(
     }
     let build = |due: i64, attempt: u32, kind: RunKind| {
         spec::run_spec(
-            &plan.selected.service,
             config,
             system,
             &plan.deployed,

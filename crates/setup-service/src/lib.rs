@@ -229,10 +229,6 @@ fn parse_timeouts(s: &str) -> Result<Timeouts> {
     })
 }
 
-fn yaml_to_json(v: &serde_yaml::Value) -> Json {
-    serde_json::to_value(v).unwrap_or(Json::Null)
-}
-
 /// The deployments.json of a service, read once per run.
 type DeploymentsCache = HashMap<String, Result<Option<Deployments>, String>>;
 
@@ -263,61 +259,20 @@ fn plan(
     deployed: &Deployed,
     timeouts: Timeouts,
 ) -> Result<Plan, String> {
-    let service = &selected.service;
     let config = &selected.config;
     let where_ = format!("{}.{}", config.service, config.instance);
-    let (spec, warnings) = cluster::spec::app_spec(service, config, system, deployed)?;
+    let (spec, warnings) = cluster::spec::app_spec(config, system, deployed)?;
     for w in warnings {
         eprintln!("setup-service: {where_}: warning: {w}");
     }
-    let get = |k: &str| config.config.get(k);
-    let method_name = get("bounce_method")
-        .and_then(serde_yaml::Value::as_str)
-        .unwrap_or("crossover");
-    let method = Method::parse(method_name).ok_or_else(|| {
-        format!(
-            "{}: {where_}: bounce_method is {method_name:?}, expected crossover, brutal, upthendown or downthenup",
-            config.file.display()
-        )
-    })?;
-    let margin = get("bounce_margin_factor")
-        .and_then(serde_yaml::Value::as_f64)
-        .unwrap_or(1.0);
-    if !(margin > 0.0 && margin <= 1.0) {
-        return Err(format!(
-            "{}: {where_}: bounce_margin_factor is {margin}, expected a number in (0, 1]",
-            config.file.display()
-        ));
-    }
-    // PaaSTA drains through hacheck by default only when the instance is in the load
-    // balancer (its smartstack namespace has a proxy_port).
-    let namespace = soa::marathon::namespace(config);
-    let in_smartstack = service
-        .smartstack
-        .as_ref()
-        .and_then(|s| s.map.get(namespace.as_str()))
-        .and_then(|n| n.get("proxy_port"))
-        .is_some_and(|p| !p.is_null());
-    let drain_name = get("drain_method")
-        .and_then(serde_yaml::Value::as_str)
-        .unwrap_or(if in_smartstack { "hacheck" } else { "noop" });
-    let params = get("drain_method_params")
-        .map(yaml_to_json)
-        .and_then(|j| j.as_object().cloned())
-        .unwrap_or_default();
-    let drain = DrainMethod::from_config(drain_name, &params, timeouts)
-        .map_err(|e| format!("{}: {where_}: {e}", config.file.display()))?;
-    let registrations = match get("registrations").and_then(serde_yaml::Value::as_sequence) {
-        Some(r) => r
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        None => vec![format!("{}.{namespace}", config.service)],
-    };
-    let min_task_uptime = get("bounce_health_params")
-        .and_then(|p| p.get("min_task_uptime"))
-        .and_then(serde_yaml::Value::as_f64)
-        .unwrap_or(0.0);
+    let long = config
+        .long_running()
+        .ok_or_else(|| format!("{where_} is not a long-running instance"))?;
+    let method = long.bounce_method;
+    let margin = long.bounce_margin_factor;
+    let min_task_uptime = long.min_task_uptime;
+    let drain = DrainMethod::new(&long.drain, timeouts);
+    let registrations = long.registrations.clone();
     let desired = deployed.desired_tasks(config);
     Ok(Plan {
         desired,
@@ -777,7 +732,7 @@ async fn execute<B: Backend>(
     let nodes: Vec<soa::jobs::Node> = selection
         .selected
         .iter()
-        .filter(|s| s.config.kind == InstanceType::Chronos)
+        .filter(|s| s.config.kind() == InstanceType::Chronos)
         .map(|s| {
             let parents = soa::jobs::parents(&s.config);
             (
@@ -835,7 +790,7 @@ async fn execute<B: Backend>(
                 continue;
             }
         };
-        if selected.config.kind == InstanceType::Chronos {
+        if selected.config.kind() == InstanceType::Chronos {
             match jobs::plan(selected, deployed) {
                 Ok(p) => work.push(Work::Job(Box::new(p), lock)),
                 Err(e) => work.push(Work::Failed(service, instance, e)),

@@ -30,9 +30,40 @@ pub struct Deployment {
     pub image_version: Option<String>,
 }
 
+/// An instance's desired state: a `stop` control tag on its deployed commit stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredState {
+    Start,
+    Stop,
+}
+
+impl DesiredState {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "start" => Some(Self::Start),
+            "stop" => Some(Self::Stop),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+        }
+    }
+}
+
+impl std::fmt::Display for DesiredState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Control {
-    pub desired_state: String,
+    pub desired_state: DesiredState,
     pub force_bounce: Option<String>,
 }
 
@@ -178,11 +209,11 @@ pub fn generate(service: &str, targets: &[Target], refs: &[GitRef]) -> Deploymen
         let image = docker_image_name(service, sha, version);
         let control = match controls.get(&(branch.as_str(), sha)) {
             Some(&(fb, state)) => Control {
-                desired_state: state.into(),
+                desired_state: DesiredState::parse(state).unwrap_or(DesiredState::Start),
                 force_bounce: Some(fb.into()),
             },
             None => Control {
-                desired_state: "start".into(),
+                desired_state: DesiredState::Start,
                 force_bounce: None,
             },
         };
@@ -217,14 +248,14 @@ fn upsert<V>(list: &mut Vec<(String, V)>, key: String, value: V) {
 }
 
 fn control_json(c: &Control) -> Value {
-    json!({"desired_state": c.desired_state, "force_bounce": c.force_bounce})
+    json!({"desired_state": c.desired_state.as_str(), "force_bounce": c.force_bounce})
 }
 
 impl Deployments {
     pub fn to_json(&self) -> Value {
         let mut v1 = Map::new();
         for (k, e) in &self.v1 {
-            v1.insert(k.clone(), json!({"docker_image": e.docker_image, "desired_state": e.control.desired_state, "force_bounce": e.control.force_bounce}));
+            v1.insert(k.clone(), json!({"docker_image": e.docker_image, "desired_state": e.control.desired_state.as_str(), "force_bounce": e.control.force_bounce}));
         }
         let mut deployments = Map::new();
         for (k, d) in &self.deployments {
@@ -266,7 +297,8 @@ impl Deployments {
             let desired_state = v
                 .get("desired_state")
                 .and_then(Value::as_str)
-                .ok_or_else(|| bad(&format!("{key} has no desired_state string")))?;
+                .and_then(DesiredState::parse)
+                .ok_or_else(|| bad(&format!("{key}'s desired_state is not \"start\" or \"stop\"")))?;
             let force_bounce = match v.get("force_bounce") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
@@ -277,7 +309,7 @@ impl Deployments {
                 }
             };
             Ok(Control {
-                desired_state: desired_state.into(),
+                desired_state,
                 force_bounce,
             })
         };
@@ -407,7 +439,7 @@ mod tests {
         assert_eq!(
             d.v1[0].1.control,
             Control {
-                desired_state: "stop".into(),
+                desired_state: DesiredState::Stop,
                 force_bounce: Some("20190105T120000".into())
             }
         );
@@ -418,7 +450,7 @@ mod tests {
         assert_eq!(
             d.v1[1].1.control,
             Control {
-                desired_state: "start".into(),
+                desired_state: DesiredState::Start,
                 force_bounce: None
             }
         );
@@ -435,14 +467,14 @@ mod tests {
         let targets = [t("c", "main", "prod")];
         assert_eq!(
             generate("s", &targets, &refs).controls[0].1.desired_state,
-            "start"
+            DesiredState::Start
         );
         refs.push(r("paasta-prod-20190103T000000-deploy", C1));
         let d = generate("s", &targets, &refs);
         assert_eq!(
             d.controls[0].1,
             Control {
-                desired_state: "stop".into(),
+                desired_state: DesiredState::Stop,
                 force_bounce: Some("20190101T010000".into())
             }
         );

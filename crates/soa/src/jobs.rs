@@ -157,8 +157,15 @@ impl Job {
                 config.instance
             )
         };
-        let parents = config.parents.as_ref().filter(|p| !p.is_empty());
-        let trigger = match (&config.schedule, parents) {
+        let job = config.scheduled().ok_or_else(|| {
+            format!(
+                "{}: instance {}: not a scheduled job",
+                config.file.display(),
+                config.instance
+            )
+        })?;
+        let parents = job.parents.as_ref().filter(|p| !p.is_empty());
+        let trigger = match (&job.schedule, parents) {
             (Some(_), Some(_)) => {
                 return Err(at(
                     "parents",
@@ -174,13 +181,13 @@ impl Job {
             }
             (Some(text), None) => {
                 let schedule = schedule::parse(text).map_err(|e| at("schedule", e.to_string()))?;
-                let tz = config
+                let tz = job
                     .schedule_time_zone
                     .as_deref()
                     .map(schedule::parse_time_zone)
                     .transpose()
                     .map_err(|e| at("schedule_time_zone", e))?;
-                let epsilon = schedule::parse_epsilon(&config.epsilon)
+                let epsilon = schedule::parse_epsilon(&job.epsilon)
                     .map_err(|e| at("epsilon", e))?
                     .num_seconds();
                 Trigger::Schedule {
@@ -208,8 +215,8 @@ impl Job {
             service: config.service.clone(),
             instance: config.instance.clone(),
             trigger,
-            retries: u32::try_from(config.retries).unwrap_or(u32::MAX),
-            enabled: !config.disabled && !stopped,
+            retries: u32::try_from(job.retries).unwrap_or(u32::MAX),
+            enabled: !job.disabled && !stopped,
             git_sha: git_sha.to_string(),
         })
     }
@@ -222,8 +229,9 @@ impl Job {
 /// A job's parents that are written `service.instance` (Job::from_config refuses the others).
 pub fn parents(config: &InstanceConfig) -> Vec<(String, String)> {
     config
-        .parents
-        .iter()
+        .scheduled()
+        .and_then(|j| j.parents.as_ref())
+        .into_iter()
         .flatten()
         .filter_map(|p| crate::select::split_name(p))
         .map(|(s, i)| (s.to_string(), i.to_string()))

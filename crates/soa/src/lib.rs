@@ -10,9 +10,11 @@
 
 pub mod cli;
 pub mod deployments;
+pub mod docker_args;
 pub mod error;
 pub mod fsutil;
 pub mod git;
+pub mod instance;
 pub mod jobs;
 pub mod marathon;
 pub mod pyjson;

@@ -11,11 +11,11 @@
 //! config there is no GROUP_BY constraint.
 
 use crate::error::Problem;
-use crate::service::{Cmd, Service, Volume};
+use crate::instance::{HealthCheck, HealthcheckMode, LongRunning, Net};
+use crate::service::{Cmd, Volume};
 use crate::{pyjson, InstanceConfig, SystemConfig};
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value as Json};
-use serde_yaml::Value;
 
 /// Capabilities every container loses (PaaSTA's list, in its order).
 pub const CAP_DROP: [&str; 14] = [
@@ -35,9 +35,6 @@ pub const CAP_DROP: [&str; 14] = [
     "SETFCAP",
 ];
 
-/// The port a service listens on inside its container.
-pub const CONTAINER_PORT: u16 = 8888;
-
 /// Memory, swap and CPU limits: `--memory=int(mem)m`, swap `ceil(mem+64)m`, and a CFS quota of
 /// `(cpus + cpu_burst_add) × period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +46,8 @@ pub struct Limits {
 }
 
 pub fn limits(config: &InstanceConfig) -> Limits {
-    let period = config
-        .config
-        .get("cfs_period_us")
-        .and_then(Value::as_u64)
-        .unwrap_or(100_000);
-    let burst = config
-        .config
-        .get("cpu_burst_add")
-        .and_then(Value::as_f64)
-        .unwrap_or(1.0);
+    let period = config.cfs_period_us;
+    let burst = config.cpu_burst_add;
     Limits {
         memory_mb: config.mem as u64,
         memory_swap_mb: (config.mem + 64.0).ceil() as u64,
@@ -81,22 +70,13 @@ pub fn docker_parameters(config: &InstanceConfig) -> Vec<(String, String)> {
             format!("paasta_instance={}", config.instance),
         ),
     ];
-    if let Some(m) = config
-        .config
-        .get("extra_docker_args")
-        .and_then(Value::as_mapping)
-    {
-        p.extend(
-            m.iter()
-                .map(|(k, v)| (crate::yaml::key_text(k), crate::yaml::key_text(v))),
-        );
-    }
-    if let Some(caps) = config.config.get("cap_add").and_then(Value::as_sequence) {
-        p.extend(
-            caps.iter()
-                .map(|c| ("cap-add".to_string(), crate::yaml::key_text(c))),
-        );
-    }
+    p.extend(config.extra_docker_args.iter().cloned());
+    p.extend(
+        config
+            .cap_add
+            .iter()
+            .map(|c| ("cap-add".to_string(), c.clone())),
+    );
     p.push(("init".into(), "true".into()));
     p.extend(
         CAP_DROP
@@ -119,11 +99,7 @@ pub fn image_without_registry(image: &str) -> &str {
 }
 
 /// PaaSTA's own variables, in its order; callers add theirs, then [`apply_user_env`].
-pub fn paasta_env(
-    config: &InstanceConfig,
-    image: &str,
-    team: Option<&str>,
-) -> Vec<(String, String)> {
+pub fn paasta_env(config: &InstanceConfig, image: &str) -> Vec<(String, String)> {
     let mut env = vec![
         ("PAASTA_SERVICE".to_string(), config.service.clone()),
         ("PAASTA_INSTANCE".into(), config.instance.clone()),
@@ -134,10 +110,10 @@ pub fn paasta_env(
             image_without_registry(image).to_string(),
         ),
     ];
-    if let Some(team) = team {
-        env.push(("PAASTA_MONITORING_TEAM".into(), team.to_string()));
+    if let Some(team) = &config.team {
+        env.push(("PAASTA_MONITORING_TEAM".into(), team.clone()));
     }
-    env.push(("PAASTA_INSTANCE_TYPE".into(), config.kind.to_string()));
+    env.push(("PAASTA_INSTANCE_TYPE".into(), config.kind().to_string()));
     env
 }
 
@@ -200,94 +176,6 @@ pub fn volumes(config: &InstanceConfig, system: &[Volume]) -> Result<Vec<Volume>
     Ok(out)
 }
 
-/// How a long-running instance's health is checked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthCheck {
-    /// http, https, tcp or cmd.
-    pub mode: String,
-    pub path: String,
-    pub command: String,
-    pub grace_seconds: f64,
-    pub interval_seconds: f64,
-    pub timeout_seconds: f64,
-    pub max_consecutive_failures: u64,
-}
-
-/// The smartstack namespace an instance registers in: `registrations`' first, else `nerve_ns`,
-/// else the instance's own name.
-pub fn namespace(config: &InstanceConfig) -> String {
-    let from_registrations = config
-        .config
-        .get("registrations")
-        .and_then(Value::as_sequence)
-        .and_then(|r| r.first())
-        .and_then(Value::as_str)
-        .map(|r| r.rsplit_once('.').map_or(r, |(_, ns)| ns).to_string());
-    from_registrations
-        .or_else(|| {
-            config
-                .config
-                .get("nerve_ns")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| config.instance.clone())
-}
-
-fn namespace_config<'a>(
-    service: &'a Service,
-    config: &InstanceConfig,
-) -> Option<&'a serde_yaml::Mapping> {
-    service
-        .smartstack
-        .as_ref()?
-        .map
-        .get(namespace(config).as_str())?
-        .as_mapping()
-}
-
-/// The health check: `healthcheck_mode`, else the smartstack namespace's `mode`, else http when
-/// the namespace has a proxy_port; None when nothing says to check.
-pub fn healthcheck(service: &Service, config: &InstanceConfig) -> Option<HealthCheck> {
-    let ns = namespace_config(service, config);
-    let ns_get = |k: &str| ns.and_then(|n| n.get(k));
-    let mode = config
-        .config
-        .get("healthcheck_mode")
-        .and_then(Value::as_str)
-        .or_else(|| ns_get("mode").and_then(Value::as_str))
-        .or_else(|| {
-            ns_get("proxy_port")
-                .filter(|p| !p.is_null())
-                .map(|_| "http")
-        })?;
-    let num = |k: &str, d: f64| config.config.get(k).and_then(Value::as_f64).unwrap_or(d);
-    Some(HealthCheck {
-        mode: mode.to_string(),
-        path: config
-            .config
-            .get("healthcheck_uri")
-            .and_then(Value::as_str)
-            .or_else(|| ns_get("healthcheck_uri").and_then(Value::as_str))
-            .unwrap_or("/status")
-            .to_string(),
-        command: config
-            .config
-            .get("healthcheck_cmd")
-            .and_then(Value::as_str)
-            .unwrap_or("/bin/true")
-            .to_string(),
-        grace_seconds: num("healthcheck_grace_period_seconds", 60.0),
-        interval_seconds: num("healthcheck_interval_seconds", 10.0),
-        timeout_seconds: num("healthcheck_timeout_seconds", 10.0),
-        max_consecutive_failures: config
-            .config
-            .get("healthcheck_max_consecutive_failures")
-            .and_then(Value::as_u64)
-            .unwrap_or(30),
-    })
-}
-
 /// A number as Python's json.dumps prints an int, or a float when it has a fraction.
 fn int_or_float(n: f64) -> Json {
     if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -312,20 +200,20 @@ fn healthcheck_json(h: &HealthCheck) -> Json {
         Json::Object(m)
     };
     let mut m = Map::new();
-    match h.mode.as_str() {
-        "http" | "https" => {
+    match h.mode {
+        HealthcheckMode::Http | HealthcheckMode::Https => {
             m.insert(
                 "protocol".into(),
-                json!(format!("MESOS_{}", h.mode.to_uppercase())),
+                json!(format!("MESOS_{}", h.mode.as_str().to_uppercase())),
             );
             m.insert("path".into(), json!(h.path));
             timing(m, true)
         }
-        "tcp" => {
+        HealthcheckMode::Tcp => {
             m.insert("protocol".into(), json!("TCP"));
             timing(m, true)
         }
-        _ => {
+        HealthcheckMode::Cmd => {
             m.insert("protocol".into(), json!("COMMAND"));
             m.insert("command".into(), json!({"value": h.command}));
             timing(m, false)
@@ -333,31 +221,19 @@ fn healthcheck_json(h: &HealthCheck) -> Json {
     }
 }
 
-fn str_pairs(v: Option<&Value>) -> Vec<Vec<String>> {
-    v.and_then(Value::as_sequence)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_sequence)
-                .map(|s| s.iter().map(crate::yaml::key_text).collect())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Marathon constraints (§3): the instance's `constraints` when set; otherwise extra_constraints,
 /// GROUP_BY the discover attribute over the hosts deploys may reach, the blacklist (UNLIKE), the
 /// whitelist (LIKE), the pool, and hostname UNIQUE for small instances.
 pub fn constraints(
-    service: &Service,
-    config: &InstanceConfig,
+    long: &LongRunning,
     system: &SystemConfig,
+    desired: u64,
 ) -> Vec<Vec<String>> {
-    if config.config.contains_key("constraints") {
-        return str_pairs(config.config.get("constraints"));
+    if let Some(c) = &long.constraints {
+        return c.clone();
     }
-    let mut out = str_pairs(config.config.get("extra_constraints"));
-    let mut blacklist = str_pairs(config.config.get("deploy_blacklist"));
+    let mut out = long.extra_constraints.clone();
+    let mut blacklist = long.deploy_blacklist.clone();
     if let Some(sys) = system.get("deploy_blacklist").and_then(Json::as_array) {
         blacklist.extend(sys.iter().filter_map(Json::as_array).map(|p| {
             p.iter()
@@ -366,26 +242,7 @@ pub fn constraints(
                 .collect()
         }));
     }
-    // deploy_whitelist: [attribute, [value, …]]
-    let whitelist: Option<(String, Vec<String>)> = config
-        .config
-        .get("deploy_whitelist")
-        .and_then(Value::as_sequence)
-        .and_then(|w| {
-            let attr = w.first()?.as_str()?.to_string();
-            let values = w
-                .get(1)?
-                .as_sequence()?
-                .iter()
-                .map(crate::yaml::key_text)
-                .collect();
-            Some((attr, values))
-        });
-    let discover = namespace_config(service, config)
-        .and_then(|n| n.get("discover"))
-        .and_then(Value::as_str)
-        .unwrap_or("region")
-        .to_string();
+    let discover = &long.discover;
     if let Some(slaves) = system
         .get("expected_slave_attributes")
         .and_then(Json::as_array)
@@ -396,10 +253,10 @@ pub fn constraints(
             let blacklisted = blacklist
                 .iter()
                 .any(|b| b.len() == 2 && attr(&b[0]) == Some(b[1].as_str()));
-            let allowed = whitelist
-                .as_ref()
-                .is_none_or(|(a, vals)| attr(a).is_some_and(|v| vals.iter().any(|x| x == v)));
-            if let (false, true, Some(value)) = (blacklisted, allowed, attr(&discover)) {
+            let allowed = long.deploy_whitelist.as_ref().is_none_or(|w| {
+                attr(&w.attribute).is_some_and(|v| w.values.iter().any(|x| x == v))
+            });
+            if let (false, true, Some(value)) = (blacklisted, allowed, attr(discover)) {
                 if !seen.contains(&value) {
                     seen.push(value);
                 }
@@ -417,20 +274,16 @@ pub fn constraints(
             .filter(|b| b.len() == 2)
             .map(|b| vec![b[0].clone(), "UNLIKE".into(), b[1].clone()]),
     );
-    if let Some((attr, values)) = whitelist {
-        out.push(vec![attr, "LIKE".into(), values.join("|")]);
+    if let Some(w) = &long.deploy_whitelist {
+        out.push(vec![w.attribute.clone(), "LIKE".into(), w.values.join("|")]);
     }
-    let pool = config
-        .config
-        .get("pool")
-        .and_then(Value::as_str)
-        .unwrap_or("default");
-    out.push(vec!["pool".into(), "LIKE".into(), pool.into()]);
+    out.push(vec!["pool".into(), "LIKE".into(), long.pool.clone()]);
     let unique_size = system
         .get("auto_hostname_unique_size")
         .and_then(Json::as_i64)
         .unwrap_or(-1);
-    if (config.instances.unwrap_or(1) as i64) <= unique_size {
+    // The desired count: a stopped instance (0) of any size is small enough.
+    if (desired as i64) <= unique_size {
         out.push(vec!["hostname".into(), "UNIQUE".into()]);
     }
     out
@@ -501,15 +354,20 @@ pub struct App {
     pub git_sha: String,
 }
 
-/// PaaSTA's Marathon app definition for `config` running `image` (registry included).
+/// PaaSTA's Marathon app definition for the long-running `config` running `image` (registry
+/// included) at `desired` tasks (0 while stopped).
 pub fn app(
-    service: &Service,
     config: &InstanceConfig,
     system: &SystemConfig,
     image: &str,
     force_bounce: Option<&str>,
+    desired: u64,
 ) -> Result<App, Problem> {
-    let host_network = config.net == "host";
+    let long = config.long_running().ok_or_else(|| {
+        Problem::new(&config.file, "only a long-running instance has an app")
+            .instance(&config.instance)
+    })?;
+    let host_network = config.net == Net::Host;
     let params: Vec<Json> = docker_parameters(config)
         .into_iter()
         .map(|(k, v)| json!({"key": k, "value": v}))
@@ -530,26 +388,15 @@ pub fn app(
         json!(if host_network { "HOST" } else { "BRIDGE" }),
     );
     docker.insert("parameters".into(), Json::Array(params));
-    let host_port = config
-        .config
-        .get("host_port")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
     if !host_network {
-        let container_port = config
-            .config
-            .get("container_port")
-            .and_then(Value::as_u64)
-            .unwrap_or(u64::from(CONTAINER_PORT));
         docker.insert(
             "portMappings".into(),
-            json!([{"containerPort": container_port, "hostPort": host_port, "protocol": "tcp"}]),
+            json!([{"containerPort": config.container_port, "hostPort": long.host_port, "protocol": "tcp"}]),
         );
     }
-    let mut env = paasta_env(config, image, service.monitoring_team(config).as_deref());
+    let mut env = paasta_env(config, image);
     apply_user_env(&mut env, config);
     let env: Map<String, Json> = env.into_iter().map(|(k, v)| (k, json!(v))).collect();
-    let instances = config.instances.unwrap_or(1);
     let mut app = Map::new();
     app.insert(
         "container".into(),
@@ -562,31 +409,15 @@ pub fn app(
             .and_then(Json::as_str)
             .unwrap_or("file:///root/.dockercfg")]),
     );
-    app.insert("backoff_seconds".into(), json!(backoff_seconds(instances)));
-    app.insert(
-        "backoff_factor".into(),
-        config
-            .config
-            .get("backoff_factor")
-            .and_then(Value::as_f64)
-            .map_or(json!(2), int_or_float),
-    );
+    app.insert("backoff_seconds".into(), json!(backoff_seconds(desired)));
+    app.insert("backoff_factor".into(), int_or_float(long.backoff_factor));
     app.insert(
         "max_launch_delay_seconds".into(),
-        config
-            .config
-            .get("max_launch_delay_seconds")
-            .and_then(Value::as_f64)
-            .map_or(json!(300), int_or_float),
+        int_or_float(long.max_launch_delay_seconds),
     );
     app.insert(
         "health_checks".into(),
-        Json::Array(
-            healthcheck(service, config)
-                .iter()
-                .map(healthcheck_json)
-                .collect(),
-        ),
+        Json::Array(long.healthcheck.iter().map(healthcheck_json).collect()),
     );
     app.insert("env".into(), Json::Object(env));
     app.insert("mem".into(), json!(config.mem));
@@ -594,9 +425,9 @@ pub fn app(
     app.insert("disk".into(), json!(config.disk));
     app.insert(
         "constraints".into(),
-        json!(constraints(service, config, system)),
+        json!(constraints(long, system, desired)),
     );
-    app.insert("instances".into(), json!(instances));
+    app.insert("instances".into(), json!(desired));
     app.insert(
         "cmd".into(),
         match &config.cmd {
@@ -605,27 +436,25 @@ pub fn app(
             None => Json::Null,
         },
     );
+    // PaaSTA sends [] when neither cmd nor args is set, and this enters the hash.
     app.insert(
         "args".into(),
-        config.args.as_ref().map_or(Json::Null, |a| json!(a)),
+        match (&config.args, &config.cmd) {
+            (Some(a), _) => json!(a),
+            (None, None) => json!([]),
+            (None, Some(_)) => Json::Null,
+        },
     );
     if host_network {
         app.insert(
             "port_definitions".into(),
-            json!([{"port": host_port, "protocol": "tcp"}]),
+            json!([{"port": long.host_port, "protocol": "tcp"}]),
         );
         // Without this two tasks on one host could ask for the same fixed port.
-        app.insert("require_ports".into(), json!(host_port != 0));
+        app.insert("require_ports".into(), json!(long.host_port != 0));
     }
-    if let Some(roles) = config
-        .config
-        .get("accepted_resource_roles")
-        .and_then(Value::as_sequence)
-    {
-        app.insert(
-            "accepted_resource_roles".into(),
-            json!(roles.iter().map(crate::yaml::key_text).collect::<Vec<_>>()),
-        );
+    if let Some(roles) = &long.accepted_resource_roles {
+        app.insert("accepted_resource_roles".into(), json!(roles));
     }
     let mut definition = Json::Object(app);
     let git_sha = code_sha(image).to_string();
@@ -643,6 +472,7 @@ pub fn app(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Service;
     use std::path::{Path, PathBuf};
 
     fn reference() -> PathBuf {
@@ -676,7 +506,8 @@ mod tests {
             .unwrap()
             .force_bounce
             .clone();
-        let app = app(&service, &config, &system, &image, force_bounce.as_deref()).unwrap();
+        let desired = config.long_running().unwrap().instances;
+        let app = app(&config, &system, &image, force_bounce.as_deref(), desired).unwrap();
         assert_eq!(
             hash_input(&app.definition, force_bounce.as_deref()),
             std::fs::read_to_string(dir.join("expected-hash-input.txt")).unwrap()
@@ -718,7 +549,7 @@ mod tests {
         let system = SystemConfig::load(&system_dir).unwrap();
         let service = Service::load(&dir.path().join("soa"), "svc").unwrap();
         let config = service.instance_config(&service.files[0], "main").unwrap();
-        let got = constraints(&service, &config, &system);
+        let got = constraints(config.long_running().unwrap(), &system, 1);
         let want: Vec<Vec<String>> = serde_json::from_str(r#"[["region","GROUP_BY","2"],["region","LIKE","uswest1|uswest2"],["pool","LIKE","default"],["hostname","UNIQUE"]]"#).unwrap();
         assert_eq!(got, want);
         // A blacklisted region leaves fewer groups, and UNLIKE follows GROUP_BY.
@@ -733,7 +564,7 @@ mod tests {
             r#"[["region","GROUP_BY","1"],["region","UNLIKE","uswest2"],["pool","LIKE","batch"]]"#,
         )
         .unwrap();
-        assert_eq!(constraints(&service, &config, &system), want);
+        assert_eq!(constraints(config.long_running().unwrap(), &system, 3), want);
     }
 
     #[test]

@@ -32,9 +32,8 @@ pub fn monitoring<'a>(
     key: &str,
 ) -> Option<&'a Value> {
     config
-        .config
-        .get("monitoring")
-        .and_then(|m| m.get(key))
+        .monitoring
+        .get(key)
         .or_else(|| service.monitoring.as_ref().and_then(|m| m.map.get(key)))
         .filter(|v| !v.is_null())
 }

@@ -2,7 +2,12 @@
 //! smartstack.yaml and the `<type>-<cluster>.yaml` instance files, and the typed instance
 //! configs made from them (instance keys deep-merged over service.yaml, PaaSTA's defaults).
 
+use crate::docker_args::DockerOptions;
 use crate::error::{Error, Problem, Result};
+use crate::instance::{
+    BounceMethod, DrainConfig, HealthCheck, HealthcheckMode, KindConfig, LongRunning, Net,
+    Scheduled, Whitelist, DEFAULT_CONTAINER_PORT,
+};
 use crate::schema::{self, InstanceType, INSTANCE_KEYS};
 use crate::timevars::Syntax;
 use crate::yaml::{self, describe, key_text, YamlFile};
@@ -318,17 +323,6 @@ impl Service {
         InstanceConfig::build(self, &file, "interactive", &own)
     }
 
-    /// The team to page for an instance: its own `monitoring.team`, else monitoring.yaml's.
-    pub fn monitoring_team(&self, config: &InstanceConfig) -> Option<String> {
-        config
-            .config
-            .get("monitoring")
-            .and_then(|m| m.get("team"))
-            .or_else(|| self.monitoring.as_ref().and_then(|m| m.map.get("team")))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    }
-
     /// The registry images come from: service.yaml's `docker_registry`, else the system config's.
     pub fn docker_registry<'a>(&'a self, system: &'a crate::SystemConfig) -> Option<&'a str> {
         self.service_yaml
@@ -406,34 +400,39 @@ pub struct Volume {
     pub mode: String,
 }
 
-/// An instance's config: the merged mapping, and typed values with PaaSTA's defaults.
+/// An instance's config, typed, with PaaSTA's defaults applied (docs/paasta.md §1, §3).
 #[derive(Debug, Clone)]
 pub struct InstanceConfig {
     pub service: String,
     pub cluster: String,
     pub instance: String,
-    pub kind: InstanceType,
     pub file: PathBuf,
-    /// The instance's keys deep-merged over service.yaml.
-    pub config: Mapping,
     pub deploy_group: String,
     pub cpus: f64,
     pub mem: f64,
     pub disk: f64,
-    /// Long-running instances only.
-    pub instances: Option<u64>,
     pub cmd: Option<Cmd>,
     pub args: Option<Vec<String>>,
     pub env: Vec<(String, String)>,
     pub extra_volumes: Vec<Volume>,
-    pub net: String,
-    pub schedule: Option<String>,
-    pub parents: Option<Vec<String>>,
-    pub epsilon: String,
-    pub retries: u64,
-    pub schedule_time_zone: Option<String>,
-    pub disabled: bool,
+    pub net: Net,
+    /// The port the service listens on inside its container.
+    pub container_port: u16,
+    pub cfs_period_us: u64,
+    pub cpu_burst_add: f64,
+    pub cap_add: Vec<String>,
+    /// `docker run` long options without their dashes, in file order (hashed and printed as
+    /// written).
+    pub extra_docker_args: Vec<(String, String)>,
+    /// The same options as the Engine API takes them.
+    pub docker_options: DockerOptions,
+    /// The instance's own `monitoring` mapping (free-form: Sensu routing keys), read by
+    /// `soa::sensu` over monitoring.yaml's.
+    pub monitoring: Mapping,
+    /// The team to page: the instance's `monitoring.team`, else monitoring.yaml's.
+    pub team: Option<String>,
     pub time_variable_syntax: Option<Syntax>,
+    pub kind_config: KindConfig,
 }
 
 fn scalar_text(v: &Value) -> String {
@@ -451,6 +450,18 @@ fn str_list(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn str_pairs(v: Option<&Value>) -> Vec<Vec<String>> {
+    v.and_then(Value::as_sequence)
+        .map(|items| items.iter().filter(|s| s.is_sequence()).map(str_list).collect())
+        .unwrap_or_default()
+}
+
+fn str_map(v: Option<&Value>) -> Vec<(String, String)> {
+    v.and_then(Value::as_mapping)
+        .map(|m| m.iter().map(|(k, v)| (key_text(k), scalar_text(v))).collect())
+        .unwrap_or_default()
+}
+
 impl InstanceConfig {
     fn build(
         service: &Service,
@@ -460,50 +471,40 @@ impl InstanceConfig {
     ) -> Result<Self, Vec<Problem>> {
         let merged = yaml::deep_merge(&service.service_yaml.map, own);
         let mut problems = Vec::new();
+        // Point at where a value was written: the instance, or service.yaml's default.
+        let at = |key: &str| -> Problem {
+            if own.contains_key(key) {
+                Problem::new(&file.path, "")
+                    .instance(instance)
+                    .line(file.line_of(&[instance, key]))
+            } else {
+                let path = service.path("service.yaml");
+                Problem::new(&path, "").line(yaml::locate(&service.service_yaml.text, &[key]))
+            }
+            .key(key)
+        };
         for (k, v) in &merged {
             let key = key_text(k);
             let Some(spec) = schema::lookup(INSTANCE_KEYS, &key, file.kind) else {
                 continue;
             };
             if let Err(expected) = schema::check(spec.kind, v) {
-                // Point at where the value was written: the instance, or service.yaml's default.
-                let problem = if own.contains_key(k) {
-                    Problem::new(&file.path, "")
-                        .instance(instance)
-                        .line(file.line_of(&[instance, &key]))
-                } else {
-                    let path = service.path("service.yaml");
-                    Problem::new(&path, "").line(yaml::locate(&service.service_yaml.text, &[&key]))
-                };
                 problems.push(Problem {
-                    key: Some(key.clone()),
                     message: format!("{key} is {}, expected {expected}", describe(v)),
-                    ..problem
+                    ..at(&key)
                 });
             }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let get = |key: &str| merged.get(key);
+        let get = |key: &str| merged.get(key).filter(|v| !v.is_null());
         let num = |key: &str, default: f64| get(key).and_then(Value::as_f64).unwrap_or(default);
-        let cpus_default = if file.kind == InstanceType::Adhoc {
-            1.0
-        } else {
-            0.25
-        };
+        let text = |key: &str| get(key).and_then(Value::as_str).map(str::to_string);
         let cmd = get("cmd").map(|v| match v {
             Value::String(s) => Cmd::Shell(s.clone()),
             other => Cmd::Argv(str_list(other)),
         });
-        let env = get("env")
-            .and_then(Value::as_mapping)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (key_text(k), scalar_text(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
         let extra_volumes = get("extra_volumes")
             .and_then(Value::as_sequence)
             .map(|items| {
@@ -526,43 +527,104 @@ impl InstanceConfig {
                     Syntax::Brace
                 }
             });
+        let monitoring = get("monitoring")
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
+        let team = monitoring
+            .get("team")
+            .or_else(|| service.monitoring.as_ref().and_then(|m| m.map.get("team")))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let kind_config = match file.kind {
+            InstanceType::Marathon => KindConfig::LongRunning(Box::new(
+                long_running(service, instance, &merged).map_err(|(key, message)| {
+                    vec![Problem {
+                        message,
+                        ..at(key)
+                    }]
+                })?,
+            )),
+            InstanceType::Chronos => KindConfig::Scheduled(Box::new(Scheduled {
+                schedule: text("schedule"),
+                parents: get("parents").map(str_list),
+                epsilon: text("epsilon").unwrap_or_else(|| "PT60S".into()),
+                epsilon_set: get("epsilon").is_some(),
+                retries: get("retries").and_then(Value::as_u64).unwrap_or(2),
+                schedule_time_zone: text("schedule_time_zone"),
+                disabled: get("disabled").and_then(Value::as_bool).unwrap_or(false),
+            })),
+            InstanceType::Adhoc => KindConfig::Adhoc,
+        };
+        let extra_docker_args = str_map(get("extra_docker_args"));
+        let docker_options = DockerOptions::parse(&extra_docker_args).map_err(|(option, why)| {
+            let mut p = at("extra_docker_args");
+            p.key = Some(format!("extra_docker_args.{option}"));
+            p.message = why;
+            vec![p]
+        })?;
         Ok(InstanceConfig {
             service: service.name.clone(),
             cluster: file.cluster.clone(),
             instance: instance.to_string(),
-            kind: file.kind,
             file: file.path.clone(),
-            deploy_group: get("deploy_group")
-                .and_then(Value::as_str)
-                .map(str::to_string)
+            deploy_group: text("deploy_group")
                 .unwrap_or_else(|| format!("{}.{}", file.cluster, instance)),
-            cpus: num("cpus", cpus_default),
+            cpus: num(
+                "cpus",
+                if file.kind == InstanceType::Adhoc { 1.0 } else { 0.25 },
+            ),
             mem: num("mem", 1024.0),
             disk: num("disk", 1024.0),
-            instances: (file.kind == InstanceType::Marathon)
-                .then(|| get("instances").and_then(Value::as_u64).unwrap_or(1)),
             cmd,
             args: get("args").map(str_list),
-            env,
+            env: str_map(get("env")),
             extra_volumes,
-            net: get("net")
-                .and_then(Value::as_str)
-                .unwrap_or("bridge")
-                .to_string(),
-            schedule: get("schedule").and_then(Value::as_str).map(str::to_string),
-            parents: get("parents").filter(|v| !v.is_null()).map(str_list),
-            epsilon: get("epsilon")
-                .and_then(Value::as_str)
-                .unwrap_or("PT60S")
-                .to_string(),
-            retries: get("retries").and_then(Value::as_u64).unwrap_or(2),
-            schedule_time_zone: get("schedule_time_zone")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            disabled: get("disabled").and_then(Value::as_bool).unwrap_or(false),
+            net: if get("net").and_then(Value::as_str) == Some("host") {
+                Net::Host
+            } else {
+                Net::Bridge
+            },
+            container_port: get("container_port")
+                .and_then(Value::as_u64)
+                .map_or(DEFAULT_CONTAINER_PORT, |p| p as u16),
+            cfs_period_us: get("cfs_period_us").and_then(Value::as_u64).unwrap_or(100_000),
+            cpu_burst_add: num("cpu_burst_add", 1.0),
+            cap_add: get("cap_add").map(str_list).unwrap_or_default(),
+            extra_docker_args,
+            docker_options,
+            monitoring,
+            team,
             time_variable_syntax,
-            config: merged,
+            kind_config,
         })
+    }
+
+    pub fn kind(&self) -> InstanceType {
+        match self.kind_config {
+            KindConfig::LongRunning(_) => InstanceType::Marathon,
+            KindConfig::Scheduled(_) => InstanceType::Chronos,
+            KindConfig::Adhoc => InstanceType::Adhoc,
+        }
+    }
+
+    pub fn long_running(&self) -> Option<&LongRunning> {
+        match &self.kind_config {
+            KindConfig::LongRunning(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// A scheduled job with `disabled: true`.
+    pub fn disabled(&self) -> bool {
+        self.scheduled().is_some_and(|s| s.disabled)
+    }
+
+    pub fn scheduled(&self) -> Option<&Scheduled> {
+        match &self.kind_config {
+            KindConfig::Scheduled(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// `<cluster>.<instance>`: the control branch of deployments.json.
@@ -576,4 +638,132 @@ impl InstanceConfig {
         self.time_variable_syntax
             .unwrap_or_else(|| Syntax::detect(cmd))
     }
+}
+
+/// The keys of a long-running instance, resolved against its smartstack namespace. An error is
+/// the key and what is wrong with its value.
+fn long_running(
+    service: &Service,
+    instance: &str,
+    merged: &Mapping,
+) -> Result<LongRunning, (&'static str, String)> {
+    let get = |key: &str| merged.get(key).filter(|v| !v.is_null());
+    let num = |key: &str, default: f64| get(key).and_then(Value::as_f64).unwrap_or(default);
+    let explicit_registrations = get("registrations").map(str_list);
+    let namespace = explicit_registrations
+        .as_ref()
+        .and_then(|r| r.first())
+        .map(|r| r.rsplit_once('.').map_or(r.as_str(), |(_, ns)| ns).to_string())
+        .or_else(|| get("nerve_ns").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| instance.to_string());
+    let registrations =
+        explicit_registrations.unwrap_or_else(|| vec![format!("{}.{namespace}", service.name)]);
+    let ns = service
+        .smartstack
+        .as_ref()
+        .and_then(|s| s.map.get(namespace.as_str()))
+        .and_then(Value::as_mapping);
+    let ns_get = |k: &str| ns.and_then(|n| n.get(k)).filter(|v| !v.is_null());
+    let proxy_port = ns_get("proxy_port")
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok());
+    let mode = get("healthcheck_mode")
+        .and_then(Value::as_str)
+        .or_else(|| ns_get("mode").and_then(Value::as_str))
+        .or(proxy_port.map(|_| "http"));
+    let healthcheck = match mode {
+        None => None,
+        Some(m) => Some(HealthCheck {
+            mode: HealthcheckMode::parse(m).ok_or((
+                "healthcheck_mode",
+                format!("healthcheck_mode is {m:?}, expected http, https, tcp or cmd"),
+            ))?,
+            path: get("healthcheck_uri")
+                .and_then(Value::as_str)
+                .or_else(|| ns_get("healthcheck_uri").and_then(Value::as_str))
+                .unwrap_or("/status")
+                .to_string(),
+            command: get("healthcheck_cmd")
+                .and_then(Value::as_str)
+                .unwrap_or("/bin/true")
+                .to_string(),
+            grace_seconds: num("healthcheck_grace_period_seconds", 60.0),
+            interval_seconds: num("healthcheck_interval_seconds", 10.0),
+            timeout_seconds: num("healthcheck_timeout_seconds", 10.0),
+            max_consecutive_failures: get("healthcheck_max_consecutive_failures")
+                .and_then(Value::as_u64)
+                .unwrap_or(30),
+        }),
+    };
+    let bounce_method = match get("bounce_method").and_then(Value::as_str) {
+        None => BounceMethod::default(),
+        Some(m) => BounceMethod::parse(m).ok_or((
+            "bounce_method",
+            format!("bounce_method is {m:?}, expected {}", BounceMethod::NAMES),
+        ))?,
+    };
+    let bounce_margin_factor = num("bounce_margin_factor", 1.0);
+    if !(bounce_margin_factor > 0.0 && bounce_margin_factor <= 1.0) {
+        return Err((
+            "bounce_margin_factor",
+            format!("bounce_margin_factor is {bounce_margin_factor}, expected a number in (0, 1]"),
+        ));
+    }
+    // PaaSTA drains through hacheck by default only when the instance is in the load balancer.
+    let drain_name = get("drain_method")
+        .and_then(Value::as_str)
+        .unwrap_or(if proxy_port.is_some() { "hacheck" } else { "noop" });
+    let params = get("drain_method_params")
+        .map(|v| serde_json::to_value(v).unwrap_or_default())
+        .and_then(|j| j.as_object().cloned())
+        .unwrap_or_default();
+    let drain = DrainConfig::parse(drain_name, &params).map_err(|e| {
+        let key = if e.starts_with("drain_method is") {
+            "drain_method"
+        } else {
+            "drain_method_params"
+        };
+        (key, e)
+    })?;
+    let deploy_whitelist = get("deploy_whitelist")
+        .and_then(Value::as_sequence)
+        .and_then(|w| {
+            Some(Whitelist {
+                attribute: w.first()?.as_str()?.to_string(),
+                values: str_list(w.get(1)?),
+            })
+        });
+    Ok(LongRunning {
+        instances: get("instances").and_then(Value::as_u64).unwrap_or(1),
+        host_port: get("host_port")
+            .and_then(Value::as_u64)
+            .map_or(0, |p| p as u16),
+        registrations,
+        namespace,
+        proxy_port,
+        discover: ns_get("discover")
+            .and_then(Value::as_str)
+            .unwrap_or("region")
+            .to_string(),
+        healthcheck,
+        constraints: merged.get("constraints").map(|v| str_pairs(Some(v))),
+        extra_constraints: str_pairs(get("extra_constraints")),
+        deploy_blacklist: str_pairs(get("deploy_blacklist")),
+        deploy_whitelist,
+        pool: get("pool")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string(),
+        backoff_factor: num("backoff_factor", 2.0),
+        max_launch_delay_seconds: num("max_launch_delay_seconds", 300.0),
+        accepted_resource_roles: get("accepted_resource_roles").map(str_list),
+        bounce_method,
+        bounce_margin_factor,
+        min_task_uptime: get("bounce_health_params")
+            .and_then(|p| p.get("min_task_uptime"))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        drain,
+        replication_threshold: num("replication_threshold", 50.0),
+    })
 }

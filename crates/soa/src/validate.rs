@@ -383,31 +383,31 @@ fn check_instance(
             return;
         }
     };
-    if file.kind != InstanceType::Chronos {
+    let Some(job) = config.scheduled() else {
         return;
-    }
-    match (&config.schedule, &config.parents) {
+    };
+    match (&job.schedule, &job.parents) {
         (Some(_), Some(_)) => out.push(at(Some("parents"), "a job has either a schedule or parents, not both".into())),
         (None, None) => out.push(at(None, "a job needs a schedule (e.g. R/2019-01-01T03:00:00Z/P1D or 0 3 * * *) or parents (e.g. [service.instance])".into())),
         _ => {}
     }
-    if let Some(sched) = &config.schedule {
+    if let Some(sched) = &job.schedule {
         if let Err(e) = schedule::parse(sched) {
             out.push(at(Some("schedule"), e.to_string()));
         }
     }
-    if let Some(tz) = &config.schedule_time_zone {
+    if let Some(tz) = &job.schedule_time_zone {
         if let Err(e) = schedule::parse_time_zone(tz) {
             out.push(at(Some("schedule_time_zone"), e));
         }
     }
-    if config.config.contains_key("epsilon") {
-        if let Err(e) = schedule::parse_epsilon(&config.epsilon) {
+    if job.epsilon_set {
+        if let Err(e) = schedule::parse_epsilon(&job.epsilon) {
             out.push(at(Some("epsilon"), e));
         }
     }
     let me = format!("{}.{}", s.name, name);
-    for parent in config.parents.iter().flatten() {
+    for parent in job.parents.iter().flatten() {
         let Some((psvc, pinst)) = parent.split_once('.') else {
             out.push(at(
                 Some("parents"),
