@@ -278,13 +278,12 @@ fn cron_scripts_deploy_the_fixture_and_check_it() {
     .unwrap();
     let events = std::thread::spawn(move || {
         use std::io::BufRead;
-        (0..2)
-            .map(|_| {
-                let (s, _) = sensu.accept().unwrap();
-                let mut line = String::new();
-                std::io::BufReader::new(s).read_line(&mut line).unwrap();
-                serde_json::from_str::<serde_json::Value>(&line).unwrap()
-            })
+        // One connection per run, one event a line.
+        let (s, _) = sensu.accept().unwrap();
+        std::io::BufReader::new(s)
+            .lines()
+            .take(2)
+            .map(|l| serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap())
             .collect::<Vec<_>>()
     });
     let env = |c: &mut Command| {
@@ -366,7 +365,7 @@ fn cron_scripts_deploy_the_fixture_and_check_it() {
     // check-replication does: both agree.
     assert_eq!(
         events[0]["output"],
-        "Service test_e2e.main has 3 out of 3 expected instances available! (threshold: 50%)"
+        "Service test_e2e.main has 3 out of 3 expected instances available!\n(threshold: 50%)"
     );
     assert_eq!(events[0]["status"], 0);
     let head = deployments["v2"]["deployments"]["prod"]["git_sha"]

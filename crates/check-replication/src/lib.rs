@@ -18,9 +18,8 @@ use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -35,17 +34,8 @@ pub const EXIT_UNKNOWN: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "check-replication", version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// The soa-configs root.
-    #[arg(short = 'd', long = "soa-dir", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR)]
-    pub soa_dir: PathBuf,
-
-    /// The cluster (default: the system config's `cluster`).
-    #[arg(short = 'c', long)]
-    pub cluster: Option<String>,
-
-    /// Where the cluster runs: docker (this host's engine) or snapshot:FILE (a saved state).
-    #[arg(long, default_value = "docker", value_name = "BACKEND")]
-    pub backend: String,
+    #[command(flatten)]
+    pub master: cli::MasterArgs,
 
     /// The run is CRITICAL (exit 2) when at least this percent of the instances are critical...
     #[arg(long, default_value_t = 10.0, value_name = "PCT")]
@@ -55,18 +45,9 @@ pub struct Cli {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub min_count_critical: usize,
 
-    /// The Sensu client to send events to (default: the system config's sensu_host and
-    /// sensu_port, else localhost:3030).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub sensu: Option<String>,
-
     /// Print the events, send none.
     #[arg(long)]
     pub dry_run: bool,
-
-    /// Seconds to wait for the Docker engine to answer.
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    pub engine_timeout: f64,
 
     /// Instances to check (default: every long-running instance of the cluster).
     #[arg(value_name = "SERVICE.INSTANCE")]
@@ -103,11 +84,11 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
     ("EXAMPLES", EXAMPLES),
 ];
 
-/// Like soa::cli::finish, with Nagios' UNKNOWN for a check that could not run.
+/// Like cli::finish, with Nagios' UNKNOWN for a check that could not run.
 pub fn finish(result: Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
-        Err(e) => match soa::cli::finish("check-replication", Err(e)) {
+        Err(e) => match cli::finish("check-replication", Err(e)) {
             c if c == ExitCode::SUCCESS => c,
             _ => ExitCode::from(EXIT_UNKNOWN),
         },
@@ -253,13 +234,13 @@ fn verdicts<'a>(
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
     let cluster = system
-        .cluster_or(cli.cluster.as_deref())
+        .cluster_or(cli.master.cluster.as_deref())
         .map_err(|e| anyhow!(e))?;
     // The configs are read while the cluster answers.
     let (selection, apps) = std::thread::scope(|scope| {
         let selection = scope.spawn(|| {
             soa::select::select(
-                &cli.soa_dir,
+                &cli.master.soa_dir,
                 &cluster,
                 &[InstanceType::Marathon],
                 &cli.instances,
@@ -272,9 +253,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             .and_then(|rt| {
                 rt.block_on(async {
                     let backend = cluster::open(
-                        &cli.backend,
+                        &cli.master.backend.backend,
                         &cluster,
-                        Duration::from_secs_f64(cli.engine_timeout),
+                        cli.master.backend.engine_timeout.0,
                     )
                     .await?;
                     Ok(backend.apps().await?)
@@ -305,21 +286,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let sensu = cli
+        .master
         .sensu
         .clone()
         .or_else(|| soa::sensu::address(&system))
         .unwrap_or_else(|| "localhost:3030".into());
-    let verdicts = verdicts(&cli.soa_dir, &selection.selected, &by_instance, now);
+    let verdicts = verdicts(&cli.master.soa_dir, &selection.selected, &by_instance, now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut sender = cluster::sensu::Sender::new(&sensu, cli.master.sensu_timeout.0);
     for event in verdicts.iter().filter_map(|(_, e)| e.as_ref()) {
         write_line(&mut out, event)?;
         if !cli.dry_run {
-            if let Err(e) = cluster::sensu::send(&sensu, event, Duration::from_secs(2)) {
+            if let Err(e) = sender.send(event) {
                 eprintln!("check-replication: warning: {e}");
             }
         }
     }
     out.flush()?;
+    if sender.dropped > 0 {
+        eprintln!(
+            "check-replication: warning: {} of {} events were not sent to Sensu",
+            sender.dropped,
+            sender.dropped + sender.sent
+        );
+    }
     let critical = verdicts.iter().filter(|(c, _)| *c).count();
     let total = selection.selected.len();
     // Freeing tens of thousands of parsed configs one by one costs a tenth of the run; the

@@ -30,7 +30,7 @@ fn tree() -> tempfile::TempDir {
         "soa/web/monitoring.yaml",
         "team: web-team\nrunbook: y/web\ntip: look at the logs\nalert_after: 5m\n",
     );
-    w("soa/web/marathon-prod.yaml", "main:\n  instances: 3\ncanary:\n  instances: 1\n  monitoring:\n    replication_threshold: 100\n");
+    w("soa/web/marathon-prod.yaml", "main:\n  instances: 3\ncanary:\n  instances: 1\n  replication_threshold: 100\n  monitoring:\n    slack_channels: ['#web']\n");
     w("soa/quiet/service.yaml", "description: nobody listens\n");
     w("soa/quiet/marathon-prod.yaml", "main:\n  instances: 2\n");
     dir
@@ -88,7 +88,7 @@ fn events_per_instance_in_paastas_form() {
     // The task that started 10 s ago does not count yet.
     assert_eq!(
         main["output"],
-        "Service web.main has 2 out of 3 expected instances available! (threshold: 50%)"
+        "Service web.main has 2 out of 3 expected instances available!\n(threshold: 50%)"
     );
     let keys: Vec<&str> = main
         .as_object()
@@ -118,7 +118,8 @@ fn events_per_instance_in_paastas_form() {
             "source",
             "tags",
             "ttl",
-            "issuetype",
+            "irc_channels",
+            "slack_channels",
             "description"
         ]
     );
@@ -129,8 +130,11 @@ fn events_per_instance_in_paastas_form() {
     assert_eq!(main["description"], "The web front");
     assert_eq!(
         lines[1]["output"],
-        "Service web.canary has 1 out of 1 expected instances available! (threshold: 100%)"
+        "Service web.canary has 1 out of 1 expected instances available!\n(threshold: 100%)",
+        "replication_threshold is the instance's own key"
     );
+    assert_eq!(lines[1]["slack_channels"], json!(["#web"]));
+    assert_eq!(lines[1]["irc_channels"], Value::Null);
 }
 
 #[test]
@@ -155,6 +159,13 @@ fn under_the_threshold_is_critical_and_the_run_follows_crit_and_min_count() {
     let (out, lines) = check(dir.path(), &apps, &["--dry-run"]);
     assert_eq!(lines[0]["status"], 2, "1 of 3 is under 50%");
     assert_eq!(lines[1]["status"], 2, "canary: 0 of 1");
+    // CRITICAL adds a blank line and what to do, naming the status command for this cluster.
+    let text = lines[0]["output"].as_str().unwrap();
+    assert!(
+        text.starts_with("Service web.main has 1 out of 3 expected instances available!\n(threshold: 50%)\n\n"),
+        "{text}"
+    );
+    assert!(text.contains("service-ctl status web.main -c prod"), "{text}");
     // 2 of 3 instances critical, but fewer than the 5 --min-count-critical asks for.
     assert_eq!(out.status.code(), Some(0));
     let (out, _) = check(
@@ -198,7 +209,7 @@ fn exactly_at_the_threshold_is_ok_and_stopped_instances_expect_nothing() {
     assert_eq!(lines[1]["status"], 0);
     assert_eq!(
         lines[1]["output"],
-        "Service web.canary has 0 out of 0 expected instances available! (threshold: 50%)"
+        "Service web.canary has 0 out of 0 expected instances available!\n(threshold: 50%)"
     );
 }
 
@@ -207,14 +218,12 @@ fn events_go_to_the_sensu_client_socket() {
     let dir = tree();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    // One connection for the whole run, one event a line.
     let receiver = std::thread::spawn(move || {
-        (0..2)
-            .map(|_| {
-                let (s, _) = listener.accept().unwrap();
-                let mut line = String::new();
-                BufReader::new(s).read_line(&mut line).unwrap();
-                serde_json::from_str::<Value>(&line).unwrap()
-            })
+        let (s, _) = listener.accept().unwrap();
+        BufReader::new(s)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap())
             .collect::<Vec<_>>()
     });
     let (out, lines) = check(
@@ -255,4 +264,40 @@ fn a_bad_snapshot_names_the_file() {
         err.contains("snapshot.json") && err.contains("expected a JSON list of apps"),
         "{err}"
     );
+}
+
+/// A Sensu address that completes no connection (its listen queue is full, so the kernel drops
+/// the handshake, as a firewall would) costs the run at most --sensu-timeout: every event is
+/// still printed and the status is still Nagios'.
+#[test]
+fn a_blackholed_sensu_never_stalls_the_run() {
+    let dir = tree();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Fill the listen queue: once a connect no longer completes, neither will the tool's.
+    let mut held = Vec::new();
+    for _ in 0..4096 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(held.len() < 4096, "the listen queue never filled");
+    let started = std::time::Instant::now();
+    let (out, lines) = check(
+        dir.path(),
+        &json!([]),
+        &["--sensu", &addr.to_string(), "--sensu-timeout", "1"],
+    );
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert_eq!(lines.len(), 2, "every event is printed");
+    assert_eq!(lines[0]["status"], 2);
+    assert_eq!(out.status.code(), Some(0), "2 critical, fewer than --min-count-critical");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("were not sent to Sensu"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(listener);
 }

@@ -393,7 +393,7 @@ impl SpoolStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
+    use serde_json::{Map, Value};
 
     #[test]
     fn spool_status_bodies() {

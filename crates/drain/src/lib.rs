@@ -130,9 +130,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         cli.port,
         cli.registrations.clone(),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = cli::runtime()?;
     let (answer, code) = rt.block_on(async {
         Ok::<_, cluster::drain::DrainError>(match cli.action {
             Action::Down => {
@@ -160,6 +158,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     for (k, v) in answer.as_object().expect("an object") {
         out[k] = v.clone();
     }
-    soa::cli::print_json_line(&out)?;
+    cli::print_json_line(&out)?;
     Ok(ExitCode::from(code))
 }

@@ -2,5 +2,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = drain::Cli::parse();
-    soa::cli::finish("drain", drain::run(cli))
+    cli::finish("drain", drain::run(cli))
 }

@@ -412,7 +412,7 @@ fn noop_test_and_bad_arguments() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("unknown drain_method \"carrier-pigeon\""),
+        err.contains("drain_method is \"carrier-pigeon\", expected noop, hacheck, http or test"),
         "{err}"
     );
 }

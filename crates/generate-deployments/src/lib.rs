@@ -193,7 +193,7 @@ fn report(cli: &Cli, o: &Outcome) -> Result<u8> {
                 out.write_all(b"\n")?;
                 return Ok(0);
             }
-            soa::cli::print_json_line(&json!({
+            cli::print_json_line(&json!({
                 "service": o.service,
                 "path": done.path,
                 "changed": done.changed,
@@ -207,7 +207,7 @@ fn report(cli: &Cli, o: &Outcome) -> Result<u8> {
                 Failure::Error(m) => (m, 2),
             };
             eprintln!("generate-deployments: {}: {msg}", o.service);
-            soa::cli::print_json_line(&json!({"service": o.service, "error": msg}))?;
+            cli::print_json_line(&json!({"service": o.service, "error": msg}))?;
             Ok(code)
         }
     }

@@ -2,5 +2,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = generate_deployments::Cli::parse();
-    soa::cli::finish("generate-deployments", generate_deployments::run(cli))
+    cli::finish("generate-deployments", generate_deployments::run(cli))
 }

@@ -297,7 +297,7 @@ fn a_deploy_group_of_the_wrong_type_names_instance_and_key() {
     let stderr = stderr_of(dir.path(), &["-s", "example_service"], 1);
     assert!(
         stderr.contains(&format!(
-            "{}:2: instance main: key deploy_group: deploy_group is a list, expected a string",
+            "{}:2: instance example_service.main: key deploy_group: deploy_group is a list, expected a string",
             file.display()
         )),
         "{stderr}"

@@ -63,10 +63,11 @@ pub struct Cli {
     pub build: bool,
 
     /// Print the equivalent `docker run` argv as a JSON array; run nothing.
-    #[arg(short = 'd', long, conflicts_with = "json_dict")]
+    #[arg(short = 'd', long)]
     pub dry_run: bool,
 
-    /// Print the container spec as JSON (env values included); run nothing.
+    /// Print the container spec as JSON (env values included) instead; run nothing. PaaSTA
+    /// users write it with --dry-run, which is accepted.
     #[arg(long)]
     pub json_dict: bool,
 
@@ -143,17 +144,15 @@ struct Plan {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let plan = plan(&cli)?;
-    if cli.dry_run {
-        soa::cli::print_json_line(&serde_json::Value::from(plan.spec.docker_run_argv()))?;
-        return Ok(ExitCode::SUCCESS);
-    }
     if cli.json_dict {
-        soa::cli::print_json_line(&plan.spec.to_json())?;
+        cli::print_json_line(&plan.spec.to_json())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    if cli.dry_run {
+        cli::print_json_line(&serde_json::Value::from(plan.spec.docker_run_argv()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = cli::runtime()?;
     runtime.block_on(execute(&cli, plan))
 }
 
@@ -427,6 +426,8 @@ fn simulated_env(
                 run_time,
                 0,
             ));
+            // Chronos names its task id in lower case.
+            env.push(("mesos_task_id".into(), "ct:simulated-task-id".into()));
         }
         InstanceType::Adhoc => {}
     }

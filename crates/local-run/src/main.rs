@@ -2,5 +2,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = local_run::Cli::parse();
-    soa::cli::finish("local-run", local_run::run(cli))
+    cli::finish("local-run", local_run::run(cli))
 }

@@ -23,7 +23,6 @@ use soa::{InstanceType, SystemConfig};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -98,13 +97,8 @@ pub struct Cli {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Where the cluster runs: docker (this host's engine).
-    #[arg(long, default_value = "docker", value_name = "BACKEND")]
-    pub backend: String,
-
-    /// Seconds to wait for the Docker engine to answer.
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    pub engine_timeout: f64,
+    #[command(flatten)]
+    pub backend: cli::BackendArgs,
 }
 
 pub const MAN_SECTIONS: &[(&str, &str)] = &[
@@ -260,9 +254,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let now = Utc::now();
     let stamp = tmp_stamp(now);
     let due = date.unwrap_or(now.timestamp());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = cli::runtime()?;
     rt.block_on(async {
         let mut failed = false;
         for (cluster, planned) in &plans {
@@ -271,9 +263,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 Some(
                     cluster::open(
-                        &cli.backend,
+                        &cli.backend.backend,
                         cluster,
-                        Duration::from_secs_f64(cli.engine_timeout),
+                        cli.backend.engine_timeout.0,
                     )
                     .await?,
                 )
@@ -320,11 +312,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     record["reason"] = json!(format!("its parent {ps}.{pi} did not succeed"));
                     not_ok.insert((config.service.clone(), config.instance.clone()));
                     failed = true;
-                    soa::cli::print_json_line(&record)?;
+                    cli::print_json_line(&record)?;
                     continue;
                 }
                 let Some(backend) = &backend else {
-                    soa::cli::print_json_line(&record)?;
+                    cli::print_json_line(&record)?;
                     continue;
                 };
                 let run = backend.launch_run(&spec, None).await?;
@@ -339,7 +331,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         not_ok.insert((config.service.clone(), config.instance.clone()));
                     }
                 }
-                soa::cli::print_json_line(&record)?;
+                cli::print_json_line(&record)?;
             }
         }
         Ok(if failed {

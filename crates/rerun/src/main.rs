@@ -2,5 +2,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = rerun::Cli::parse();
-    soa::cli::finish("rerun", rerun::run(cli))
+    cli::finish("rerun", rerun::run(cli))
 }

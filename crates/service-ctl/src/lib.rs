@@ -59,14 +59,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub dry_run: bool,
 
-    /// Where the cluster runs: docker (this host's engine), or snapshot:FILE (a saved state:
-    /// status and --dry-run only).
-    #[arg(long, default_value = "docker", value_name = "BACKEND", global = true)]
-    pub backend: String,
-
-    /// Seconds to wait for the Docker engine to answer.
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS", global = true)]
-    pub engine_timeout: f64,
+    #[command(flatten)]
+    pub backend: cli::BackendArgs,
 
     /// Seconds to wait for a remote git repository.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", global = true)]
@@ -191,7 +185,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             on_cluster(&cli, &system, t, move |ctx| Box::pin(status(ctx, n)))?
         }
     };
-    soa::cli::print_json_line(&out)?;
+    cli::print_json_line(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -270,14 +264,12 @@ fn on_cluster(
     step: impl for<'a> FnOnce(&'a Ctx<'a>) -> Step<'a>,
 ) -> Result<Json> {
     let t = target(cli, system, name)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = cli::runtime()?;
     rt.block_on(async {
         let backend = cluster::open(
-            &cli.backend,
+            &cli.backend.backend,
             &t.cluster,
-            Duration::from_secs_f64(cli.engine_timeout),
+            cli.backend.engine_timeout.0,
         )
         .await?;
         let ctx = Ctx {
@@ -318,7 +310,7 @@ impl Ctx<'_> {
         if self.backend.read_only() && !self.cli.dry_run {
             bail!(
                 "--backend {}: a saved state can only be used with --dry-run",
-                self.cli.backend
+                self.cli.backend.backend
             );
         }
         Ok(())

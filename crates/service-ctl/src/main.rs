@@ -2,5 +2,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = service_ctl::Cli::parse();
-    soa::cli::finish("service-ctl", service_ctl::run(cli))
+    cli::finish("service-ctl", service_ctl::run(cli))
 }

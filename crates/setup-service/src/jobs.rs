@@ -4,7 +4,6 @@
 
 use cluster::spec::{self, Deployed, RunOf};
 use cluster::{Action, Backend, Outcome, Run, RunKind};
-use serde_json::{json, Value as Json};
 use soa::jobs::{self, time_text, Decision, Job, RunIndex};
 use soa::select::Selected;
 use soa::SystemConfig;
@@ -92,23 +91,34 @@ impl JobOutcome {
             skipped: None,
         }
     }
+}
 
-    pub fn to_json(&self) -> Json {
-        let mut out = json!({
-            "service": self.service,
-            "instance": self.instance,
-            "job": jobs::job_name(&self.service, &self.instance),
-            "state": self.decision.as_ref().map(|d| d.state),
-            "next_due": self.decision.as_ref().and_then(|d| d.next_due).map(time_text),
-            "actions": self.actions,
-        });
-        if let Some(e) = &self.error {
-            out["error"] = json!(e);
+impl serde::Serialize for JobOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            service: &'a str,
+            instance: &'a str,
+            job: String,
+            state: Option<jobs::JobState>,
+            next_due: Option<String>,
+            actions: &'a [Action],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            skipped: Option<&'a str>,
         }
-        if let Some(s) = &self.skipped {
-            out["skipped"] = json!(s);
+        Line {
+            service: &self.service,
+            instance: &self.instance,
+            job: jobs::job_name(&self.service, &self.instance),
+            state: self.decision.as_ref().map(|d| d.state),
+            next_due: self.decision.as_ref().and_then(|d| d.next_due).map(time_text),
+            actions: &self.actions,
+            error: self.error.as_deref(),
+            skipped: self.skipped.as_deref(),
         }
-        out
+        .serialize(s)
     }
 }
 

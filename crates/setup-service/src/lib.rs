@@ -25,22 +25,23 @@
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
-use cluster::bounce::{self, Method, Situation};
-use cluster::drain::{DrainMethod, DrainTask};
 use cluster::http::Timeouts;
-use cluster::spec::Deployed;
-use cluster::{Action, App, AppSpec, Backend, Task, TaskState};
+use cluster::{App, Backend};
 use futures_util::StreamExt;
-use serde_json::{json, Value as Json};
-use soa::deployments::Deployments;
-use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+mod apps;
 mod jobs;
+mod output;
+mod plan;
+
+use apps::now;
+use output::{app_ok_text, failed_line, sensu_event, Line, Outcome, Record};
+use plan::{deployed_of, plan, DeploymentsCache, Plan};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -60,18 +61,8 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "setup-service", version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// The soa-configs root.
-    #[arg(short = 'd', long = "soa-dir", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR)]
-    pub soa_dir: PathBuf,
-
-    /// The cluster (default: the system config's `cluster`).
-    #[arg(short = 'c', long)]
-    pub cluster: Option<String>,
-
-    /// Where the cluster runs: docker (this host's engine), or snapshot:FILE (a saved state,
-    /// read-only: with --dry-run only).
-    #[arg(long, default_value = "docker", value_name = "BACKEND")]
-    pub backend: String,
+    #[command(flatten)]
+    pub master: cli::MasterArgs,
 
     /// Say what would be done (same JSON lines), change nothing.
     #[arg(long)]
@@ -97,15 +88,6 @@ pub struct Cli {
     /// Seconds to wait for an instance another run holds, before skipping it.
     #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     pub lock_wait: f64,
-
-    /// Send setup_service.<service>.<instance> events to this Sensu client (default: the system
-    /// config's sensu_host and sensu_port; none configured, none sent).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub sensu: Option<String>,
-
-    /// Seconds to wait for the Docker engine to answer.
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    pub engine_timeout: f64,
 
     /// Seconds a drain endpoint has to accept a connection, and to answer.
     #[arg(long, default_value = "5,15", value_name = "CONNECT,TOTAL")]
@@ -161,61 +143,6 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
     ("EXAMPLES", EXAMPLES),
 ];
 
-/// What one instance should be, computed from its configs alone.
-struct Plan {
-    selected: Selected,
-    spec: AppSpec,
-    desired: usize,
-    method: Method,
-    margin: f64,
-    /// `bounce_health_params.min_task_uptime`: a new task counts as happy only after this long.
-    min_task_uptime: f64,
-    drain: DrainMethod,
-    registrations: Vec<String>,
-}
-
-/// The result line of one instance.
-#[derive(Debug, Default)]
-struct Outcome {
-    service: String,
-    instance: String,
-    app_id: Option<String>,
-    desired: usize,
-    happy: usize,
-    actions: Vec<Action>,
-    bounce_in_progress: bool,
-    error: Option<String>,
-    skipped: Option<String>,
-}
-
-impl Outcome {
-    fn to_json(&self) -> Json {
-        let mut out = json!({
-            "service": self.service,
-            "instance": self.instance,
-            "app_id": self.app_id,
-            "desired": self.desired,
-            "happy": self.happy,
-            "actions": self.actions,
-            "bounce_in_progress": self.bounce_in_progress,
-            "bounce_again_in_s": if self.bounce_in_progress { json!(60) } else { Json::Null },
-        });
-        if let Some(e) = &self.error {
-            out["error"] = json!(e);
-        }
-        if let Some(s) = &self.skipped {
-            out["skipped"] = json!(s);
-        }
-        out
-    }
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 fn parse_timeouts(s: &str) -> Result<Timeouts> {
     let bad = || anyhow!("--drain-timeouts {s:?}: expected CONNECT,TOTAL in seconds, e.g. 5,15");
     let (c, t) = s.split_once(',').ok_or_else(bad)?;
@@ -229,405 +156,12 @@ fn parse_timeouts(s: &str) -> Result<Timeouts> {
     })
 }
 
-/// The deployments.json of a service, read once per run.
-type DeploymentsCache = HashMap<String, Result<Option<Deployments>, String>>;
-
-fn deployed_of(
-    selected: &Selected,
-    system: &SystemConfig,
-    soa_dir: &std::path::Path,
-    cache: &mut DeploymentsCache,
-) -> Result<Deployed, String> {
-    let config = &selected.config;
-    let deployments = cache
-        .entry(config.service.clone())
-        .or_insert_with(|| Deployments::load(soa_dir, &config.service).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(Clone::clone)?;
-    cluster::spec::deployed(
-        soa_dir,
-        &selected.service,
-        config,
-        system,
-        deployments.as_ref(),
-    )
-}
-
-fn plan(
-    selected: Selected,
-    system: &SystemConfig,
-    deployed: &Deployed,
-    timeouts: Timeouts,
-) -> Result<Plan, String> {
-    let config = &selected.config;
-    let where_ = format!("{}.{}", config.service, config.instance);
-    let (spec, warnings) = cluster::spec::app_spec(config, system, deployed)?;
-    for w in warnings {
-        eprintln!("setup-service: {where_}: warning: {w}");
-    }
-    let long = config
-        .long_running()
-        .ok_or_else(|| format!("{where_} is not a long-running instance"))?;
-    let method = long.bounce_method;
-    let margin = long.bounce_margin_factor;
-    let min_task_uptime = long.min_task_uptime;
-    let drain = DrainMethod::new(&long.drain, timeouts);
-    let registrations = long.registrations.clone();
-    let desired = deployed.desired_tasks(config);
-    Ok(Plan {
-        desired,
-        method,
-        margin,
-        min_task_uptime,
-        drain,
-        registrations,
-        spec,
-        selected,
-    })
-}
-
-fn drain_task(app: &App, task: &Task, registrations: &[String]) -> DrainTask {
-    DrainTask::new(
-        &app.service,
-        &app.instance,
-        &task.host,
-        task.port.unwrap_or(0),
-        registrations.to_vec(),
-    )
-}
-
-/// Drains, or kills once safe, the given tasks; tasks that have ended are removed without a
-/// drain. Errors of the drain method leave the task running and are returned.
-async fn retire<B: Backend>(
-    backend: &B,
-    drain: &DrainMethod,
-    tasks: &[(&App, &Task, bool)],
-    registrations: &[String],
-    dry_run: bool,
-    actions: &mut Vec<Action>,
-) -> Vec<String> {
-    let mut errors = Vec::new();
-    let results =
-        futures_util::future::join_all(tasks.iter().map(|(app, task, draining)| async move {
-            let mut acts = Vec::new();
-            let name = || task.name.clone();
-            let app_id = || app.id.clone();
-            if task.state == TaskState::Exited || task.port.is_none() {
-                // Nothing serves from it: no load balancer to drain it from.
-                if !dry_run {
-                    backend
-                        .kill_task(app, task)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                acts.push(Action::Kill {
-                    app: app_id(),
-                    task: name(),
-                });
-                return Ok::<_, String>(acts);
-            }
-            let dt = drain_task(app, task, registrations);
-            if !draining {
-                if !dry_run {
-                    drain
-                        .drain(&dt)
-                        .await
-                        .map_err(|e| format!("draining {}: {e}", task.name))?;
-                }
-                acts.push(Action::Drain {
-                    app: app_id(),
-                    task: name(),
-                });
-                if dry_run {
-                    return Ok(acts);
-                }
-            }
-            let safe = drain
-                .is_safe_to_kill(&dt)
-                .await
-                .map_err(|e| format!("asking whether {} is safe to kill: {e}", task.name))?;
-            if safe {
-                if !dry_run {
-                    backend
-                        .kill_task(app, task)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                acts.push(Action::Kill {
-                    app: app_id(),
-                    task: name(),
-                });
-            } else {
-                acts.push(Action::WaitDrain {
-                    app: app_id(),
-                    task: name(),
-                    reason: format!("{} does not call it safe to kill yet", drain.name()),
-                });
-            }
-            Ok(acts)
-        }))
-        .await;
-    for r in results {
-        match r {
-            Ok(mut a) => actions.append(&mut a),
-            Err(e) => errors.push(e),
-        }
-    }
-    errors
-}
-
-/// The tasks' draining state per the drain method; a task whose state cannot be read counts as
-/// draining (it will be neither kept nor killed on a guess) and its error is returned.
-async fn draining_of(
-    drain: &DrainMethod,
-    tasks: &[(&App, &Task)],
-    registrations: &[String],
-) -> (Vec<bool>, Vec<String>) {
-    let answers = futures_util::future::join_all(tasks.iter().map(|(app, task)| async move {
-        if task.port.is_none() || task.state != TaskState::Running {
-            return Ok(false);
-        }
-        let dt = drain_task(app, task, registrations);
-        drain
-            .is_draining(&dt)
-            .await
-            .map_err(|e| format!("asking whether {} is draining: {e}", task.name))
-    }))
-    .await;
-    let mut errors = Vec::new();
-    let flags = answers
-        .into_iter()
-        .map(|a| {
-            a.unwrap_or_else(|e| {
-                errors.push(e);
-                true
-            })
-        })
-        .collect();
-    (flags, errors)
-}
-
-/// One step for one instance.
-async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool) -> Outcome {
-    let config = &plan.selected.config;
-    let mut out = Outcome {
-        service: config.service.clone(),
-        instance: config.instance.clone(),
-        app_id: Some(plan.spec.id.clone()),
-        desired: plan.desired,
-        ..Default::default()
-    };
-    let mut errors: Vec<String> = Vec::new();
-    let target = apps.iter().copied().find(|a| a.id == plan.spec.id);
-    let old: Vec<&App> = apps
-        .iter()
-        .copied()
-        .filter(|a| a.id != plan.spec.id)
-        .collect();
-    let started_before = now() - plan.min_task_uptime;
-    out.happy = target.map_or(0, |a| {
-        a.tasks
-            .iter()
-            .filter(|t| t.is_happy() && t.started_at as f64 <= started_before)
-            .count()
-    });
-
-    // Tasks to take away: every old one that does not serve, and the bounce's choice of those
-    // that do; all of them when the instance is stopped.
-    let mut unserving: Vec<(&App, &Task)> = Vec::new();
-    let mut old_serving: Vec<(&App, &Task)> = Vec::new();
-    for app in &old {
-        for t in &app.tasks {
-            if t.is_happy() && plan.desired > 0 {
-                old_serving.push((app, t));
-            } else {
-                unserving.push((app, t));
-            }
-        }
-    }
-    let (draining, mut errs) = draining_of(&plan.drain, &old_serving, &plan.registrations).await;
-    errors.append(&mut errs);
-    let (already, non_draining): (Vec<_>, Vec<_>) =
-        old_serving.iter().zip(draining).partition(|(_, d)| *d);
-    let decision = bounce::decide(
-        plan.method,
-        Situation {
-            instances: plan.desired,
-            new_app_running: target.is_some(),
-            happy_new: out.happy,
-            old_non_draining: non_draining.len(),
-            margin: plan.margin,
-        },
-    );
-    if plan.desired > 0 && (target.is_some() || decision.create_new_app) {
-        match backend
-            .reconcile(&plan.spec, target, plan.desired, now(), dry_run)
-            .await
-        {
-            Ok(mut a) => out.actions.append(&mut a),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-
-    // The new app's own tasks beyond the instance count (scaled down, or stopped): the least
-    // useful first, the unhappy, then the newest.
-    if let Some(app) = target {
-        let mut live: Vec<&Task> = app.tasks.iter().filter(|t| t.is_live()).collect();
-        live.sort_by_key(|t| (!t.is_happy(), t.started_at));
-        unserving.extend(live.into_iter().skip(plan.desired).map(|t| (app, t)));
-        if plan.desired == 0 {
-            unserving.extend(app.tasks.iter().filter(|t| !t.is_live()).map(|t| (app, t)));
-        }
-    }
-    // Only the tasks whose draining state is not known yet are asked.
-    let (draining_now, mut errs) = draining_of(&plan.drain, &unserving, &plan.registrations).await;
-    errors.append(&mut errs);
-    let mut work: Vec<(&App, &Task, bool)> = unserving
-        .iter()
-        .zip(draining_now)
-        .map(|((a, t), d)| (*a, *t, d))
-        .collect();
-    let keep = decision.keep_old.min(non_draining.len());
-    work.extend(
-        non_draining[keep..]
-            .iter()
-            .map(|((a, t), _)| (*a, *t, false)),
-    );
-    work.extend(already.iter().map(|((a, t), _)| (*a, *t, true)));
-    let before = out.actions.len();
-    errors.append(
-        &mut retire(
-            backend,
-            &plan.drain,
-            &work,
-            &plan.registrations,
-            dry_run,
-            &mut out.actions,
-        )
-        .await,
-    );
-    // An old app whose every task was killed in this step is gone; say so, and remove what
-    // the backend may keep of it.
-    let killed: HashSet<String> = out.actions[before..]
-        .iter()
-        .filter_map(|a| match a {
-            Action::Kill { task, .. } => Some(task.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut remaining_old = 0;
-    for app in &old {
-        let left = app
-            .tasks
-            .iter()
-            .filter(|t| !killed.contains(&t.name))
-            .count();
-        if left == 0 {
-            if !dry_run {
-                if let Err(e) = backend.delete_app(app).await {
-                    errors.push(e.to_string());
-                }
-            }
-            out.actions.push(Action::DeleteApp {
-                app: app.id.clone(),
-            });
-        }
-        remaining_old += left;
-    }
-    // The new app's own extra tasks still waiting for their drain.
-    let remaining_extra = work
-        .iter()
-        .filter(|(a, t, _)| {
-            Some(a.id.as_str()) == target.map(|x| x.id.as_str()) && !killed.contains(&t.name)
-        })
-        .count();
-    out.bounce_in_progress = remaining_old > 0 || remaining_extra > 0;
-    if !errors.is_empty() {
-        out.error = Some(errors.join("; "));
-    }
-    out
-}
-
-/// Apps of an instance no longer configured (--all): killed without draining, as there is no
-/// config left to say how.
-async fn remove_orphan<B: Backend>(
-    backend: &B,
-    service: &str,
-    instance: &str,
-    apps: &[&App],
-    dry_run: bool,
-) -> Outcome {
-    let mut out = Outcome {
-        service: service.to_string(),
-        instance: instance.to_string(),
-        ..Default::default()
-    };
-    let mut errors = Vec::new();
-    for app in apps {
-        if !dry_run {
-            if let Err(e) = backend.delete_app(app).await {
-                errors.push(e.to_string());
-                continue;
-            }
-        }
-        out.actions.push(Action::DeleteApp {
-            app: app.id.clone(),
-        });
-    }
-    if !errors.is_empty() {
-        out.error = Some(errors.join("; "));
-    }
-    out
-}
-
-/// setup_service.<service>.<instance>: CRITICAL with the error, else OK with `ok_text`.
-fn sensu_event(selected: &Selected, error: Option<&str>, ok_text: String) -> Option<Json> {
-    let config = &selected.config;
-    let name = format!("setup_service.{}.{}", config.service, config.instance);
-    let (status, text) = match error {
-        Some(e) => (
-            soa::sensu::CRITICAL,
-            format!(
-                "setup-service could not set up {}.{}: {e}",
-                config.service, config.instance
-            ),
-        ),
-        None => (soa::sensu::OK, ok_text),
-    };
-    soa::sensu::event(&selected.service, config, name, status, text).map(|e| e.to_json())
-}
-
-fn app_ok_text(out: &Outcome) -> String {
-    format!(
-        "{}.{} is set up: app {}, {} of {} tasks happy{}",
-        out.service,
-        out.instance,
-        out.app_id.as_deref().unwrap_or("-"),
-        out.happy,
-        out.desired,
-        if out.bounce_in_progress {
-            ", bounce in progress"
-        } else {
-            ""
-        }
-    )
-}
-
 enum Work {
     Plan(Box<Plan>, Option<cluster::lock::InstanceLock>),
     Job(Box<jobs::JobPlan>, Option<cluster::lock::InstanceLock>),
-    Skipped(Json),
+    Skipped(Outcome),
     Failed(String, String, String),
     Orphan(String, String),
-}
-
-/// What one piece of work printed: the line, the instance, its error, verbose actions, an event.
-struct Line {
-    json: Json,
-    name: String,
-    error: Option<String>,
-    actions: Vec<Action>,
-    event: Option<Json>,
 }
 
 /// `--now`: RFC 3339 or unix seconds; unix milliseconds.
@@ -645,7 +179,7 @@ fn parse_now(s: &str) -> Result<i64> {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
     let cluster = system
-        .cluster_or(cli.cluster.as_deref())
+        .cluster_or(cli.master.cluster.as_deref())
         .map_err(|e| anyhow!(e))?;
     let timeouts = parse_timeouts(&cli.drain_timeouts)?;
     if cli.jobs == 0 {
@@ -656,25 +190,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         None => (now() * 1000.0) as i64,
     };
     let selection = soa::select::select(
-        &cli.soa_dir,
+        &cli.master.soa_dir,
         &cluster,
         &[InstanceType::Marathon, InstanceType::Chronos],
         &cli.instances,
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = cli::runtime()?;
     rt.block_on(async {
         let backend = cluster::open(
-            &cli.backend,
+            &cli.master.backend.backend,
             &cluster,
-            Duration::from_secs_f64(cli.engine_timeout),
+            cli.master.backend.engine_timeout.0,
         )
         .await?;
         if backend.read_only() && !cli.dry_run {
             bail!(
                 "--backend {}: a saved state can only be used with --dry-run",
-                cli.backend
+                cli.master.backend.backend
             );
         }
         let code = execute(&cli, &system, selection, timeouts, now_ms, &backend).await;
@@ -683,22 +215,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         code
     })
-}
-
-fn failed_line(service: &str, instance: &str, error: String) -> Line {
-    Line {
-        json: Outcome {
-            service: service.to_string(),
-            instance: instance.to_string(),
-            error: Some(error.clone()),
-            ..Default::default()
-        }
-        .to_json(),
-        name: format!("{service}.{instance}"),
-        error: Some(error),
-        actions: Vec::new(),
-        event: None,
-    }
 }
 
 async fn execute<B: Backend>(
@@ -765,25 +281,22 @@ async fn execute<B: Backend>(
             match cluster::lock::acquire(&cli.lock_dir, &service, &instance, lock_wait) {
                 Ok(Some(l)) => Some(l),
                 Ok(None) => {
-                    let mut line = Outcome {
+                    let held = cli.lock_dir.join(format!("{service}.{instance}.lock"));
+                    work.push(Work::Skipped(Outcome {
                         service: service.clone(),
                         instance: instance.clone(),
+                        skipped: Some(format!(
+                            "another setup-service run holds {}",
+                            held.display()
+                        )),
                         ..Default::default()
-                    }
-                    .to_json();
-                    line["skipped"] = json!(format!(
-                        "another setup-service run holds {}",
-                        cli.lock_dir
-                            .join(format!("{service}.{instance}.lock"))
-                            .display()
-                    ));
-                    work.push(Work::Skipped(line));
+                    }));
                     continue;
                 }
                 Err(e) => bail!(e),
             }
         };
-        let deployed = match deployed_of(&selected, system, &cli.soa_dir, &mut deployments) {
+        let deployed = match deployed_of(&selected, system, &cli.master.soa_dir, &mut deployments) {
             Ok(d) => d,
             Err(e) => {
                 work.push(Work::Failed(service, instance, e));
@@ -833,110 +346,131 @@ async fn execute<B: Backend>(
         .into_iter()
         .map(|r| r.id.as_str())
         .collect();
-    let sensu = cli.sensu.clone().or_else(|| soa::sensu::address(system));
+    let mut sensu = cli
+        .master
+        .sensu
+        .clone()
+        .or_else(|| soa::sensu::address(system))
+        .map(|a| cluster::sensu::Sender::new(&a, cli.master.sensu_timeout.0));
     let pass = jobs::Pass::new(&runs, &index, &expirable, now_ms, cli.dry_run);
-    let (apps_ref, pass_ref) = (&apps, &pass);
     let mut failed = false;
-    let mut lines = futures_util::stream::iter(work.into_iter().map(|w| async move {
-        match w {
-            Work::Plan(plan, lock) => {
-                let mine: Vec<&App> = apps_ref
-                    .iter()
-                    .filter(|a| a.service == plan.spec.service && a.instance == plan.spec.instance)
-                    .collect();
-                let out = act(backend, &plan, &mine, cli.dry_run).await;
-                drop(lock);
-                let event = sensu_event(&plan.selected, out.error.as_deref(), app_ok_text(&out));
-                Line {
-                    json: out.to_json(),
-                    name: format!("{}.{}", out.service, out.instance),
-                    error: out.error,
-                    actions: out.actions,
-                    event,
-                }
-            }
-            Work::Job(plan, lock) => {
-                let out = jobs::act(backend, &plan, system, pass_ref).await;
-                drop(lock);
-                let ok = format!(
-                    "{}.{} is set up: job {}",
-                    out.service,
-                    out.instance,
-                    json!(out.decision.as_ref().map(|d| d.state))
-                        .as_str()
-                        .unwrap_or("-")
-                );
-                let event = sensu_event(&plan.selected, out.error.as_deref(), ok);
-                Line {
-                    json: out.to_json(),
-                    name: format!("{}.{}", out.service, out.instance),
-                    error: out.error,
-                    actions: out.actions,
-                    event,
-                }
-            }
-            Work::Orphan(service, instance) => {
-                let mine: Vec<&App> = apps_ref
-                    .iter()
-                    .filter(|a| a.service == service && a.instance == instance)
-                    .collect();
-                let mut out = remove_orphan(backend, &service, &instance, &mine, cli.dry_run).await;
-                // Results of a job no longer configured go once past keeping.
-                let mut errors = Vec::new();
-                jobs::expire(
-                    backend,
-                    pass_ref.runs_of(&service, &instance),
-                    pass_ref,
-                    &mut out.actions,
-                    &mut errors,
-                )
-                .await;
-                if !errors.is_empty() {
-                    out.error = Some(errors.join("; "));
-                }
-                Line {
-                    json: out.to_json(),
-                    name: format!("{service}.{instance}"),
-                    error: out.error,
-                    actions: out.actions,
-                    event: None,
-                }
-            }
-            Work::Skipped(json) => Line {
-                name: format!(
-                    "{}.{}",
-                    json["service"].as_str().unwrap_or(""),
-                    json["instance"].as_str().unwrap_or("")
-                ),
-                json,
-                error: None,
-                actions: Vec::new(),
-                event: None,
-            },
-            Work::Failed(service, instance, e) => failed_line(&service, &instance, e),
-        }
-    }))
+    let ctx = Ctx {
+        backend,
+        apps: &apps,
+        pass: &pass,
+        system,
+        dry_run: cli.dry_run,
+    };
+    let ctx = &ctx;
+    let mut lines = futures_util::stream::iter(work.into_iter().map(|w| perform(ctx, w)))
     .buffered(cli.jobs);
     while let Some(line) = lines.next().await {
         if cli.verbose {
             for a in &line.actions {
-                eprintln!("setup-service: {}: {}", line.name, json!(a));
+                eprintln!("setup-service: {}: {}", line.name, serde_json::to_string(a)?);
             }
         }
         if let Some(e) = &line.error {
             failed = true;
             eprintln!("setup-service: {}: {e}", line.name);
         }
-        if let (Some(addr), Some(event), false) = (&sensu, line.event, cli.dry_run) {
-            if let Err(e) = cluster::sensu::send(addr, &event, Duration::from_secs(2)) {
+        if let (Some(sender), Some(event), false) = (&mut sensu, line.event, cli.dry_run) {
+            if let Err(e) = sender.send(&event) {
                 eprintln!("setup-service: warning: {e}");
             }
         }
-        soa::cli::print_json_line(&line.json)?;
+        cli::print_json_line(&line.record)?;
     }
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What every piece of work of one pass reads.
+struct Ctx<'a, B: Backend> {
+    backend: &'a B,
+    apps: &'a [App],
+    pass: &'a jobs::Pass<'a>,
+    system: &'a SystemConfig,
+    dry_run: bool,
+}
+
+impl<B: Backend> Ctx<'_, B> {
+    fn apps_of(&self, service: &str, instance: &str) -> Vec<&App> {
+        self.apps
+            .iter()
+            .filter(|a| a.service == service && a.instance == instance)
+            .collect()
+    }
+}
+
+/// One piece of work, done: its line, and the Sensu event it earns.
+async fn perform<B: Backend>(ctx: &Ctx<'_, B>, work: Work) -> Line {
+    match work {
+        Work::Plan(plan, lock) => {
+            let mine = ctx.apps_of(&plan.spec.service, &plan.spec.instance);
+            let out = apps::act(ctx.backend, &plan, &mine, ctx.dry_run).await;
+            drop(lock);
+            let event = sensu_event(&plan.selected, out.error.as_deref(), app_ok_text(&out));
+            Line {
+                name: format!("{}.{}", out.service, out.instance),
+                error: out.error.clone(),
+                actions: out.actions.clone(),
+                event,
+                record: Record::App(out),
+            }
+        }
+        Work::Job(plan, lock) => {
+            let out = jobs::act(ctx.backend, &plan, ctx.system, ctx.pass).await;
+            drop(lock);
+            let state = out
+                .decision
+                .as_ref()
+                .map_or("-".to_string(), |d| d.state.to_string());
+            let ok = format!("{}.{} is set up: job {state}", out.service, out.instance);
+            let event = sensu_event(&plan.selected, out.error.as_deref(), ok);
+            Line {
+                name: format!("{}.{}", out.service, out.instance),
+                error: out.error.clone(),
+                actions: out.actions.clone(),
+                event,
+                record: Record::Job(out),
+            }
+        }
+        Work::Orphan(service, instance) => {
+            let mine = ctx.apps_of(&service, &instance);
+            let mut out =
+                apps::remove_orphan(ctx.backend, &service, &instance, &mine, ctx.dry_run).await;
+            // Results of a job no longer configured go once past keeping.
+            let mut errors = Vec::new();
+            jobs::expire(
+                ctx.backend,
+                ctx.pass.runs_of(&service, &instance),
+                ctx.pass,
+                &mut out.actions,
+                &mut errors,
+            )
+            .await;
+            if !errors.is_empty() {
+                out.error = Some(errors.join("; "));
+            }
+            Line {
+                name: format!("{service}.{instance}"),
+                error: out.error.clone(),
+                actions: out.actions.clone(),
+                event: None,
+                record: Record::App(out),
+            }
+        }
+        Work::Skipped(out) => Line {
+            name: format!("{}.{}", out.service, out.instance),
+            error: None,
+            actions: Vec::new(),
+            event: None,
+            record: Record::App(out),
+        },
+        Work::Failed(service, instance, e) => failed_line(&service, &instance, e),
+    }
 }

@@ -58,7 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let report = soa::validate::validate(&cli.soa_dir, services.as_deref())
         .with_context(|| format!("validating {}", cli.soa_dir.display()))?;
     if cli.json {
-        soa::cli::print_json_line(&serde_json::to_value(&report)?)?;
+        cli::print_json_line(&serde_json::to_value(&report)?)?;
     } else {
         let mut out = std::io::stdout().lock();
         for f in &report.files {

@@ -2,5 +2,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = soa_validate::Cli::parse();
-    soa::cli::finish("soa-validate", soa_validate::run(cli))
+    cli::finish("soa-validate", soa_validate::run(cli))
 }

@@ -79,7 +79,7 @@ fn wrong_type() {
         "example_service/marathon-local.yaml",
         "extra:\n  deploy_group: prod\n  instances: three\n",
     );
-    let want = format!("line {}: instance extra: key instances: instances is the string \"three\", expected an integer", n + 3);
+    let want = format!("line {}: instance example_service.extra: key instances: instances is the string \"three\", expected an integer", n + 3);
     assert!(out.contains(&want), "{out}");
 }
 
@@ -99,7 +99,7 @@ fn unknown_key() {
         "extra:\n  deploy_group: prod\n  instnaces: 3\n",
     );
     let want = format!(
-        "line {}: instance extra: key instnaces: unknown key instnaces for a marathon instance",
+        "line {}: instance example_service.extra: key instnaces: unknown key instnaces for a marathon instance",
         n + 3
     );
     assert!(out.contains(&want), "{out}");
@@ -113,7 +113,7 @@ fn bad_instance_name() {
     );
     assert!(
         out.contains(&format!(
-            "line {}: instance Big-Batch: the instance name \"Big-Batch\" is not valid",
+            "line {}: instance example_service.Big-Batch: the instance name \"Big-Batch\" is not valid",
             n + 1
         )),
         "{out}"
@@ -127,14 +127,14 @@ fn missing_deploy_group() {
         "lost:\n  deploy_group: staging\n",
     );
     let want = format!(
-        "line {}: instance lost: key deploy_group: deploy_group staging is not a deploy group of deploy.yaml's pipeline (its deploy groups: canary, prod)",
+        "line {}: instance example_service.lost: key deploy_group: deploy_group staging is not a deploy group of deploy.yaml's pipeline (its deploy groups: canary, prod)",
         n + 2
     );
     assert!(out.contains(&want), "{out}");
     // Without a deploy_group key the default <cluster>.<instance> must be a step too.
     let (out, _) = invalid_with("example_service/adhoc-local.yaml", "unnamed:\n  cmd: x\n");
     assert!(
-        out.contains("instance unnamed: deploy_group local.unnamed is not a deploy group"),
+        out.contains("instance example_service.unnamed: deploy_group local.unnamed is not a deploy group"),
         "{out}"
     );
 }
@@ -145,7 +145,7 @@ fn bad_schedule() {
         "reports/chronos-local.yaml",
         "daily:\n  cmd: x\n  deploy_group: prod\n  schedule: every day\n",
     );
-    assert!(out.contains("instance daily: key schedule: The specified schedule \"every day\" is neither a valid cron schedule nor a valid ISO 8601 schedule"), "{out}");
+    assert!(out.contains("instance reports.daily: key schedule: The specified schedule \"every day\" is neither a valid cron schedule nor a valid ISO 8601 schedule"), "{out}");
     let (out, _) = invalid_with("reports/chronos-local.yaml", "daily:\n  cmd: x\n  deploy_group: prod\n  schedule: R/2026-01-01T00:00:00Z/PT10S\n  schedule_time_zone: Mars/Olympus\n");
     assert!(
         out.contains(

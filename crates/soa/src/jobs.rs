@@ -297,6 +297,25 @@ pub enum JobState {
     Starting,
 }
 
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Idle => "idle",
+            JobState::Running => "running",
+            JobState::WaitingForParents => "waiting_for_parents",
+            JobState::Disabled => "disabled",
+            JobState::Held => "held",
+            JobState::Starting => "starting",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A run to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Start {

@@ -8,7 +8,6 @@
 //! service repositories (through the git command, which alone reaches a remote, under a time
 //! limit). Synchronous; the binaries that need Docker or HTTP do that themselves.
 
-pub mod cli;
 pub mod deployments;
 pub mod docker_args;
 pub mod error;

@@ -61,7 +61,8 @@ pub struct Event<'a> {
     pub source: String,
     pub tags: Field<'a>,
     pub ttl: Option<&'a Value>,
-    pub issuetype: Option<&'a Value>,
+    pub irc_channels: Option<&'a Value>,
+    pub slack_channels: Option<&'a Value>,
     pub description: Option<&'a str>,
 }
 
@@ -122,7 +123,8 @@ pub fn event<'a>(
         source: format!("paasta-{}", config.cluster),
         tags: or("tags", json!([])),
         ttl: get("ttl"),
-        issuetype: get("issuetype"),
+        irc_channels: get("irc_channels"),
+        slack_channels: get("slack_channels"),
         description: service.description(),
     })
 }

@@ -258,7 +258,7 @@ impl Service {
                         .line(yaml::locate(&self.service_yaml.text, &["deploy_group"]))
                 } else {
                     Problem::new(&file.path, message)
-                        .instance(instance)
+                        .instance(&format!("{}.{instance}", self.name))
                         .line(file.line_of(&[instance, "deploy_group"]))
                 }
                 .key("deploy_group"))
@@ -283,7 +283,7 @@ impl Service {
                         describe(other)
                     ),
                 )
-                .instance(instance)
+                .instance(&format!("{}.{instance}", self.name))
                 .line(file.line_of(&[instance]))]);
             }
             None => {
@@ -291,7 +291,7 @@ impl Service {
                     &file.path,
                     format!("no instance {instance} in this file"),
                 )
-                .instance(instance)]);
+                .instance(&format!("{}.{instance}", self.name))]);
             }
         };
         InstanceConfig::build(self, file, instance, own)
@@ -324,12 +324,14 @@ impl Service {
     }
 
     /// The registry images come from: service.yaml's `docker_registry`, else the system config's.
+    /// An empty one is none: the image is local (docs/paasta.md §9).
     pub fn docker_registry<'a>(&'a self, system: &'a crate::SystemConfig) -> Option<&'a str> {
         self.service_yaml
             .map
             .get("docker_registry")
             .and_then(Value::as_str)
             .or_else(|| system.docker_registry())
+            .filter(|r| !r.trim().is_empty())
     }
 
     /// The full image reference of a deployment's `docker_image`: the registry prepended.
@@ -475,7 +477,7 @@ impl InstanceConfig {
         let at = |key: &str| -> Problem {
             if own.contains_key(key) {
                 Problem::new(&file.path, "")
-                    .instance(instance)
+                    .instance(&format!("{}.{instance}", service.name))
                     .line(file.line_of(&[instance, key]))
             } else {
                 let path = service.path("service.yaml");

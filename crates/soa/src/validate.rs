@@ -225,7 +225,7 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
             {
                 out.push(
                     Problem::new(&file.path, format!("instance {name} is also defined in {}: instance names must be unique within cluster {}", first.display(), file.cluster))
-                        .instance(&name)
+                        .instance(&format!("{}.{name}", s.name))
                         .line(file.line_of(&[&name])),
                 );
             }
@@ -315,7 +315,9 @@ fn check_instance(
             Some(k) => file.line_of(&[name, k]).or_else(|| file.line_of(&[name])),
             None => file.line_of(&[name]),
         };
-        let p = Problem::new(&file.path, message).instance(name).line(line);
+        let p = Problem::new(&file.path, message)
+            .instance(&format!("{}.{name}", s.name))
+            .line(line);
         match key {
             Some(k) => p.key(k),
             None => p,
@@ -362,7 +364,11 @@ fn check_instance(
             None,
             "an instance's monitoring",
         );
-        out.extend(found.into_iter().map(|p| p.instance(name)));
+        out.extend(
+            found
+                .into_iter()
+                .map(|p| p.instance(&format!("{}.{name}", s.name))),
+        );
     }
     // The deploy group is checked on its own so that a type error elsewhere does not hide it.
     if let (Some(groups), Ok(group)) = (deploy_groups, s.deploy_group_of(file, name)) {
@@ -547,7 +553,7 @@ impl JobIndex {
                 chain.push(names[0].clone());
                 Some(
                     Problem::new(&file.path, format!("the jobs' parents form a cycle: {} (a job cannot run until it has run)", chain.join(" -> ")))
-                        .instance(inst)
+                        .instance(&names[0])
                         .key("parents")
                         .line(file.line_of(&[inst, "parents"])),
                 )
@@ -634,15 +640,15 @@ mod tests {
             "main:\n  deploy_group: prod\n  cpus: lots\n  colour: blue\n  schedule: x\n  monitoring:\n    team: t\n    paeg: true\nBad_Name:\n  deploy_group: nope\n",
         )]);
         let all = m.join("\n");
-        assert!(all.contains("marathon-prod.yaml:3: instance main: key cpus: cpus is the string \"lots\", expected a number"), "{all}");
-        assert!(all.contains("marathon-prod.yaml:4: instance main: key colour: unknown key colour for a marathon instance"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:3: instance svc.main: key cpus: cpus is the string \"lots\", expected a number"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:4: instance svc.main: key colour: unknown key colour for a marathon instance"), "{all}");
         assert!(all.contains("key schedule: unknown key schedule for a marathon instance (it is a key of chronos instances)"), "{all}");
         assert!(
-            all.contains("instance Bad_Name: the instance name \"Bad_Name\" is not valid"),
+            all.contains("instance svc.Bad_Name: the instance name \"Bad_Name\" is not valid"),
             "{all}"
         );
-        assert!(all.contains("marathon-prod.yaml:8: instance main: key main.monitoring.paeg: unknown key paeg in an instance's monitoring"), "{all}");
-        assert!(all.contains("marathon-prod.yaml:10: instance Bad_Name: key deploy_group: deploy_group nope is not a deploy group of deploy.yaml's pipeline (its deploy groups: prod)"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:8: instance svc.main: key main.monitoring.paeg: unknown key paeg in an instance's monitoring"), "{all}");
+        assert!(all.contains("marathon-prod.yaml:10: instance svc.Bad_Name: key deploy_group: deploy_group nope is not a deploy group of deploy.yaml's pipeline (its deploy groups: prod)"), "{all}");
     }
 
     #[test]
@@ -653,15 +659,15 @@ mod tests {
         )]);
         let all = m.join("\n");
         for want in [
-            "instance a: a job needs a schedule",
-            "instance b: key parents: a job has either a schedule or parents, not both",
-            "instance b: key schedule: The specified schedule \"garbage\" is neither a valid cron schedule nor a valid ISO 8601 schedule",
-            "instance c: key parents: Job svc.c cannot depend on itself",
-            "instance c: key parents: Parent job other.job could not be found",
-            "instance c: key parents: parent \"nodot\" is not written service.instance",
-            "instance d: key schedule: Unsupported interval \"PT30S\"",
-            "instance d: key epsilon: The specified epsilon value \"soon\" does not conform to the ISO8601 format.",
-            "instance d: key cmd: the command's time variables do not parse: unknown variable nope",
+            "instance svc.a: a job needs a schedule",
+            "instance svc.b: key parents: a job has either a schedule or parents, not both",
+            "instance svc.b: key schedule: The specified schedule \"garbage\" is neither a valid cron schedule nor a valid ISO 8601 schedule",
+            "instance svc.c: key parents: Job svc.c cannot depend on itself",
+            "instance svc.c: key parents: Parent job other.job could not be found",
+            "instance svc.c: key parents: parent \"nodot\" is not written service.instance",
+            "instance svc.d: key schedule: Unsupported interval \"PT30S\"",
+            "instance svc.d: key epsilon: The specified epsilon value \"soon\" does not conform to the ISO8601 format.",
+            "instance svc.d: key cmd: the command's time variables do not parse: unknown variable nope",
         ] {
             assert!(all.contains(want), "missing {want:?} in\n{all}");
         }
@@ -680,7 +686,7 @@ mod tests {
         assert_eq!(all.matches("form a cycle").count(), 1, "{all}");
         assert!(all.contains("other.b -> svc.a -> other.b"), "{all}");
         assert!(
-            all.contains("instance main: instance main is also defined in"),
+            all.contains("instance svc.main: instance main is also defined in"),
             "{all}"
         );
     }
@@ -697,7 +703,7 @@ mod tests {
             "{all}"
         );
         assert!(
-            all.contains("adhoc-prod.yaml:2: instance batch: key deploy_group"),
+            all.contains("adhoc-prod.yaml:2: instance svc.batch: key deploy_group"),
             "{all}"
         );
     }
