@@ -5,7 +5,9 @@
 # paasta-local-run-*-paasta-test-*, and the untagged leftovers of fixture image imports.
 # Touches nothing else. Quiet when there is nothing, or no engine.
 set -u
-docker info >/dev/null 2>&1 || exit 0
+docker info >/dev/null 2>&1 || networks=$(docker network ls -q --filter 'name=^paasta-test-')
+[ -z "$networks" ] || docker network rm $networks >/dev/null 2>&1 || true
+exit 0
 containers=$(docker ps -aq --filter 'name=paasta_local_run_paasta-test-'; docker ps -aq --filter 'name=^/paasta-test-'; docker ps -aq --filter 'name=^/paasta-(scheduled|rerun|emergency|record)-test_')
 [ -z "$containers" ] || docker rm -f $containers >/dev/null
 images=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(paasta-test/|paasta-local-run-.*-paasta-test-)' || true)
@@ -13,4 +15,6 @@ images=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(paasta-t
 # A re-import under a tag that existed leaves the previous image untagged (<none>).
 dangling=$(docker images -q --filter dangling=true --filter label=org.paasta-toolkit.fixture)
 [ -z "$dangling" ] || docker rmi -f $dangling >/dev/null 2>&1 || true
+networks=$(docker network ls -q --filter 'name=^paasta-test-')
+[ -z "$networks" ] || docker network rm $networks >/dev/null 2>&1 || true
 exit 0

@@ -13,7 +13,7 @@
 use anyhow::{anyhow, Result};
 use clap::Parser;
 use cluster::{App, Backend};
-use soa::deployments::{DesiredState, Deployments};
+use soa::deployments::{Deployments, DesiredState};
 use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
 use std::collections::HashMap;

@@ -162,10 +162,15 @@ fn under_the_threshold_is_critical_and_the_run_follows_crit_and_min_count() {
     // CRITICAL adds a blank line and what to do, naming the status command for this cluster.
     let text = lines[0]["output"].as_str().unwrap();
     assert!(
-        text.starts_with("Service web.main has 1 out of 3 expected instances available!\n(threshold: 50%)\n\n"),
+        text.starts_with(
+            "Service web.main has 1 out of 3 expected instances available!\n(threshold: 50%)\n\n"
+        ),
         "{text}"
     );
-    assert!(text.contains("service-ctl status web.main -c prod"), "{text}");
+    assert!(
+        text.contains("service-ctl status web.main -c prod"),
+        "{text}"
+    );
     // 2 of 3 instances critical, but fewer than the 5 --min-count-critical asks for.
     assert_eq!(out.status.code(), Some(0));
     let (out, _) = check(
@@ -293,7 +298,11 @@ fn a_blackholed_sensu_never_stalls_the_run() {
     assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
     assert_eq!(lines.len(), 2, "every event is printed");
     assert_eq!(lines[0]["status"], 2);
-    assert_eq!(out.status.code(), Some(0), "2 critical, fewer than --min-count-critical");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "2 critical, fewer than --min-count-critical"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("were not sent to Sensu"),
         "{}",

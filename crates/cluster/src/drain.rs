@@ -87,7 +87,7 @@ pub enum DrainMethod {
         timeouts: Timeouts,
     },
     Http {
-        actions: HttpDrain,
+        actions: Box<HttpDrain>,
         timeouts: Timeouts,
     },
 }
@@ -120,7 +120,7 @@ impl DrainMethod {
                 timeouts,
             },
             DrainConfig::Http(actions) => DrainMethod::Http {
-                actions: (**actions).clone(),
+                actions: actions.clone(),
                 timeouts,
             },
         }
@@ -459,16 +459,12 @@ mod tests {
             assert!(again.is_safe_to_kill(&task).await.unwrap());
             again.stop_draining(&task).await.unwrap();
             assert!(!t.is_draining(&task).await.unwrap());
-            assert!(
-                method("nope", &Map::new())
-                    .unwrap_err()
-                    .contains("drain_method is \"nope\", expected noop, hacheck")
-            );
-            assert!(
-                method("http", &Map::new())
-                    .unwrap_err()
-                    .contains("drain_method_params.drain is missing")
-            );
+            assert!(method("nope", &Map::new())
+                .unwrap_err()
+                .contains("drain_method is \"nope\", expected noop, hacheck"));
+            assert!(method("http", &Map::new())
+                .unwrap_err()
+                .contains("drain_method_params.drain is missing"));
         });
     }
 }

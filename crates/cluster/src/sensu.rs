@@ -119,7 +119,10 @@ mod tests {
             s.send(&serde_json::json!({ "n": i })).unwrap();
         }
         drop(s);
-        assert_eq!(reader.join().unwrap(), [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#]);
+        assert_eq!(
+            reader.join().unwrap(),
+            [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#]
+        );
     }
 
     #[test]
@@ -134,7 +137,11 @@ mod tests {
         for _ in 0..1000 {
             errors += usize::from(s.send(&big).is_err());
         }
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(errors, 1, "one error, then quiet drops");
         assert_eq!(s.sent + s.dropped, 1000);
         drop(listener);

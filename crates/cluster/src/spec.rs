@@ -5,7 +5,7 @@
 use crate::backend::{AppSpec, Backoff, RunKind, RunSpec};
 use chrono::DateTime;
 use container::spec::chronos_env;
-use soa::deployments::{DesiredState, Deployments};
+use soa::deployments::{Deployments, DesiredState};
 use soa::{InstanceConfig, Service, SystemConfig};
 use std::path::Path;
 

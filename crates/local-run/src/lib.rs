@@ -13,7 +13,7 @@ use container::engine::LogOutput;
 use container::health::{self, Probe, Target, Verdict};
 use container::spec::{number_text, Network};
 use container::{ContainerSpec, Engine, SpecOptions};
-use soa::deployments::{DesiredState, Deployments};
+use soa::deployments::{Deployments, DesiredState};
 use soa::{InstanceConfig, InstanceType, Service, SystemConfig};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

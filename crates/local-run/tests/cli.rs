@@ -633,3 +633,38 @@ fn no_engine_is_a_clear_error_within_two_seconds() {
         "{err}"
     );
 }
+
+/// An instance listening on its own container_port is published, probed and told its port there.
+#[test]
+fn container_port_is_published_probed_and_named() {
+    let f = Fixture::new();
+    f.append(
+        "marathon-local.yaml",
+        "\nport9000:\n  deploy_group: prod\n  container_port: 9000\n  cmd: \"httpd -f -p 9000 -h /srv/www\"\n  healthcheck_mode: http\n  healthcheck_grace_period_seconds: 5\n  healthcheck_interval_seconds: 0.2\n  healthcheck_max_consecutive_failures: 3\n",
+    );
+    let (code, _, err) =
+        output(
+            f.cmd("port")
+                .args(["-s", "example_service", "-i", "port9000", "-t"]),
+        );
+    assert_eq!(code, 0, "healthy on 9000: {err}");
+    let (code, out, err) = output(f.cmd("port").args([
+        "-s",
+        "example_service",
+        "-i",
+        "port9000",
+        "-o",
+        "31999",
+        "--dry-run",
+        "--json-dict",
+    ]));
+    assert_eq!(code, 0, "--dry-run --json-dict together: {err}");
+    let spec: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(spec["container_port"], 9000);
+    assert_eq!(spec["env"]["MARATHON_PORT_9000"], "31999");
+    assert!(spec["argv"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("--publish=31999:9000")));
+    assert!(containers_of("port").is_empty());
+}

@@ -262,12 +262,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 None
             } else {
                 Some(
-                    cluster::open(
-                        &cli.backend.backend,
-                        cluster,
-                        cli.backend.engine_timeout.0,
-                    )
-                    .await?,
+                    cluster::open(&cli.backend.backend, cluster, cli.backend.engine_timeout.0)
+                        .await?,
                 )
             };
             let wait = cli.wait || cli.rerun_type == RerunType::Graph;

@@ -420,8 +420,7 @@ fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
             });
             return Ok(ctx.report("emergency-start", actions));
         }
-        let (spec, _) = spec::app_spec(config, ctx.system, &deployed)
-            .map_err(|e| anyhow!(e))?;
+        let (spec, _) = spec::app_spec(config, ctx.system, &deployed).map_err(|e| anyhow!(e))?;
         let desired = deployed.desired_tasks(config);
         let apps = ctx.apps().await?;
         let app = apps.iter().find(|a| a.id == spec.id);

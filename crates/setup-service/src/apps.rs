@@ -138,7 +138,12 @@ pub(crate) async fn draining_of(
 }
 
 /// One step for one instance.
-pub(crate) async fn act<B: Backend>(backend: &B, plan: &Plan, apps: &[&App], dry_run: bool) -> Outcome {
+pub(crate) async fn act<B: Backend>(
+    backend: &B,
+    plan: &Plan,
+    apps: &[&App],
+    dry_run: bool,
+) -> Outcome {
     let config = &plan.selected.config;
     let mut out = Outcome {
         service: config.service.clone(),
@@ -309,4 +314,3 @@ pub(crate) async fn remove_orphan<B: Backend>(
     }
     out
 }
-

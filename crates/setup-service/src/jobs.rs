@@ -113,7 +113,11 @@ impl serde::Serialize for JobOutcome {
             instance: &self.instance,
             job: jobs::job_name(&self.service, &self.instance),
             state: self.decision.as_ref().map(|d| d.state),
-            next_due: self.decision.as_ref().and_then(|d| d.next_due).map(time_text),
+            next_due: self
+                .decision
+                .as_ref()
+                .and_then(|d| d.next_due)
+                .map(time_text),
             actions: &self.actions,
             error: self.error.as_deref(),
             skipped: self.skipped.as_deref(),

@@ -362,12 +362,16 @@ async fn execute<B: Backend>(
         dry_run: cli.dry_run,
     };
     let ctx = &ctx;
-    let mut lines = futures_util::stream::iter(work.into_iter().map(|w| perform(ctx, w)))
-    .buffered(cli.jobs);
+    let mut lines =
+        futures_util::stream::iter(work.into_iter().map(|w| perform(ctx, w))).buffered(cli.jobs);
     while let Some(line) = lines.next().await {
         if cli.verbose {
             for a in &line.actions {
-                eprintln!("setup-service: {}: {}", line.name, serde_json::to_string(a)?);
+                eprintln!(
+                    "setup-service: {}: {}",
+                    line.name,
+                    serde_json::to_string(a)?
+                );
             }
         }
         if let Some(e) = &line.error {

@@ -65,7 +65,11 @@ pub(crate) enum Record {
 }
 
 /// setup_service.<service>.<instance>: CRITICAL with the error, else OK with `ok_text`.
-pub(crate) fn sensu_event(selected: &Selected, error: Option<&str>, ok_text: String) -> Option<Json> {
+pub(crate) fn sensu_event(
+    selected: &Selected,
+    error: Option<&str>,
+    ok_text: String,
+) -> Option<Json> {
     let config = &selected.config;
     let name = format!("setup_service.{}.{}", config.service, config.instance);
     let (status, text) = match error {
@@ -120,4 +124,3 @@ pub(crate) fn failed_line(service: &str, instance: &str, error: String) -> Line 
         event: None,
     }
 }
-

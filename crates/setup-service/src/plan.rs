@@ -2,11 +2,11 @@
 //! desired task count, how to bounce and drain. No I/O but reading deployments.json once per
 //! service.
 
+use cluster::bounce::Method;
 use cluster::drain::DrainMethod;
 use cluster::http::Timeouts;
 use cluster::spec::Deployed;
 use cluster::AppSpec;
-use cluster::bounce::Method;
 use soa::deployments::Deployments;
 use soa::select::Selected;
 use soa::SystemConfig;
@@ -81,4 +81,3 @@ pub(crate) fn plan(
         selected,
     })
 }
-

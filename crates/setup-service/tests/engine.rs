@@ -349,9 +349,74 @@ fn downthenup_never_runs_old_and_new_together() {
     assert_eq!(most_apps, 1, "old and new ran at once");
 }
 
+/// Brutal: the first pass after the deploy kills every old task (no drain to wait for), none
+/// runs after it, and no sample ever shows an old task serving beside a new one.
 #[test]
 fn brutal_replaces_everything_at_once() {
-    bounce("ss-brutal", "brutal");
+    let f = Fixture::new("ss-brutal", &with_method("brutal"));
+    f.converge(Duration::from_secs(60), happy_and_settled(3));
+    let v1_app = f.tasks()[0].app.clone();
+    f.deploy(V2, "start");
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = {
+        let (stop, samples, cluster, v1) = (
+            stop.clone(),
+            samples.clone(),
+            f.name.clone(),
+            v1_app.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let t = tasks_of(&cluster);
+                let old_running = t
+                    .iter()
+                    .filter(|s| s.app == v1 && s.state == "running")
+                    .count();
+                let old_healthy = t.iter().filter(|s| s.app == v1 && s.healthy()).count();
+                let new_healthy = t.iter().filter(|s| s.app != v1 && s.healthy()).count();
+                samples
+                    .lock()
+                    .unwrap()
+                    .push((old_running, old_healthy, new_healthy));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let first = f.step();
+    let killed_old = first["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "kill" && a["app"] == v1_app.as_str())
+        .count();
+    assert_eq!(
+        killed_old, 3,
+        "every old task goes in the first pass: {first}"
+    );
+    let after_first = f.tasks();
+    assert!(
+        after_first
+            .iter()
+            .all(|t| t.app != v1_app || t.state != "running"),
+        "an old task outlived the first pass: {after_first:?}"
+    );
+    f.converge(Duration::from_secs(90), happy_and_settled(3));
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let s = samples.lock().unwrap();
+    assert!(s.len() > 3, "too few samples");
+    for (_, old_healthy, new_healthy) in s.iter() {
+        assert!(
+            !(*old_healthy > 0 && *new_healthy > 0),
+            "old and new served at once: {s:?}"
+        );
+    }
+    let tasks = f.tasks();
+    assert!(
+        tasks.len() == 3 && tasks.iter().all(|t| t.app != v1_app && t.healthy()),
+        "{tasks:?}"
+    );
 }
 
 #[test]

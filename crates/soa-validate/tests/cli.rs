@@ -134,7 +134,9 @@ fn missing_deploy_group() {
     // Without a deploy_group key the default <cluster>.<instance> must be a step too.
     let (out, _) = invalid_with("example_service/adhoc-local.yaml", "unnamed:\n  cmd: x\n");
     assert!(
-        out.contains("instance example_service.unnamed: deploy_group local.unnamed is not a deploy group"),
+        out.contains(
+            "instance example_service.unnamed: deploy_group local.unnamed is not a deploy group"
+        ),
         "{out}"
     );
 }

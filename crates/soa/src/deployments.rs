@@ -298,7 +298,11 @@ impl Deployments {
                 .get("desired_state")
                 .and_then(Value::as_str)
                 .and_then(DesiredState::parse)
-                .ok_or_else(|| bad(&format!("{key}'s desired_state is not \"start\" or \"stop\"")))?;
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "{key}'s desired_state is not \"start\" or \"stop\""
+                    ))
+                })?;
             let force_bounce = match v.get("force_bounce") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),

@@ -108,7 +108,7 @@ pub fn parse_size(s: &str) -> Option<i64> {
         "p" => 1024f64.powi(5),
         _ => return None,
     };
-    (n >= 0.0).then(|| (n * mult) as i64)
+    (n >= 0.0).then_some((n * mult) as i64)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -175,12 +175,7 @@ impl DockerOptions {
         let mut o = DockerOptions::default();
         for (raw, value) in args {
             let option = canonical(raw.trim_start_matches('-'));
-            let bad = |expected: &str| {
-                (
-                    raw.clone(),
-                    format!("{raw}: {value:?} is not {expected}"),
-                )
-            };
+            let bad = |expected: &str| (raw.clone(), format!("{raw}: {value:?} is not {expected}"));
             let v = value.as_str();
             match option {
                 "shm-size" => o.shm_size = Some(parse_size(v).ok_or_else(|| bad("a size such as 64m or 1g"))?),
@@ -350,7 +345,10 @@ mod tests {
     fn unmappable_and_bad_values_name_the_option() {
         let (opt, why) = parse(&[("privileged", "true")]).unwrap_err();
         assert_eq!(opt, "privileged");
-        assert!(why.contains("cannot be given to the Docker Engine API"), "{why}");
+        assert!(
+            why.contains("cannot be given to the Docker Engine API"),
+            "{why}"
+        );
         let (opt, why) = parse(&[("ulimit", "nofile")]).unwrap_err();
         assert_eq!(opt, "ulimit");
         assert!(why.contains("NAME=SOFT[:HARD]"), "{why}");

@@ -224,11 +224,7 @@ fn healthcheck_json(h: &HealthCheck) -> Json {
 /// Marathon constraints (§3): the instance's `constraints` when set; otherwise extra_constraints,
 /// GROUP_BY the discover attribute over the hosts deploys may reach, the blacklist (UNLIKE), the
 /// whitelist (LIKE), the pool, and hostname UNIQUE for small instances.
-pub fn constraints(
-    long: &LongRunning,
-    system: &SystemConfig,
-    desired: u64,
-) -> Vec<Vec<String>> {
+pub fn constraints(long: &LongRunning, system: &SystemConfig, desired: u64) -> Vec<Vec<String>> {
     if let Some(c) = &long.constraints {
         return c.clone();
     }
@@ -476,8 +472,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn reference() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/reference/marathon-app")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference/marathon-app")
     }
 
     /// fixtures/reference/marathon-app (PaaSTA v0.86's output): the definition, the exact bytes hashed, the id.
@@ -564,7 +559,10 @@ mod tests {
             r#"[["region","GROUP_BY","1"],["region","UNLIKE","uswest2"],["pool","LIKE","batch"]]"#,
         )
         .unwrap();
-        assert_eq!(constraints(config.long_running().unwrap(), &system, 3), want);
+        assert_eq!(
+            constraints(config.long_running().unwrap(), &system, 3),
+            want
+        );
     }
 
     #[test]

@@ -454,13 +454,23 @@ fn str_list(v: &Value) -> Vec<String> {
 
 fn str_pairs(v: Option<&Value>) -> Vec<Vec<String>> {
     v.and_then(Value::as_sequence)
-        .map(|items| items.iter().filter(|s| s.is_sequence()).map(str_list).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter(|s| s.is_sequence())
+                .map(str_list)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn str_map(v: Option<&Value>) -> Vec<(String, String)> {
     v.and_then(Value::as_mapping)
-        .map(|m| m.iter().map(|(k, v)| (key_text(k), scalar_text(v))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (key_text(k), scalar_text(v)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -540,12 +550,8 @@ impl InstanceConfig {
             .map(str::to_string);
         let kind_config = match file.kind {
             InstanceType::Marathon => KindConfig::LongRunning(Box::new(
-                long_running(service, instance, &merged).map_err(|(key, message)| {
-                    vec![Problem {
-                        message,
-                        ..at(key)
-                    }]
-                })?,
+                long_running(service, instance, &merged)
+                    .map_err(|(key, message)| vec![Problem { message, ..at(key) }])?,
             )),
             InstanceType::Chronos => KindConfig::Scheduled(Box::new(Scheduled {
                 schedule: text("schedule"),
@@ -559,12 +565,13 @@ impl InstanceConfig {
             InstanceType::Adhoc => KindConfig::Adhoc,
         };
         let extra_docker_args = str_map(get("extra_docker_args"));
-        let docker_options = DockerOptions::parse(&extra_docker_args).map_err(|(option, why)| {
-            let mut p = at("extra_docker_args");
-            p.key = Some(format!("extra_docker_args.{option}"));
-            p.message = why;
-            vec![p]
-        })?;
+        let docker_options =
+            DockerOptions::parse(&extra_docker_args).map_err(|(option, why)| {
+                let mut p = at("extra_docker_args");
+                p.key = Some(format!("extra_docker_args.{option}"));
+                p.message = why;
+                vec![p]
+            })?;
         Ok(InstanceConfig {
             service: service.name.clone(),
             cluster: file.cluster.clone(),
@@ -574,7 +581,11 @@ impl InstanceConfig {
                 .unwrap_or_else(|| format!("{}.{}", file.cluster, instance)),
             cpus: num(
                 "cpus",
-                if file.kind == InstanceType::Adhoc { 1.0 } else { 0.25 },
+                if file.kind == InstanceType::Adhoc {
+                    1.0
+                } else {
+                    0.25
+                },
             ),
             mem: num("mem", 1024.0),
             disk: num("disk", 1024.0),
@@ -590,7 +601,9 @@ impl InstanceConfig {
             container_port: get("container_port")
                 .and_then(Value::as_u64)
                 .map_or(DEFAULT_CONTAINER_PORT, |p| p as u16),
-            cfs_period_us: get("cfs_period_us").and_then(Value::as_u64).unwrap_or(100_000),
+            cfs_period_us: get("cfs_period_us")
+                .and_then(Value::as_u64)
+                .unwrap_or(100_000),
             cpu_burst_add: num("cpu_burst_add", 1.0),
             cap_add: get("cap_add").map(str_list).unwrap_or_default(),
             extra_docker_args,
@@ -655,7 +668,11 @@ fn long_running(
     let namespace = explicit_registrations
         .as_ref()
         .and_then(|r| r.first())
-        .map(|r| r.rsplit_once('.').map_or(r.as_str(), |(_, ns)| ns).to_string())
+        .map(|r| {
+            r.rsplit_once('.')
+                .map_or(r.as_str(), |(_, ns)| ns)
+                .to_string()
+        })
         .or_else(|| get("nerve_ns").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| instance.to_string());
     let registrations =
@@ -712,9 +729,14 @@ fn long_running(
         ));
     }
     // PaaSTA drains through hacheck by default only when the instance is in the load balancer.
-    let drain_name = get("drain_method")
-        .and_then(Value::as_str)
-        .unwrap_or(if proxy_port.is_some() { "hacheck" } else { "noop" });
+    let drain_name =
+        get("drain_method")
+            .and_then(Value::as_str)
+            .unwrap_or(if proxy_port.is_some() {
+                "hacheck"
+            } else {
+                "noop"
+            });
     let params = get("drain_method_params")
         .map(|v| serde_json::to_value(v).unwrap_or_default())
         .and_then(|j| j.as_object().cloned())

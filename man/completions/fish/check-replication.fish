@@ -1,10 +1,11 @@
 complete -c check-replication -s d -l soa-dir -d 'The soa-configs root' -r -F
 complete -c check-replication -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
-complete -c check-replication -l backend -d 'Where the cluster runs: docker (this host\'s engine) or snapshot:FILE (a saved state)' -r
+complete -c check-replication -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c check-replication -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c check-replication -l sensu -d 'The Sensu client to send events to (default: the system config\'s sensu_host and sensu_port)' -r
+complete -c check-replication -l sensu-timeout -d 'Seconds the whole run may spend sending Sensu events (one connection); events past it are dropped, never waited for' -r
 complete -c check-replication -l crit -d 'The run is CRITICAL (exit 2) when at least this percent of the instances are critical...' -r
 complete -c check-replication -l min-count-critical -d '...and at least this many of them' -r
-complete -c check-replication -l sensu -d 'The Sensu client to send events to (default: the system config\'s sensu_host and sensu_port, else localhost:3030)' -r
-complete -c check-replication -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
 complete -c check-replication -l dry-run -d 'Print the events, send none'
 complete -c check-replication -s h -l help -d 'Print help'
 complete -c check-replication -s V -l version -d 'Print version'

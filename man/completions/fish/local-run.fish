@@ -9,7 +9,7 @@ complete -c local-run -l sha -d 'Run the image of this commit instead of the dep
 complete -c local-run -s p -l pull -d 'Pull the image from the registry first'
 complete -c local-run -s b -l build -d 'Build the image from the Dockerfile in the current directory'
 complete -c local-run -s d -l dry-run -d 'Print the equivalent `docker run` argv as a JSON array; run nothing'
-complete -c local-run -l json-dict -d 'Print the container spec as JSON (env values included); run nothing'
+complete -c local-run -l json-dict -d 'Print the container spec as JSON (env values included) instead; run nothing. PaaSTA users write it with --dry-run, which is accepted'
 complete -c local-run -s I -l interactive -d 'Attach a terminal and stdin (a shell when there is no command)'
 complete -c local-run -s k -l no-healthcheck -d 'Do not simulate the health check'
 complete -c local-run -s t -l healthcheck-only -d 'Only run the health check: exit 0 when healthy, 1 when not'

@@ -1,10 +1,11 @@
 complete -c setup-service -s d -l soa-dir -d 'The soa-configs root' -r -F
 complete -c setup-service -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c setup-service -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c setup-service -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c setup-service -l sensu -d 'The Sensu client to send events to (default: the system config\'s sensu_host and sensu_port)' -r
+complete -c setup-service -l sensu-timeout -d 'Seconds the whole run may spend sending Sensu events (one connection); events past it are dropped, never waited for' -r
 complete -c setup-service -l lock-dir -d 'Where the per-instance lock files live' -r -F
 complete -c setup-service -l lock-wait -d 'Seconds to wait for an instance another run holds, before skipping it' -r
-complete -c setup-service -l sensu -d 'Send setup_service.<service>.<instance> events to this Sensu client (default: the system config\'s sensu_host and sensu_port; none configured, none sent)' -r
-complete -c setup-service -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
 complete -c setup-service -l drain-timeouts -d 'Seconds a drain endpoint has to accept a connection, and to answer' -r
 complete -c setup-service -s j -l jobs -d 'How many instances are worked on at once' -r
 complete -c setup-service -l now -d 'The time scheduled jobs are decided at (RFC 3339, or unix seconds) instead of the clock: replays a moment, or drives a simulated calendar. Long-running instances keep the clock' -r
