@@ -2,12 +2,11 @@
 # Removes what the tests made on the Docker engine: containers of local-run's test users
 # (paasta_local_run_paasta-test-*), named paasta-test-*, or job runs of test services
 # (paasta-<scheduled|rerun|emergency|record>-test_*), and images named paasta-test/* or
-# paasta-local-run-*-paasta-test-*, and the untagged leftovers of fixture image imports.
+# paasta-local-run-*-paasta-test-*, the untagged leftovers of fixture image imports, and
+# networks named paasta-test-*.
 # Touches nothing else. Quiet when there is nothing, or no engine.
 set -u
-docker info >/dev/null 2>&1 || networks=$(docker network ls -q --filter 'name=^paasta-test-')
-[ -z "$networks" ] || docker network rm $networks >/dev/null 2>&1 || true
-exit 0
+docker info >/dev/null 2>&1 || exit 0
 containers=$(docker ps -aq --filter 'name=paasta_local_run_paasta-test-'; docker ps -aq --filter 'name=^/paasta-test-'; docker ps -aq --filter 'name=^/paasta-(scheduled|rerun|emergency|record)-test_')
 [ -z "$containers" ] || docker rm -f $containers >/dev/null
 images=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(paasta-test/|paasta-local-run-.*-paasta-test-)' || true)
