@@ -22,8 +22,12 @@ fn rootfs() -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-#[test]
-fn import_create_attach_start_wait_list_exec_remove() {
+/// Runs `test` on a current-thread runtime with the engine, `image` imported from busybox first.
+fn on_engine_with<F, Fut>(image: &str, test: F)
+where
+    F: FnOnce(Engine) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -32,8 +36,15 @@ fn import_create_attach_start_wait_list_exec_remove() {
         let engine = Engine::connect(Duration::from_secs(2))
             .await
             .expect("a Docker engine answers (make test starts one)");
-        let image = "paasta-test/engine-check:latest";
         engine.import_rootfs(rootfs(), image).await.unwrap();
+        test(engine).await;
+    });
+}
+
+#[test]
+fn import_create_attach_start_wait_list_exec_remove() {
+    let image = "paasta-test/engine-check:latest";
+    on_engine_with(image, |engine| async move {
         assert!(engine.image_exists(image).await.unwrap());
         assert!(!engine
             .image_exists("paasta-test/never-built:latest")
@@ -140,16 +151,8 @@ fn import_create_attach_start_wait_list_exec_remove() {
 /// them on the created container.
 #[test]
 fn extra_docker_args_and_container_port_reach_the_container() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let engine = Engine::connect(Duration::from_secs(2))
-            .await
-            .expect("a Docker engine answers (make test starts one)");
-        let image = "paasta-test/engine-options:latest";
-        engine.import_rootfs(rootfs(), image).await.unwrap();
+    let image = "paasta-test/engine-options:latest";
+    on_engine_with(image, |engine| async move {
         let net = format!("paasta-test-net-{}", std::process::id());
         engine
             .docker()
@@ -203,11 +206,18 @@ fn extra_docker_args_and_container_port_reach_the_container() {
         assert!(cfg.exposed_ports.unwrap().iter().any(|p| p == "9000/tcp"));
         assert_eq!(h.shm_size, Some(128 << 20));
         let u = &h.ulimits.unwrap()[0];
-        assert_eq!((u.name.as_deref(), u.soft, u.hard), (Some("nofile"), Some(1024), Some(2048)));
+        assert_eq!(
+            (u.name.as_deref(), u.soft, u.hard),
+            (Some("nofile"), Some(1024), Some(2048))
+        );
         assert_eq!(h.sysctls.unwrap()["net.core.somaxconn"], "1024");
         let d = &h.devices.unwrap()[0];
         assert_eq!(
-            (d.path_on_host.as_deref(), d.path_in_container.as_deref(), d.cgroup_permissions.as_deref()),
+            (
+                d.path_on_host.as_deref(),
+                d.path_in_container.as_deref(),
+                d.cgroup_permissions.as_deref()
+            ),
             (Some("/dev/null"), Some("/dev/xnull"), Some("rw"))
         );
         assert!(h.cap_add.unwrap().contains(&"SYS_PTRACE".to_string()));
@@ -240,7 +250,11 @@ fn extra_docker_args_and_container_port_reach_the_container() {
         assert_eq!(log.config.unwrap()["max-size"], "10m");
         assert_eq!(h.network_mode.as_deref(), Some(net.as_str()));
         let endpoint = &c.network_settings.unwrap().networks.unwrap()[&net];
-        assert!(endpoint.aliases.as_ref().unwrap().contains(&"web".to_string()));
+        assert!(endpoint
+            .aliases
+            .as_ref()
+            .unwrap()
+            .contains(&"web".to_string()));
         assert_eq!(h.privileged, Some(false));
     });
 }
