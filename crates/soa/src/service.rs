@@ -791,3 +791,47 @@ fn long_running(
         replication_threshold: num("replication_threshold", 50.0),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty or absent docker_registry means a local image, never `/image:tag`.
+    #[test]
+    fn empty_registry_means_a_local_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(dir.path().join("soa/svc")).unwrap();
+        std::fs::create_dir_all(&etc).unwrap();
+        let image = "services-svc:paasta-abc";
+        for (service_yaml, system, want) in [
+            ("git_url: /x\n", r#"{"cluster": "c"}"#, image.to_string()),
+            (
+                "git_url: /x\n",
+                r#"{"docker_registry": ""}"#,
+                image.to_string(),
+            ),
+            (
+                "git_url: /x\ndocker_registry: ''\n",
+                r#"{"docker_registry": "reg:5000"}"#,
+                image.to_string(),
+            ),
+            (
+                "git_url: /x\n",
+                r#"{"docker_registry": "reg:5000"}"#,
+                format!("reg:5000/{image}"),
+            ),
+            (
+                "git_url: /x\ndocker_registry: mine\n",
+                r#"{"docker_registry": ""}"#,
+                format!("mine/{image}"),
+            ),
+        ] {
+            std::fs::write(dir.path().join("soa/svc/service.yaml"), service_yaml).unwrap();
+            std::fs::write(etc.join("system.json"), system).unwrap();
+            let service = Service::load(&dir.path().join("soa"), "svc").unwrap();
+            let system = crate::SystemConfig::load(&etc).unwrap();
+            assert_eq!(service.image_ref(&system, image), want, "{service_yaml}");
+        }
+    }
+}
