@@ -146,11 +146,7 @@ impl Replication {
 pub fn replication(selected: &Selected, stopped: bool, apps: &[&App], now: i64) -> Replication {
     let config = &selected.config;
     let long = config.long_running();
-    let expected = if stopped {
-        0
-    } else {
-        long.map_or(0, |l| l.instances)
-    };
+    let expected = long.map_or(0, |l| l.desired(stopped));
     let available = apps
         .iter()
         .flat_map(|a| &a.tasks)

@@ -159,7 +159,7 @@ impl DrainMethod {
                 );
                 self.hacheck_post(task, &form).await
             }
-            DrainMethod::Http { .. } => self.http_action(task, "drain").await.and_then(|ok| {
+            DrainMethod::Http { .. } => self.http_action(task, |h| &h.drain).await.and_then(|ok| {
                 if ok {
                     Ok(())
                 } else {
@@ -176,19 +176,17 @@ impl DrainMethod {
                 m.remove(&task.key());
             }),
             DrainMethod::Hacheck { .. } => self.hacheck_post(task, "status=up").await,
-            DrainMethod::Http { .. } => {
-                self.http_action(task, "stop_draining")
-                    .await
-                    .and_then(|ok| {
-                        if ok {
-                            Ok(())
-                        } else {
-                            Err(self.err(
-                                "the stop_draining URL did not answer with a success code".into(),
-                            ))
-                        }
-                    })
-            }
+            DrainMethod::Http { .. } => self
+                .http_action(task, |h| &h.stop_draining)
+                .await
+                .and_then(|ok| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(self
+                            .err("the stop_draining URL did not answer with a success code".into()))
+                    }
+                }),
         }
     }
 
@@ -204,7 +202,7 @@ impl DrainMethod {
                 }
                 Ok(false)
             }
-            DrainMethod::Http { .. } => self.http_action(task, "is_draining").await,
+            DrainMethod::Http { .. } => self.http_action(task, |h| &h.is_draining).await,
         }
     }
 
@@ -225,7 +223,7 @@ impl DrainMethod {
                 }
                 Ok(true)
             }
-            DrainMethod::Http { .. } => self.http_action(task, "is_safe_to_kill").await,
+            DrainMethod::Http { .. } => self.http_action(task, |h| &h.is_safe_to_kill).await,
         }
     }
 
@@ -325,16 +323,15 @@ impl DrainMethod {
         Ok(out)
     }
 
-    async fn http_action(&self, task: &DrainTask, action: &str) -> Result<bool, DrainError> {
+    async fn http_action(
+        &self,
+        task: &DrainTask,
+        action: fn(&HttpDrain) -> &HttpAction,
+    ) -> Result<bool, DrainError> {
         let DrainMethod::Http { actions, timeouts } = self else {
             unreachable!("http only")
         };
-        let a = match action {
-            "drain" => &actions.drain,
-            "stop_draining" => &actions.stop_draining,
-            "is_draining" => &actions.is_draining,
-            _ => &actions.is_safe_to_kill,
-        };
+        let a = action(actions);
         let url = a
             .url_format
             .replace("{host}", &task.host)
@@ -426,7 +423,9 @@ mod tests {
     }
 
     fn method(name: &str, params: &Map<String, Value>) -> Result<DrainMethod, String> {
-        DrainConfig::parse(name, params).map(|c| DrainMethod::new(&c, Timeouts::default()))
+        DrainConfig::parse(name, params)
+            .map(|c| DrainMethod::new(&c, Timeouts::default()))
+            .map_err(|e| e.to_string())
     }
 
     #[test]

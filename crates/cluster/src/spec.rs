@@ -23,11 +23,9 @@ pub struct Deployed {
 impl Deployed {
     /// The task count a long-running instance should have: none when stopped.
     pub fn desired_tasks(&self, config: &InstanceConfig) -> usize {
-        if self.stopped {
-            0
-        } else {
-            config.long_running().map_or(0, |l| l.instances as usize)
-        }
+        config
+            .long_running()
+            .map_or(0, |l| l.desired(self.stopped) as usize)
     }
 }
 

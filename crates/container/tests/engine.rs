@@ -22,11 +22,13 @@ fn rootfs() -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-/// Runs `test` on a current-thread runtime with the engine, `image` imported from busybox first.
+/// Runs `test` on a current-thread runtime with the engine, `image` imported from busybox first
+/// and removed once the test hands the engine back (bin/test-cleanup.sh removes it after a
+/// failure).
 fn on_engine_with<F, Fut>(image: &str, test: F)
 where
     F: FnOnce(Engine) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = Engine>,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -37,7 +39,16 @@ where
             .await
             .expect("a Docker engine answers (make test starts one)");
         engine.import_rootfs(rootfs(), image).await.unwrap();
-        test(engine).await;
+        let engine = test(engine).await;
+        engine
+            .docker()
+            .remove_image(
+                image,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+            .unwrap();
     });
 }
 
@@ -136,14 +147,6 @@ fn import_create_attach_start_wait_list_exec_remove() {
             "{e}"
         );
         engine
-            .docker()
-            .remove_image(
-                image,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await
-            .unwrap();
     });
 }
 
@@ -190,15 +193,6 @@ fn extra_docker_args_and_container_port_reach_the_container() {
         let c = engine.inspect(&id).await.unwrap();
         engine.remove(&id).await.unwrap();
         engine.docker().remove_network(&net).await.unwrap();
-        engine
-            .docker()
-            .remove_image(
-                image,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await
-            .unwrap();
 
         let h = c.host_config.unwrap();
         let cfg = c.config.unwrap();
@@ -256,5 +250,6 @@ fn extra_docker_args_and_container_port_reach_the_container() {
             .unwrap()
             .contains(&"web".to_string()));
         assert_eq!(h.privileged, Some(false));
+        engine
     });
 }

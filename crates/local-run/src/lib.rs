@@ -247,7 +247,7 @@ fn plan(cli: &Cli) -> Result<Plan> {
             });
             let force_bounce = control.as_ref().and_then(|c| c.force_bounce.clone());
             let stopped = control.is_some_and(|c| c.desired_state == DesiredState::Stop);
-            let desired = if stopped { 0 } else { long.instances };
+            let desired = long.desired(stopped);
             Some(soa::marathon::app(&config, &system, &image, force_bounce.as_deref(), desired)?.id)
         }
         _ => None,

@@ -76,8 +76,8 @@ pub struct Cli {
     pub lock_dir: PathBuf,
 
     /// Seconds to wait for a setup-service pass holding the instance.
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS", global = true)]
-    pub lock_wait: f64,
+    #[arg(long, default_value = "30", value_name = "SECONDS", global = true)]
+    pub lock_wait: cli::Seconds,
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,9 +292,12 @@ impl Ctx<'_> {
             return Ok(None);
         }
         let c = self.config();
-        let wait = Duration::try_from_secs_f64(self.cli.lock_wait)
-            .map_err(|_| anyhow!("--lock-wait {}: expected seconds", self.cli.lock_wait))?;
-        match cluster::lock::acquire(&self.cli.lock_dir, &c.service, &c.instance, wait) {
+        match cluster::lock::acquire(
+            &self.cli.lock_dir,
+            &c.service,
+            &c.instance,
+            self.cli.lock_wait.0,
+        ) {
             Ok(Some(l)) => Ok(Some(l)),
             Ok(None) => bail!(
                 "a setup-service pass holds {}.{} for more than {} s; try again",

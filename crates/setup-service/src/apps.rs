@@ -42,18 +42,21 @@ pub(crate) async fn retire<B: Backend>(
             let mut acts = Vec::new();
             let name = || task.name.clone();
             let app_id = || app.id.clone();
-            if task.state == TaskState::Exited || task.port.is_none() {
-                // Nothing serves from it: no load balancer to drain it from.
+            let kill = || async {
                 if !dry_run {
                     backend
                         .kill_task(app, task)
                         .await
                         .map_err(|e| e.to_string())?;
                 }
-                acts.push(Action::Kill {
+                Ok::<_, String>(Action::Kill {
                     app: app_id(),
                     task: name(),
-                });
+                })
+            };
+            if task.state == TaskState::Exited || task.port.is_none() {
+                // Nothing serves from it: no load balancer to drain it from.
+                acts.push(kill().await?);
                 return Ok::<_, String>(acts);
             }
             let dt = drain_task(app, task, registrations);
@@ -77,16 +80,7 @@ pub(crate) async fn retire<B: Backend>(
                 .await
                 .map_err(|e| format!("asking whether {} is safe to kill: {e}", task.name))?;
             if safe {
-                if !dry_run {
-                    backend
-                        .kill_task(app, task)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                acts.push(Action::Kill {
-                    app: app_id(),
-                    task: name(),
-                });
+                acts.push(kill().await?);
             } else {
                 acts.push(Action::WaitDrain {
                     app: app_id(),

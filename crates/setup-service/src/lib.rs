@@ -86,8 +86,8 @@ pub struct Cli {
     pub lock_dir: PathBuf,
 
     /// Seconds to wait for an instance another run holds, before skipping it.
-    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
-    pub lock_wait: f64,
+    #[arg(long, default_value = "0", value_name = "SECONDS")]
+    pub lock_wait: cli::Seconds,
 
     /// Seconds a drain endpoint has to accept a connection, and to answer.
     #[arg(long, default_value = "5,15", value_name = "CONNECT,TOTAL")]
@@ -227,8 +227,7 @@ async fn execute<B: Backend>(
 ) -> Result<ExitCode> {
     let mut deployments: DeploymentsCache = HashMap::new();
     let mut work: Vec<Work> = Vec::new();
-    let lock_wait = Duration::try_from_secs_f64(cli.lock_wait)
-        .map_err(|_| anyhow!("--lock-wait {}: expected seconds", cli.lock_wait))?;
+    let lock_wait = cli.lock_wait.0;
     let mut configured: HashSet<(String, String)> = HashSet::new();
     for s in &selection.selected {
         configured.insert((s.config.service.clone(), s.config.instance.clone()));
@@ -365,18 +364,15 @@ async fn execute<B: Backend>(
     let mut lines =
         futures_util::stream::iter(work.into_iter().map(|w| perform(ctx, w))).buffered(cli.jobs);
     while let Some(line) = lines.next().await {
+        let name = line.record.name();
         if cli.verbose {
-            for a in &line.actions {
-                eprintln!(
-                    "setup-service: {}: {}",
-                    line.name,
-                    serde_json::to_string(a)?
-                );
+            for a in line.record.actions() {
+                eprintln!("setup-service: {name}: {}", serde_json::to_string(a)?);
             }
         }
-        if let Some(e) = &line.error {
+        if let Some(e) = line.record.error() {
             failed = true;
-            eprintln!("setup-service: {}: {e}", line.name);
+            eprintln!("setup-service: {name}: {e}");
         }
         if let (Some(sender), Some(event), false) = (&mut sensu, line.event, cli.dry_run) {
             if let Err(e) = sender.send(&event) {
@@ -419,11 +415,8 @@ async fn perform<B: Backend>(ctx: &Ctx<'_, B>, work: Work) -> Line {
             drop(lock);
             let event = sensu_event(&plan.selected, out.error.as_deref(), app_ok_text(&out));
             Line {
-                name: format!("{}.{}", out.service, out.instance),
-                error: out.error.clone(),
-                actions: out.actions.clone(),
-                event,
                 record: Record::App(out),
+                event,
             }
         }
         Work::Job(plan, lock) => {
@@ -436,11 +429,8 @@ async fn perform<B: Backend>(ctx: &Ctx<'_, B>, work: Work) -> Line {
             let ok = format!("{}.{} is set up: job {state}", out.service, out.instance);
             let event = sensu_event(&plan.selected, out.error.as_deref(), ok);
             Line {
-                name: format!("{}.{}", out.service, out.instance),
-                error: out.error.clone(),
-                actions: out.actions.clone(),
-                event,
                 record: Record::Job(out),
+                event,
             }
         }
         Work::Orphan(service, instance) => {
@@ -461,19 +451,13 @@ async fn perform<B: Backend>(ctx: &Ctx<'_, B>, work: Work) -> Line {
                 out.error = Some(errors.join("; "));
             }
             Line {
-                name: format!("{service}.{instance}"),
-                error: out.error.clone(),
-                actions: out.actions.clone(),
-                event: None,
                 record: Record::App(out),
+                event: None,
             }
         }
         Work::Skipped(out) => Line {
-            name: format!("{}.{}", out.service, out.instance),
-            error: None,
-            actions: Vec::new(),
-            event: None,
             record: Record::App(out),
+            event: None,
         },
         Work::Failed(service, instance, e) => failed_line(&service, &instance, e),
     }

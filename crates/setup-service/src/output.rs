@@ -64,6 +64,31 @@ pub(crate) enum Record {
     Job(JobOutcome),
 }
 
+impl Record {
+    /// `service.instance`, for stderr.
+    pub(crate) fn name(&self) -> String {
+        let (service, instance) = match self {
+            Record::App(o) => (&o.service, &o.instance),
+            Record::Job(o) => (&o.service, &o.instance),
+        };
+        format!("{service}.{instance}")
+    }
+
+    pub(crate) fn error(&self) -> Option<&str> {
+        match self {
+            Record::App(o) => o.error.as_deref(),
+            Record::Job(o) => o.error.as_deref(),
+        }
+    }
+
+    pub(crate) fn actions(&self) -> &[Action] {
+        match self {
+            Record::App(o) => &o.actions,
+            Record::Job(o) => &o.actions,
+        }
+    }
+}
+
 /// setup_service.<service>.<instance>: CRITICAL with the error, else OK with `ok_text`.
 pub(crate) fn sensu_event(
     selected: &Selected,
@@ -101,12 +126,9 @@ pub(crate) fn app_ok_text(out: &Outcome) -> String {
     )
 }
 
-/// What one piece of work printed: the line, the instance, its error, verbose actions, an event.
+/// What one piece of work printed, and the Sensu event it earned.
 pub(crate) struct Line {
     pub(crate) record: Record,
-    pub(crate) name: String,
-    pub(crate) error: Option<String>,
-    pub(crate) actions: Vec<Action>,
     pub(crate) event: Option<Json>,
 }
 
@@ -115,12 +137,9 @@ pub(crate) fn failed_line(service: &str, instance: &str, error: String) -> Line 
         record: Record::App(Outcome {
             service: service.to_string(),
             instance: instance.to_string(),
-            error: Some(error.clone()),
+            error: Some(error),
             ..Default::default()
         }),
-        name: format!("{service}.{instance}"),
-        error: Some(error),
-        actions: Vec::new(),
         event: None,
     }
 }

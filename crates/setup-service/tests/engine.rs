@@ -267,34 +267,48 @@ fn happy_and_settled(n: u64) -> impl Fn(&Value) -> bool {
     }
 }
 
-/// Counts healthy tasks every 100 ms while `work` runs: (least healthy seen, most apps seen
-/// running at once).
-fn sample_during(cluster: &str, work: impl FnOnce()) -> (usize, usize) {
+/// Looks at the cluster's tasks every 100 ms while `work` runs; what `look` saw each time.
+fn samples_during<T: Send + 'static>(
+    cluster: &str,
+    look: impl Fn(&[Seen]) -> T + Send + 'static,
+    work: impl FnOnce(),
+) -> Vec<T> {
     let stop = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = {
-        let (stop, samples, cluster) = (stop.clone(), samples.clone(), cluster.to_string());
+        let (stop, cluster) = (stop.clone(), cluster.to_string());
         std::thread::spawn(move || {
+            let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let t = tasks_of(&cluster);
-                let healthy = t.iter().filter(|s| s.healthy()).count();
-                let mut apps: Vec<&str> = t
-                    .iter()
-                    .filter(|s| s.state == "running")
-                    .map(|s| s.app.as_str())
-                    .collect();
-                apps.sort();
-                apps.dedup();
-                samples.lock().unwrap().push((healthy, apps.len()));
+                samples.push(look(&tasks_of(&cluster)));
                 std::thread::sleep(Duration::from_millis(100));
             }
+            samples
         })
     };
     work();
     stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let s = samples.lock().unwrap();
-    assert!(s.len() > 3, "too few samples");
+    let samples = sampler.join().unwrap();
+    assert!(samples.len() > 3, "too few samples");
+    samples
+}
+
+/// Counts healthy tasks while `work` runs: (least healthy seen, most apps seen running at once).
+fn sample_during(cluster: &str, work: impl FnOnce()) -> (usize, usize) {
+    let s = samples_during(
+        cluster,
+        |t| {
+            let healthy = t.iter().filter(|s| s.healthy()).count();
+            let mut apps: Vec<&str> = t
+                .iter()
+                .filter(|s| s.state == "running")
+                .map(|s| s.app.as_str())
+                .collect();
+            apps.sort();
+            apps.dedup();
+            (healthy, apps.len())
+        },
+        work,
+    );
     (
         s.iter().map(|x| x.0).min().unwrap(),
         s.iter().map(|x| x.1).max().unwrap(),
@@ -357,59 +371,44 @@ fn brutal_replaces_everything_at_once() {
     f.converge(Duration::from_secs(60), happy_and_settled(3));
     let v1_app = f.tasks()[0].app.clone();
     f.deploy(V2, "start");
-    let stop = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let sampler = {
-        let (stop, samples, cluster, v1) = (
-            stop.clone(),
-            samples.clone(),
-            f.name.clone(),
-            v1_app.clone(),
-        );
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let t = tasks_of(&cluster);
-                let old_running = t
+    let v1 = v1_app.clone();
+    let samples = samples_during(
+        &f.name,
+        move |t| {
+            let old_running = t
+                .iter()
+                .filter(|s| s.app == v1 && s.state == "running")
+                .count();
+            let old_healthy = t.iter().filter(|s| s.app == v1 && s.healthy()).count();
+            let new_healthy = t.iter().filter(|s| s.app != v1 && s.healthy()).count();
+            (old_running, old_healthy, new_healthy)
+        },
+        || {
+            let first = f.step();
+            let killed_old = first["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["action"] == "kill" && a["app"] == v1_app.as_str())
+                .count();
+            assert_eq!(
+                killed_old, 3,
+                "every old task goes in the first pass: {first}"
+            );
+            let after_first = f.tasks();
+            assert!(
+                after_first
                     .iter()
-                    .filter(|s| s.app == v1 && s.state == "running")
-                    .count();
-                let old_healthy = t.iter().filter(|s| s.app == v1 && s.healthy()).count();
-                let new_healthy = t.iter().filter(|s| s.app != v1 && s.healthy()).count();
-                samples
-                    .lock()
-                    .unwrap()
-                    .push((old_running, old_healthy, new_healthy));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
-    let first = f.step();
-    let killed_old = first["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["action"] == "kill" && a["app"] == v1_app.as_str())
-        .count();
-    assert_eq!(
-        killed_old, 3,
-        "every old task goes in the first pass: {first}"
+                    .all(|t| t.app != v1_app || t.state != "running"),
+                "an old task outlived the first pass: {after_first:?}"
+            );
+            f.converge(Duration::from_secs(90), happy_and_settled(3));
+        },
     );
-    let after_first = f.tasks();
-    assert!(
-        after_first
-            .iter()
-            .all(|t| t.app != v1_app || t.state != "running"),
-        "an old task outlived the first pass: {after_first:?}"
-    );
-    f.converge(Duration::from_secs(90), happy_and_settled(3));
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let s = samples.lock().unwrap();
-    assert!(s.len() > 3, "too few samples");
-    for (_, old_healthy, new_healthy) in s.iter() {
+    for (_, old_healthy, new_healthy) in &samples {
         assert!(
             !(*old_healthy > 0 && *new_healthy > 0),
-            "old and new served at once: {s:?}"
+            "old and new served at once: {samples:?}"
         );
     }
     let tasks = f.tasks();

@@ -31,6 +31,10 @@ impl Problem {
         self.instance = Some(instance.to_string());
         self
     }
+    /// The instance, named `service.instance` as PaaSTA users grep for it.
+    pub fn instance_of(self, service: &str, instance: &str) -> Self {
+        self.instance(&format!("{service}.{instance}"))
+    }
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
         self

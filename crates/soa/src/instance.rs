@@ -103,6 +103,14 @@ impl std::fmt::Display for BounceMethod {
     }
 }
 
+/// A value the loader cannot use: which key, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct KeyError {
+    pub key: &'static str,
+    pub message: String,
+}
+
 /// One action of the http drain method.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpAction {
@@ -142,11 +150,30 @@ impl DrainConfig {
     pub const NAMES: &'static str = "noop, hacheck, http or test";
 
     /// The method `name` with `drain_method_params` (given as JSON, as the drain binary's
-    /// `--param`s are too); the error names the parameter and what was expected.
+    /// `--param`s are too); the error names the key (drain_method or drain_method_params), the
+    /// parameter and what was expected.
     pub fn parse(
         name: &str,
         params: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<DrainConfig, String> {
+    ) -> Result<DrainConfig, KeyError> {
+        match Self::with_params(name, params) {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Err(KeyError {
+                key: "drain_method",
+                message: format!("drain_method is {name:?}, expected {}", DrainConfig::NAMES),
+            }),
+            Err(message) => Err(KeyError {
+                key: "drain_method_params",
+                message,
+            }),
+        }
+    }
+
+    /// The method `name` with its parameters; None when no method has that name.
+    fn with_params(
+        name: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<DrainConfig>, String> {
         let num = |key: &str, default: f64| -> Result<f64, String> {
             match params.get(key) {
                 None => Ok(default),
@@ -160,14 +187,14 @@ impl DrainConfig {
             }
         };
         match name {
-            "noop" => Ok(DrainConfig::Noop),
-            "test" => Ok(DrainConfig::Test {
+            "noop" => Ok(Some(DrainConfig::Noop)),
+            "test" => Ok(Some(DrainConfig::Test {
                 delay: num("delay", 0.0)?,
                 state: params
                     .get("state")
                     .and_then(serde_json::Value::as_str)
                     .map(PathBuf::from),
-            }),
+            })),
             "hacheck" => {
                 let delay = num("delay", 240.0)?;
                 let port = num("hacheck_port", 6666.0)?;
@@ -176,11 +203,11 @@ impl DrainConfig {
                         "drain_method_params.hacheck_port is {port}, expected a port number"
                     ));
                 }
-                Ok(DrainConfig::Hacheck {
+                Ok(Some(DrainConfig::Hacheck {
                     port: port as u16,
                     delay,
                     expiration: num("expiration", delay * 10.0)?,
-                })
+                }))
             }
             "http" => {
                 let action = |action: &str| -> Result<HttpAction, String> {
@@ -199,17 +226,14 @@ impl DrainConfig {
                             .map_err(|e| format!("drain_method_params.{action}.{e}"))?,
                     })
                 };
-                Ok(DrainConfig::Http(Box::new(HttpDrain {
+                Ok(Some(DrainConfig::Http(Box::new(HttpDrain {
                     drain: action("drain")?,
                     stop_draining: action("stop_draining")?,
                     is_draining: action("is_draining")?,
                     is_safe_to_kill: action("is_safe_to_kill")?,
-                })))
+                }))))
             }
-            other => Err(format!(
-                "drain_method is {other:?}, expected {}",
-                DrainConfig::NAMES
-            )),
+            _ => Ok(None),
         }
     }
 
@@ -281,6 +305,17 @@ pub struct LongRunning {
     pub drain: DrainConfig,
     /// Percent of the expected tasks below which the replication check is CRITICAL.
     pub replication_threshold: f64,
+}
+
+impl LongRunning {
+    /// The task count to run: `instances`, or none while the desired state is stop.
+    pub fn desired(&self, stopped: bool) -> u64 {
+        if stopped {
+            0
+        } else {
+            self.instances
+        }
+    }
 }
 
 /// The keys of a scheduled (chronos-type) job.

@@ -31,9 +31,17 @@ pub fn monitoring<'a>(
     config: &'a InstanceConfig,
     key: &str,
 ) -> Option<&'a Value> {
-    config
-        .monitoring
-        .get(key)
+    monitoring_value(service, &config.monitoring, key)
+}
+
+/// A monitoring key of an instance whose own `monitoring` mapping is `own` (the loader asks
+/// before the config exists).
+pub(crate) fn monitoring_value<'a>(
+    service: &'a Service,
+    own: &'a serde_yaml::Mapping,
+    key: &str,
+) -> Option<&'a Value> {
+    own.get(key)
         .or_else(|| service.monitoring.as_ref().and_then(|m| m.map.get(key)))
         .filter(|v| !v.is_null())
 }

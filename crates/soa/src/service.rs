@@ -5,8 +5,8 @@
 use crate::docker_args::DockerOptions;
 use crate::error::{Error, Problem, Result};
 use crate::instance::{
-    BounceMethod, DrainConfig, HealthCheck, HealthcheckMode, KindConfig, LongRunning, Net,
-    Scheduled, Whitelist, DEFAULT_CONTAINER_PORT,
+    BounceMethod, DrainConfig, HealthCheck, HealthcheckMode, KeyError, KindConfig, LongRunning,
+    Net, Scheduled, Whitelist, DEFAULT_CONTAINER_PORT,
 };
 use crate::schema::{self, InstanceType, INSTANCE_KEYS};
 use crate::timevars::Syntax;
@@ -258,7 +258,7 @@ impl Service {
                         .line(yaml::locate(&self.service_yaml.text, &["deploy_group"]))
                 } else {
                     Problem::new(&file.path, message)
-                        .instance(&format!("{}.{instance}", self.name))
+                        .instance_of(&self.name, instance)
                         .line(file.line_of(&[instance, "deploy_group"]))
                 }
                 .key("deploy_group"))
@@ -283,7 +283,7 @@ impl Service {
                         describe(other)
                     ),
                 )
-                .instance(&format!("{}.{instance}", self.name))
+                .instance_of(&self.name, instance)
                 .line(file.line_of(&[instance]))]);
             }
             None => {
@@ -291,7 +291,7 @@ impl Service {
                     &file.path,
                     format!("no instance {instance} in this file"),
                 )
-                .instance(&format!("{}.{instance}", self.name))]);
+                .instance_of(&self.name, instance)]);
             }
         };
         InstanceConfig::build(self, file, instance, own)
@@ -487,7 +487,7 @@ impl InstanceConfig {
         let at = |key: &str| -> Problem {
             if own.contains_key(key) {
                 Problem::new(&file.path, "")
-                    .instance(&format!("{}.{instance}", service.name))
+                    .instance_of(&service.name, instance)
                     .line(file.line_of(&[instance, key]))
             } else {
                 let path = service.path("service.yaml");
@@ -543,15 +543,17 @@ impl InstanceConfig {
             .and_then(Value::as_mapping)
             .cloned()
             .unwrap_or_default();
-        let team = monitoring
-            .get("team")
-            .or_else(|| service.monitoring.as_ref().and_then(|m| m.map.get("team")))
+        let team = crate::sensu::monitoring_value(service, &monitoring, "team")
             .and_then(Value::as_str)
             .map(str::to_string);
         let kind_config = match file.kind {
             InstanceType::Marathon => KindConfig::LongRunning(Box::new(
-                long_running(service, instance, &merged)
-                    .map_err(|(key, message)| vec![Problem { message, ..at(key) }])?,
+                long_running(service, instance, &merged).map_err(|e| {
+                    vec![Problem {
+                        message: e.message,
+                        ..at(e.key)
+                    }]
+                })?,
             )),
             InstanceType::Chronos => KindConfig::Scheduled(Box::new(Scheduled {
                 schedule: text("schedule"),
@@ -661,7 +663,7 @@ fn long_running(
     service: &Service,
     instance: &str,
     merged: &Mapping,
-) -> Result<LongRunning, (&'static str, String)> {
+) -> Result<LongRunning, KeyError> {
     let get = |key: &str| merged.get(key).filter(|v| !v.is_null());
     let num = |key: &str, default: f64| get(key).and_then(Value::as_f64).unwrap_or(default);
     let explicit_registrations = get("registrations").map(str_list);
@@ -693,10 +695,10 @@ fn long_running(
     let healthcheck = match mode {
         None => None,
         Some(m) => Some(HealthCheck {
-            mode: HealthcheckMode::parse(m).ok_or((
-                "healthcheck_mode",
-                format!("healthcheck_mode is {m:?}, expected http, https, tcp or cmd"),
-            ))?,
+            mode: HealthcheckMode::parse(m).ok_or_else(|| KeyError {
+                key: "healthcheck_mode",
+                message: format!("healthcheck_mode is {m:?}, expected http, https, tcp or cmd"),
+            })?,
             path: get("healthcheck_uri")
                 .and_then(Value::as_str)
                 .or_else(|| ns_get("healthcheck_uri").and_then(Value::as_str))
@@ -716,17 +718,19 @@ fn long_running(
     };
     let bounce_method = match get("bounce_method").and_then(Value::as_str) {
         None => BounceMethod::default(),
-        Some(m) => BounceMethod::parse(m).ok_or((
-            "bounce_method",
-            format!("bounce_method is {m:?}, expected {}", BounceMethod::NAMES),
-        ))?,
+        Some(m) => BounceMethod::parse(m).ok_or_else(|| KeyError {
+            key: "bounce_method",
+            message: format!("bounce_method is {m:?}, expected {}", BounceMethod::NAMES),
+        })?,
     };
     let bounce_margin_factor = num("bounce_margin_factor", 1.0);
     if !(bounce_margin_factor > 0.0 && bounce_margin_factor <= 1.0) {
-        return Err((
-            "bounce_margin_factor",
-            format!("bounce_margin_factor is {bounce_margin_factor}, expected a number in (0, 1]"),
-        ));
+        return Err(KeyError {
+            key: "bounce_margin_factor",
+            message: format!(
+                "bounce_margin_factor is {bounce_margin_factor}, expected a number in (0, 1]"
+            ),
+        });
     }
     // PaaSTA drains through hacheck by default only when the instance is in the load balancer.
     let drain_name =
@@ -741,14 +745,7 @@ fn long_running(
         .map(|v| serde_json::to_value(v).unwrap_or_default())
         .and_then(|j| j.as_object().cloned())
         .unwrap_or_default();
-    let drain = DrainConfig::parse(drain_name, &params).map_err(|e| {
-        let key = if e.starts_with("drain_method is") {
-            "drain_method"
-        } else {
-            "drain_method_params"
-        };
-        (key, e)
-    })?;
+    let drain = DrainConfig::parse(drain_name, &params)?;
     let deploy_whitelist = get("deploy_whitelist")
         .and_then(Value::as_sequence)
         .and_then(|w| {

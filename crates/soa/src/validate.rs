@@ -225,7 +225,7 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
             {
                 out.push(
                     Problem::new(&file.path, format!("instance {name} is also defined in {}: instance names must be unique within cluster {}", first.display(), file.cluster))
-                        .instance(&format!("{}.{name}", s.name))
+                        .instance_of(&s.name, &name)
                         .line(file.line_of(&[&name])),
                 );
             }
@@ -316,7 +316,7 @@ fn check_instance(
             None => file.line_of(&[name]),
         };
         let p = Problem::new(&file.path, message)
-            .instance(&format!("{}.{name}", s.name))
+            .instance_of(&s.name, name)
             .line(line);
         match key {
             Some(k) => p.key(k),
@@ -364,11 +364,7 @@ fn check_instance(
             None,
             "an instance's monitoring",
         );
-        out.extend(
-            found
-                .into_iter()
-                .map(|p| p.instance(&format!("{}.{name}", s.name))),
-        );
+        out.extend(found.into_iter().map(|p| p.instance_of(&s.name, name)));
     }
     // The deploy group is checked on its own so that a type error elsewhere does not hide it.
     if let (Some(groups), Ok(group)) = (deploy_groups, s.deploy_group_of(file, name)) {
