@@ -10,7 +10,7 @@
 //!
 //! Reads: soa-configs, deployments.json, the system config, the cluster (one look).
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use clap::Parser;
 use cluster::{App, Backend};
 use soa::deployments::{Deployments, DesiredState};
@@ -229,9 +229,7 @@ fn verdicts<'a>(
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
-    let cluster = system
-        .cluster_or(cli.master.cluster.as_deref())
-        .map_err(|e| anyhow!(e))?;
+    let cluster = system.cluster_or(cli.master.cluster.as_deref())?;
     // The configs are read while the cluster answers.
     let (selection, apps) = std::thread::scope(|scope| {
         let selection = scope.spawn(|| {

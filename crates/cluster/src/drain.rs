@@ -13,7 +13,7 @@
 //! A drain endpoint that cannot be reached is an error, never a yes: setup-service only kills a
 //! task that a drain method positively called safe.
 
-use crate::http::{self, form_encode, Timeouts};
+use container::http::{form_encode, HttpError, Request, Timeouts};
 pub use soa::instance::{parse_codes, DrainConfig, HttpAction, HttpDrain};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,11 +65,20 @@ impl DrainTask {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("drain method {method}: {message}")]
-pub struct DrainError {
-    pub method: &'static str,
-    pub message: String,
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DrainError {
+    /// The endpoint gave no answer.
+    #[error("drain method {method}: {source}")]
+    Unreachable {
+        method: &'static str,
+        source: HttpError,
+    },
+    /// It answered, but not as the method expects; or the method's own state failed.
+    #[error("drain method {method}: {message}")]
+    Failed {
+        method: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Debug)]
@@ -136,10 +145,32 @@ impl DrainMethod {
     }
 
     fn err(&self, message: String) -> DrainError {
-        DrainError {
+        DrainError::Failed {
             method: self.name(),
             message,
         }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        form: Option<&str>,
+        timeouts: Timeouts,
+    ) -> Result<container::http::Response, DrainError> {
+        Request {
+            method,
+            url,
+            form,
+            timeouts,
+            insecure_tls: false,
+        }
+        .send()
+        .await
+        .map_err(|source| DrainError::Unreachable {
+            method: self.name(),
+            source,
+        })
     }
 
     pub async fn drain(&self, task: &DrainTask) -> Result<(), DrainError> {
@@ -278,9 +309,7 @@ impl DrainMethod {
         };
         for registration in &task.registrations {
             let url = self.spool_url(task, registration);
-            let r = http::request("POST", &url, Some(form), *timeouts)
-                .await
-                .map_err(|e| self.err(e))?;
+            let r = self.send("POST", &url, Some(form), *timeouts).await?;
             if !(200..300).contains(&r.status) {
                 return Err(self.err(format!(
                     "POST {url} answered {}: {}",
@@ -299,9 +328,7 @@ impl DrainMethod {
         let mut out = Vec::new();
         for registration in &task.registrations {
             let url = self.spool_url(task, registration);
-            let r = http::request("GET", &url, None, *timeouts)
-                .await
-                .map_err(|e| self.err(e))?;
+            let r = self.send("GET", &url, None, *timeouts).await?;
             out.push(if r.status == 200 {
                 SpoolStatus {
                     up: true,
@@ -339,9 +366,7 @@ impl DrainMethod {
             .replace("{service}", &task.service)
             .replace("{instance}", &task.instance)
             .replace("{nerve_ns}", task.nerve_ns());
-        let r = http::request(&a.method, &url, None, *timeouts)
-            .await
-            .map_err(|e| self.err(e))?;
+        let r = self.send(&a.method, &url, None, *timeouts).await?;
         Ok(a.success_codes
             .iter()
             .any(|(lo, hi)| (*lo..=*hi).contains(&r.status)))

@@ -11,7 +11,6 @@ pub mod backend;
 pub mod bounce;
 pub mod docker;
 pub mod drain;
-pub mod http;
 pub mod lock;
 pub mod sensu;
 pub mod snapshot;

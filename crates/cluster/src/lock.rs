@@ -6,6 +6,15 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The lock file could not be made or locked (not: another process holds it).
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {}: {source}", path.display())]
+pub struct LockError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
 /// Held while alive.
 #[derive(Debug)]
 pub struct InstanceLock {
@@ -20,16 +29,19 @@ pub fn acquire(
     service: &str,
     instance: &str,
     wait: Duration,
-) -> Result<Option<InstanceLock>, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("creating the lock directory {}: {e}", dir.display()))?;
+) -> Result<Option<InstanceLock>, LockError> {
+    let fail = |what, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LockError { what, path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(fail("creating the lock directory", dir))?;
     let path = dir.join(format!("{service}.{instance}.lock"));
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("opening the lock {}: {e}", path.display()))?;
+        .map_err(fail("opening the lock", &path))?;
     let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -38,7 +50,7 @@ pub fn acquire(
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(TryLockError::WouldBlock) => return Ok(None),
-            Err(TryLockError::Error(e)) => return Err(format!("locking {}: {e}", path.display())),
+            Err(TryLockError::Error(e)) => return Err(fail("locking", &path)(e)),
         }
     }
 }

@@ -6,8 +6,35 @@ use crate::backend::{AppSpec, Backoff, RunKind, RunSpec};
 use chrono::DateTime;
 use container::spec::chronos_env;
 use soa::deployments::{Deployments, DesiredState};
+use soa::Problem;
 use soa::{InstanceConfig, Service, SystemConfig};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why an instance's app or run could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A config value the spec cannot use; names the file, instance and key.
+    #[error(transparent)]
+    Config(#[from] soa::Problem),
+    /// A config file that could not be read or parsed.
+    #[error(transparent)]
+    Load(#[from] soa::Error),
+    #[error("no deployments.json for {service} in {} (run generate-deployments -s {service})", file.display())]
+    NoDeployments { service: String, file: PathBuf },
+    #[error("{service}.{instance}: its deploy group {group} has no deployment in {} (no paasta-{group}-<timestamp>-deploy tag yet?)", file.display())]
+    NotDeployed {
+        service: String,
+        instance: String,
+        group: String,
+        file: PathBuf,
+    },
+}
+
+impl From<container::spec::SpecError> for SpecError {
+    fn from(e: container::spec::SpecError) -> Self {
+        SpecError::Config(e.0)
+    }
+}
 
 /// What deployments.json says about one instance.
 #[derive(Debug, Clone)]
@@ -36,26 +63,20 @@ pub fn deployed(
     config: &InstanceConfig,
     system: &SystemConfig,
     deployments: Option<&Deployments>,
-) -> Result<Deployed, String> {
+) -> Result<Deployed, SpecError> {
     let file = soa::deployments::path_for(soa_dir, &config.service);
-    let deployments = deployments.ok_or_else(|| {
-        format!(
-            "no deployments.json for {} in {} (run generate-deployments -s {})",
-            config.service,
-            file.display(),
-            config.service
-        )
+    let deployments = deployments.ok_or_else(|| SpecError::NoDeployments {
+        service: config.service.clone(),
+        file: file.clone(),
     })?;
-    let deployment = deployments.deployment(&config.deploy_group).ok_or_else(|| {
-        format!(
-            "{}.{}: its deploy group {} has no deployment in {} (no paasta-{}-<timestamp>-deploy tag yet?)",
-            config.service,
-            config.instance,
-            config.deploy_group,
-            file.display(),
-            config.deploy_group
-        )
-    })?;
+    let deployment = deployments
+        .deployment(&config.deploy_group)
+        .ok_or_else(|| SpecError::NotDeployed {
+            service: config.service.clone(),
+            instance: config.instance.clone(),
+            group: config.deploy_group.clone(),
+            file,
+        })?;
     let control = deployments.control(&config.service, &config.cluster, &config.instance);
     Ok(Deployed {
         image: service.image_ref(system, &deployment.docker_image),
@@ -80,7 +101,7 @@ pub fn app_spec(
     config: &InstanceConfig,
     system: &SystemConfig,
     deployed: &Deployed,
-) -> Result<(AppSpec, Vec<String>), String> {
+) -> Result<(AppSpec, Vec<String>), SpecError> {
     let desired = deployed.desired_tasks(config) as u64;
     let app = soa::marathon::app(
         config,
@@ -88,12 +109,12 @@ pub fn app_spec(
         &deployed.image,
         deployed.force_bounce.as_deref(),
         desired,
-    )
-    .map_err(|p| p.to_string())?;
-    let long = config
-        .long_running()
-        .ok_or_else(|| format!("{}.{} is not long-running", config.service, config.instance))?;
-    let system_volumes = system.volumes().map_err(|e| e.to_string())?;
+    )?;
+    let long = config.long_running().ok_or_else(|| {
+        Problem::new(&config.file, "not a long-running instance")
+            .instance_of(&config.service, &config.instance)
+    })?;
+    let system_volumes = system.volumes()?;
     let (container, warnings) = container::spec::build(
         config,
         container::SpecOptions {
@@ -103,8 +124,7 @@ pub fn app_spec(
             detach: true,
             ..Default::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let backoff = Backoff {
         seconds: soa::marathon::backoff_seconds(desired) as f64,
         factor: long.backoff_factor,
@@ -126,23 +146,22 @@ pub fn app_spec(
 }
 
 /// The job's command with its time variables at `due` (UTC), in the syntax §8's rule picks.
-pub fn job_command(config: &InstanceConfig, due: i64) -> Result<Option<String>, String> {
+pub fn job_command(config: &InstanceConfig, due: i64) -> Result<Option<String>, Problem> {
     let Some(cmd) = &config.cmd else {
         return Ok(None);
     };
+    let problem = |message: String| {
+        Problem::new(&config.file, message)
+            .instance_of(&config.service, &config.instance)
+            .key("cmd")
+    };
     let text = cmd.joined();
     let at = DateTime::from_timestamp(due, 0)
-        .ok_or_else(|| format!("{due} is not a time"))?
+        .ok_or_else(|| problem(format!("the due time {due} is not a time")))?
         .naive_utc();
     soa::timevars::interpolate(&text, config.syntax_for(&text), at)
         .map(Some)
-        .map_err(|e| {
-            format!(
-                "{}: instance {}: key cmd: the command's time variables do not parse: {e}",
-                config.file.display(),
-                config.instance
-            )
-        })
+        .map_err(|e| problem(format!("the command's time variables do not parse: {e}")))
 }
 
 /// Which run of a job to build.
@@ -163,14 +182,14 @@ pub fn run_spec(
     system: &SystemConfig,
     deployed: &Deployed,
     run: RunOf,
-) -> Result<(RunSpec, Option<String>, Vec<String>), String> {
+) -> Result<(RunSpec, Option<String>, Vec<String>), SpecError> {
     let command = job_command(config, run.due)?;
     let argv = match (&command, &config.args) {
         (Some(c), _) => vec!["sh".into(), "-c".into(), c.clone()],
         (None, Some(args)) => args.clone(),
         (None, None) => Vec::new(),
     };
-    let system_volumes = system.volumes().map_err(|e| e.to_string())?;
+    let system_volumes = system.volumes()?;
     let (container, warnings) = container::spec::build(
         config,
         container::SpecOptions {
@@ -187,8 +206,7 @@ pub fn run_spec(
             detach: true,
             ..Default::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let spec = RunSpec {
         service: config.service.clone(),
         instance: config.instance.clone(),

@@ -3,16 +3,15 @@
 //! during the grace period do not count; after it, `max_failures` consecutive failures make the
 //! task unhealthy; the first pass makes it healthy.
 //!
-//! https does not verify the certificate: services behind health checks commonly serve
-//! self-signed ones, and Marathon's https checks did not verify either.
+//! http and https go through the project's one HTTP client (`crate::http`); https does not
+//! verify the certificate: services behind health checks commonly serve self-signed ones, and
+//! Marathon's https checks did not verify either.
 
 use crate::engine::Engine;
 use crate::spec::EngineHealthcheck;
 use soa::instance::HealthcheckMode;
 use soa::InstanceConfig;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -116,153 +115,105 @@ pub struct Target<'a> {
     pub container: Option<(&'a Engine, &'a str)>,
 }
 
+/// Why a probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error("GET {path} answered {status}")]
+    Status { path: String, status: u16 },
+    #[error("a cmd health check needs a running container")]
+    NoContainer,
+    #[error(transparent)]
+    Exec(#[from] crate::engine::EngineError),
+    #[error("{command:?} exited {code}")]
+    Exited { command: String, code: i64 },
+    #[error("no answer within {seconds} s")]
+    Timeout { seconds: f64 },
+}
+
 /// One probe; Err says why it failed.
-pub async fn check(probe: &Probe, target: &Target<'_>, timeout: Duration) -> Result<(), String> {
+pub async fn check(
+    probe: &Probe,
+    target: &Target<'_>,
+    timeout: Duration,
+) -> Result<(), ProbeError> {
     let work = async {
         match probe {
-            Probe::Tcp => connect(target).await.map(|_| ()),
-            Probe::Http { path } => {
-                let stream = connect(target).await?;
-                http_status(stream, target, path).await
-            }
-            Probe::Https { path } => {
-                let stream = connect(target).await?;
-                let tls = tls_connector()
-                    .connect(
-                        rustls::pki_types::ServerName::try_from(target.host.to_string())
-                            .map_err(|e| e.to_string())?,
-                        stream,
-                    )
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "TLS handshake with {}:{} failed: {e}",
-                            target.host, target.port
-                        )
-                    })?;
-                http_status(tls, target, path).await
-            }
+            Probe::Tcp => TcpStream::connect((target.host, target.port))
+                .await
+                .map(|_| ())
+                .map_err(|source| ProbeError::Connect {
+                    host: target.host.to_string(),
+                    port: target.port,
+                    source,
+                }),
+            Probe::Http { path } => http_status("http", target, path, timeout).await,
+            Probe::Https { path } => http_status("https", target, path, timeout).await,
             Probe::Cmd { command } => {
-                let (engine, id) = target
-                    .container
-                    .ok_or("a cmd health check needs a running container")?;
+                let (engine, id) = target.container.ok_or(ProbeError::NoContainer)?;
                 let code = engine
                     .exec(id, vec!["sh".into(), "-c".into(), command.clone()])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 if code == 0 {
                     Ok(())
                 } else {
-                    Err(format!("{command:?} exited {code}"))
+                    Err(ProbeError::Exited {
+                        command: command.clone(),
+                        code,
+                    })
                 }
             }
         }
     };
     tokio::time::timeout(timeout, work)
         .await
-        .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs_f64())))
+        .unwrap_or_else(|_| {
+            Err(ProbeError::Timeout {
+                seconds: timeout.as_secs_f64(),
+            })
+        })
 }
 
-async fn connect(target: &Target<'_>) -> Result<TcpStream, String> {
-    TcpStream::connect((target.host, target.port))
-        .await
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", target.host, target.port))
-}
-
-async fn http_status<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+/// GET `path`; passes on 200–399 (no redirect is followed, as Marathon did not).
+async fn http_status(
+    scheme: &str,
     target: &Target<'_>,
     path: &str,
-) -> Result<(), String> {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: paasta-healthcheck\r\nConnection: close\r\n\r\n", target.host, target.port);
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("sending the request: {e}"))?;
-    let mut head = Vec::with_capacity(64);
-    let mut buf = [0u8; 256];
-    while !head.contains(&b'\n') && head.len() < 4096 {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
+    timeout: Duration,
+) -> Result<(), ProbeError> {
+    let host = if target.host.contains(':') {
+        format!("[{}]", target.host)
+    } else {
+        target.host.to_string()
+    };
+    let url = format!("{scheme}://{host}:{}{path}", target.port);
+    let answer = crate::http::Request {
+        method: "GET",
+        url: &url,
+        form: None,
+        timeouts: crate::http::Timeouts {
+            connect: timeout,
+            total: timeout,
+        },
+        insecure_tls: true,
     }
-    let line = String::from_utf8_lossy(&head);
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| {
-            format!(
-                "not an HTTP answer: {:?}",
-                line.lines().next().unwrap_or("")
-            )
-        })?;
-    if (200..400).contains(&status) {
+    .send()
+    .await?;
+    if (200..400).contains(&answer.status) {
         Ok(())
     } else {
-        Err(format!("GET {path} answered {status}"))
+        Err(ProbeError::Status {
+            path: path.to_string(),
+            status: answer.status,
+        })
     }
-}
-
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 /// The result of health checking until a verdict.
@@ -294,6 +245,7 @@ where
         match check(probe, target, policy.timeout).await {
             Ok(()) => return Verdict::Healthy { attempts },
             Err(e) => {
+                let e = e.to_string();
                 report(attempts, &e);
                 if started.elapsed() >= policy.grace {
                     counted_failures += 1;
@@ -319,6 +271,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     fn rt() -> tokio::runtime::Runtime {
@@ -412,7 +366,7 @@ mod tests {
             )
             .await
             .unwrap_err();
-            assert!(err.contains("cannot connect"), "{err}");
+            assert!(err.to_string().contains("cannot connect"), "{err}");
         });
     }
 

@@ -1,6 +1,7 @@
 //! Containers, shared by local-run, setup-service, rerun and dsdt-run: the one place that turns
 //! an instance config into a container spec (`spec`), the Docker Engine client over its API
-//! (`engine`), and health probes (`health`).
+//! (`engine`), health probes (`health`) and the one HTTP client of probes and drain
+//! endpoints (`http`).
 //!
 //! Reads: instance configs (from `soa`), the system config's volumes. Acts on: the local Docker
 //! engine (`DOCKER_HOST` or /var/run/docker.sock). Async (tokio) because bollard is; callers
@@ -8,6 +9,7 @@
 
 pub mod engine;
 pub mod health;
+pub mod http;
 pub mod spec;
 
 pub use engine::{Engine, EngineError};

@@ -6,7 +6,8 @@
 use anyhow::{anyhow, Result};
 use clap::{Parser, ValueEnum};
 use cluster::drain::{DrainConfig, DrainMethod, DrainTask};
-use cluster::http::Timeouts;
+use container::http::Timeouts;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -115,13 +116,25 @@ pub fn params_to_json(params: &[String]) -> Result<Map<String, Value>> {
     Ok(root)
 }
 
+/// stdout: the action, the method, the task, and what the method answered.
+#[derive(Debug, Serialize)]
+pub struct Answer<'a> {
+    pub action: String,
+    pub method: &'static str,
+    pub task: &'a DrainTask,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draining: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe_to_kill: Option<bool>,
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let params = params_to_json(&cli.params)?;
     let timeouts = Timeouts {
         connect: Duration::from_secs_f64(cli.connect_timeout),
         total: Duration::from_secs_f64(cli.timeout),
     };
-    let config = DrainConfig::parse(&cli.method, &params).map_err(|e| anyhow!(e))?;
+    let config = DrainConfig::parse(&cli.method, &params)?;
     let method = DrainMethod::new(&config, timeouts);
     let task = DrainTask::new(
         &cli.service,
@@ -131,33 +144,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         cli.registrations.clone(),
     );
     let rt = cli::runtime()?;
-    let (answer, code) = rt.block_on(async {
-        Ok::<_, cluster::drain::DrainError>(match cli.action {
-            Action::Down => {
-                method.drain(&task).await?;
-                (json!({"draining": true}), 0)
-            }
-            Action::Up => {
-                method.stop_draining(&task).await?;
-                (json!({"draining": false}), 0)
-            }
-            Action::Status => (json!({"draining": method.is_draining(&task).await?}), 0),
-            Action::SafeToKill => {
-                let safe = method.is_safe_to_kill(&task).await?;
-                (json!({"safe_to_kill": safe}), if safe { 0 } else { 1 })
-            }
-        })
+    let mut out = Answer {
+        action: cli
+            .action
+            .to_possible_value()
+            .expect("no hidden actions")
+            .get_name()
+            .to_string(),
+        method: method.name(),
+        task: &task,
+        draining: None,
+        safe_to_kill: None,
+    };
+    rt.block_on(async {
+        match cli.action {
+            Action::Down => method
+                .drain(&task)
+                .await
+                .map(|()| out.draining = Some(true)),
+            Action::Up => method
+                .stop_draining(&task)
+                .await
+                .map(|()| out.draining = Some(false)),
+            Action::Status => method
+                .is_draining(&task)
+                .await
+                .map(|d| out.draining = Some(d)),
+            Action::SafeToKill => method
+                .is_safe_to_kill(&task)
+                .await
+                .map(|safe| out.safe_to_kill = Some(safe)),
+        }
     })?;
-    let action = cli
-        .action
-        .to_possible_value()
-        .expect("no hidden actions")
-        .get_name()
-        .to_string();
-    let mut out = json!({"action": action, "method": method.name(), "task": task});
-    for (k, v) in answer.as_object().expect("an object") {
-        out[k] = v.clone();
-    }
     cli::print_json_line(&out)?;
-    Ok(ExitCode::from(code))
+    Ok(ExitCode::from(match out.safe_to_kill {
+        Some(false) => 1,
+        _ => 0,
+    }))
 }

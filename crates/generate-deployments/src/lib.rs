@@ -7,7 +7,6 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use serde_json::json;
 use soa::deployments::{self, Deployments, Target};
 use soa::git;
 use soa::{Problem, Service, SystemConfig};
@@ -193,12 +192,12 @@ fn report(cli: &Cli, o: &Outcome) -> Result<u8> {
                 out.write_all(b"\n")?;
                 return Ok(0);
             }
-            cli::print_json_line(&json!({
-                "service": o.service,
-                "path": done.path,
-                "changed": done.changed,
-                "deploy_groups": done.deploy_groups,
-            }))?;
+            cli::print_json_line(&Line::Written {
+                service: &o.service,
+                path: &done.path,
+                changed: done.changed,
+                deploy_groups: &done.deploy_groups,
+            })?;
             Ok(0)
         }
         Err(f) => {
@@ -207,10 +206,29 @@ fn report(cli: &Cli, o: &Outcome) -> Result<u8> {
                 Failure::Error(m) => (m, 2),
             };
             eprintln!("generate-deployments: {}: {msg}", o.service);
-            cli::print_json_line(&json!({"service": o.service, "error": msg}))?;
+            cli::print_json_line(&Line::Failed {
+                service: &o.service,
+                error: &msg,
+            })?;
             Ok(code)
         }
     }
+}
+
+/// One line of stdout per service.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Line<'a> {
+    Written {
+        service: &'a str,
+        path: &'a Path,
+        changed: bool,
+        deploy_groups: &'a [String],
+    },
+    Failed {
+        service: &'a str,
+        error: &'a str,
+    },
 }
 
 fn config_failure(problems: Vec<Problem>) -> Failure {

@@ -193,9 +193,7 @@ fn free_port() -> Result<u16> {
 fn plan(cli: &Cli) -> Result<Plan> {
     let system =
         SystemConfig::load(&soa::system::default_dir()).context("reading the system config")?;
-    let cluster = system
-        .cluster_or(cli.cluster.as_deref())
-        .map_err(|e| anyhow!(e))?;
+    let cluster = system.cluster_or(cli.cluster.as_deref())?;
     let service = Service::load(&cli.soa_dir, &cli.service)?;
     let problems = |p: Vec<soa::Problem>| {
         anyhow!(p

@@ -16,7 +16,7 @@ use chrono::{NaiveDateTime, Utc};
 use clap::{Parser, ValueEnum};
 use cluster::spec::{self, RunOf};
 use cluster::{Backend, RunKind};
-use serde_json::{json, Value as Json};
+use serde::Serialize;
 use soa::deployments::Deployments;
 use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
@@ -148,6 +148,40 @@ fn tmp_stamp(now: chrono::DateTime<Utc>) -> String {
     now.format("%Y-%m-%dT%H%M%S%6f").to_string()
 }
 
+/// One line of stdout: a rerun started (or, with --dry-run, that would be), and how it ended
+/// when rerun waited for it.
+#[derive(Debug, Serialize)]
+pub struct Record {
+    pub cluster: String,
+    pub service: String,
+    pub instance: String,
+    /// The temporary job's name.
+    pub job: String,
+    pub kind: RunKind,
+    /// The date it ran as (-d), UTC.
+    pub date: Option<String>,
+    /// The command with its time variables filled in; None when the job runs its image's
+    /// entrypoint.
+    pub command: Option<String>,
+    /// The run's name on the cluster; None when nothing was started.
+    pub run: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<RunResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunResult {
+    Succeeded,
+    Failed,
+    /// A parent's rerun did not succeed, so this one was not started.
+    NotRun,
+}
+
 /// One job of the rerun, resolved.
 struct Planned {
     selected: Selected,
@@ -180,7 +214,7 @@ fn plan(cli: &Cli, system: &SystemConfig, cluster: &str) -> Result<Vec<Planned>>
                 .map(|s| (key(s), soa::jobs::parents(&s.config)))
                 .collect();
             let start = (cli.service.clone(), cli.instance.clone());
-            let keys = soa::jobs::related_in_order(&nodes, &start).map_err(|e| anyhow!(e))?;
+            let keys = soa::jobs::related_in_order(&nodes, &start)?;
             keys.iter()
                 .filter_map(|k| all.selected.iter().find(|s| key(s) == *k).cloned())
                 .collect()
@@ -208,11 +242,9 @@ fn plan(cli: &Cli, system: &SystemConfig, cluster: &str) -> Result<Vec<Planned>>
             let text = cmd.joined();
             let uses =
                 soa::timevars::has_variables(&text, config.syntax_for(&text)).map_err(|e| {
-                    anyhow!(
-                        "{}: instance {}: key cmd: {e}",
-                        config.file.display(),
-                        config.instance
-                    )
+                    soa::Problem::new(&config.file, e.to_string())
+                        .instance_of(&config.service, &config.instance)
+                        .key("cmd")
                 })?;
             if uses && cli.execution_date.is_none() {
                 bail!(
@@ -229,8 +261,7 @@ fn plan(cli: &Cli, system: &SystemConfig, cluster: &str) -> Result<Vec<Planned>>
             config,
             system,
             deployments.as_ref(),
-        )
-        .map_err(|e| anyhow!(e))?;
+        )?;
         out.push(Planned {
             selected: s,
             deployed,
@@ -243,7 +274,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
     let date = cli.execution_date.as_deref().map(parse_date).transpose()?;
     let clusters = if cli.clusters.is_empty() {
-        vec![system.cluster_or(None).map_err(|e| anyhow!(e))?]
+        vec![system.cluster_or(None)?]
     } else {
         cli.clusters.clone()
     };
@@ -282,30 +313,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         attempt: 0,
                         started_ms: now.timestamp_millis(),
                     },
-                )
-                .map_err(|e| anyhow!(e))?;
+                )?;
                 for w in warnings {
                     eprintln!(
                         "rerun: {}.{}: warning: {w}",
                         config.service, config.instance
                     );
                 }
-                let mut record = json!({
-                    "cluster": cluster,
-                    "service": config.service,
-                    "instance": config.instance,
-                    "job": job,
-                    "kind": "rerun",
-                    "date": date.map(soa::jobs::time_text),
-                    "command": command,
-                    "run": Json::Null,
-                });
+                let mut record = Record {
+                    cluster: cluster.clone(),
+                    service: config.service.clone(),
+                    instance: config.instance.clone(),
+                    job: job.clone(),
+                    kind: RunKind::Rerun,
+                    date: date.map(soa::jobs::time_text),
+                    command,
+                    run: None,
+                    exit_code: None,
+                    result: None,
+                    reason: None,
+                };
                 let blocked = soa::jobs::parents(&p.selected.config)
                     .into_iter()
                     .find(|k| not_ok.contains(k));
                 if let Some((ps, pi)) = blocked {
-                    record["result"] = json!("not_run");
-                    record["reason"] = json!(format!("its parent {ps}.{pi} did not succeed"));
+                    record.result = Some(RunResult::NotRun);
+                    record.reason = Some(format!("its parent {ps}.{pi} did not succeed"));
                     not_ok.insert((config.service.clone(), config.instance.clone()));
                     failed = true;
                     cli::print_json_line(&record)?;
@@ -316,12 +349,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     continue;
                 };
                 let run = backend.launch_run(&spec, None).await?;
-                record["run"] = json!(run.name);
+                record.run = Some(run.name.clone());
                 if wait {
                     eprintln!("rerun: {job}: started {}, waiting for it to end", run.name);
                     let code = backend.wait_run(&run).await?;
-                    record["exit_code"] = json!(code);
-                    record["result"] = json!(if code == 0 { "succeeded" } else { "failed" });
+                    record.exit_code = Some(code);
+                    record.result = Some(if code == 0 {
+                        RunResult::Succeeded
+                    } else {
+                        RunResult::Failed
+                    });
                     if code != 0 {
                         failed = true;
                         not_ok.insert((config.service.clone(), config.instance.clone()));

@@ -23,7 +23,6 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use cluster::spec::{self, Deployed, RunOf};
 use cluster::{Action, App, Backend, Outcome, Run, RunKind};
-use serde_json::{json, Value as Json};
 use soa::deployments::Deployments;
 use soa::jobs::{time_text, Job, RunIndex};
 use soa::select::Selected;
@@ -31,6 +30,9 @@ use soa::{InstanceType, SystemConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+pub mod output;
+use output::{AppStatus, Control, Emergency, JobStatus, RunStatus, Status, StatusOf, TaskStatus};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -140,9 +142,7 @@ struct Target {
 }
 
 fn target(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Target> {
-    let cluster = system
-        .cluster_or(cli.cluster.as_deref())
-        .map_err(|e| anyhow!(e))?;
+    let cluster = system.cluster_or(cli.cluster.as_deref())?;
     let mut selection = soa::select::select(
         &cli.soa_dir,
         &cluster,
@@ -162,30 +162,39 @@ fn target(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Target> {
 fn deployed(cli: &Cli, system: &SystemConfig, t: &Target) -> Result<Deployed> {
     let config = &t.selected.config;
     let deployments = Deployments::load(&cli.soa_dir, &config.service)?;
-    spec::deployed(
+    Ok(spec::deployed(
         &cli.soa_dir,
         &t.selected.service,
         config,
         system,
         deployments.as_ref(),
-    )
-    .map_err(|e| anyhow!(e))
+    )?)
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
-    let out = match &cli.command {
-        Command::Start { target: t } => control(&cli, &system, t, "start", "start")?,
-        Command::Stop { target: t } => control(&cli, &system, t, "stop", "stop")?,
-        Command::Restart { target: t } => control(&cli, &system, t, "restart", "start")?,
-        Command::EmergencyStart { target: t } => on_cluster(&cli, &system, t, emergency_start)?,
-        Command::EmergencyStop { target: t } => on_cluster(&cli, &system, t, emergency_stop)?,
+    match &cli.command {
+        Command::Start { target: t } => {
+            cli::print_json_line(&control(&cli, &system, t, "start", "start")?)?
+        }
+        Command::Stop { target: t } => {
+            cli::print_json_line(&control(&cli, &system, t, "stop", "stop")?)?
+        }
+        Command::Restart { target: t } => {
+            cli::print_json_line(&control(&cli, &system, t, "restart", "start")?)?
+        }
+        Command::EmergencyStart { target: t } => {
+            cli::print_json_line(&on_cluster(&cli, &system, t, emergency_start)?)?
+        }
+        Command::EmergencyStop { target: t } => {
+            cli::print_json_line(&on_cluster(&cli, &system, t, emergency_stop)?)?
+        }
         Command::Status { target: t, runs } => {
             let n = *runs;
-            on_cluster(&cli, &system, t, move |ctx| Box::pin(status(ctx, n)))?
+            let status = on_cluster(&cli, &system, t, move |ctx| Box::pin(status(ctx, n)))?;
+            cli::print_json_line(&status)?
         }
-    };
-    cli::print_json_line(&out)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -194,9 +203,9 @@ fn control(
     cli: &Cli,
     system: &SystemConfig,
     name: &str,
-    action: &str,
-    state: &str,
-) -> Result<Json> {
+    action: &'static str,
+    state: &'static str,
+) -> Result<Control> {
     let t = target(cli, system, name)?;
     let config = &t.selected.config;
     let url = t.selected.service.git_url().map_err(|p| anyhow!("{p}"))?;
@@ -233,18 +242,18 @@ fn control(
         if cli.dry_run { "would push" } else { "pushed" },
         &deploy.sha[..deploy.sha.len().min(12)]
     );
-    Ok(json!({
-        "action": action,
-        "service": config.service,
-        "instance": config.instance,
-        "cluster": t.cluster,
-        "tag": tag,
-        "git_sha": deploy.sha,
-        "desired_state": state,
-        "force_bounce": stamp,
-        "pushed": !cli.dry_run,
-        "next": next,
-    }))
+    Ok(Control {
+        action,
+        service: config.service.clone(),
+        instance: config.instance.clone(),
+        cluster: t.cluster,
+        tag,
+        git_sha: deploy.sha.clone(),
+        desired_state: state,
+        force_bounce: stamp,
+        pushed: !cli.dry_run,
+        next,
+    })
 }
 
 /// What an action on the cluster gets.
@@ -255,14 +264,14 @@ struct Ctx<'a> {
     backend: cluster::AnyBackend,
 }
 
-type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Json>> + 'a>>;
+type Step<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + 'a>>;
 
-fn on_cluster(
+fn on_cluster<T>(
     cli: &Cli,
     system: &SystemConfig,
     name: &str,
-    step: impl for<'a> FnOnce(&'a Ctx<'a>) -> Step<'a>,
-) -> Result<Json> {
+    step: impl for<'a> FnOnce(&'a Ctx<'a>) -> Step<'a, T>,
+) -> Result<T> {
     let t = target(cli, system, name)?;
     let rt = cli::runtime()?;
     rt.block_on(async {
@@ -305,7 +314,7 @@ impl Ctx<'_> {
                 c.instance,
                 self.cli.lock_wait
             ),
-            Err(e) => bail!(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -359,25 +368,24 @@ impl Ctx<'_> {
                 attempt: 0,
                 started_ms: now.timestamp_millis(),
             },
-        )
-        .map_err(|e| anyhow!(e))?;
+        )?;
         Ok((spec, command, now.timestamp()))
     }
 
-    fn report(&self, action: &str, actions: Vec<Action>) -> Json {
+    fn report(&self, action: &'static str, actions: Vec<Action>) -> Emergency {
         let c = self.config();
-        json!({
-            "action": action,
-            "service": c.service,
-            "instance": c.instance,
-            "cluster": self.target.cluster,
-            "dry_run": self.cli.dry_run,
-            "actions": actions,
-        })
+        Emergency {
+            action,
+            service: c.service.clone(),
+            instance: c.instance.clone(),
+            cluster: self.target.cluster.clone(),
+            dry_run: self.cli.dry_run,
+            actions,
+        }
     }
 }
 
-fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
+fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a, Emergency> {
     Box::pin(async move {
         ctx.writable()?;
         let deployed = deployed(ctx.cli, ctx.system, &ctx.target)?;
@@ -423,7 +431,7 @@ fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
             });
             return Ok(ctx.report("emergency-start", actions));
         }
-        let (spec, _) = spec::app_spec(config, ctx.system, &deployed).map_err(|e| anyhow!(e))?;
+        let (spec, _) = spec::app_spec(config, ctx.system, &deployed)?;
         let desired = deployed.desired_tasks(config);
         let apps = ctx.apps().await?;
         let app = apps.iter().find(|a| a.id == spec.id);
@@ -436,7 +444,7 @@ fn emergency_start<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
     })
 }
 
-fn emergency_stop<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
+fn emergency_stop<'a>(ctx: &'a Ctx<'a>) -> Step<'a, Emergency> {
     Box::pin(async move {
         ctx.writable()?;
         let _lock = ctx.lock()?;
@@ -495,45 +503,35 @@ fn emergency_stop<'a>(ctx: &'a Ctx<'a>) -> Step<'a> {
     })
 }
 
-async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Json> {
+async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Status> {
     let config = ctx.config();
     let deployed = deployed(ctx.cli, ctx.system, &ctx.target);
     if let Err(e) = &deployed {
-        eprintln!("service-ctl: warning: {e}");
+        eprintln!("service-ctl: warning: {e:#}");
     }
     let deployed = deployed.ok();
-    let mut out = json!({
-        "service": config.service,
-        "instance": config.instance,
-        "cluster": ctx.target.cluster,
-        "type": config.kind().to_string(),
-        "git_sha": deployed.as_ref().map(|d| d.git_sha.clone()),
-        "desired_state": deployed.as_ref().map(|d| if d.stopped { "stop" } else { "start" }),
-        "force_bounce": deployed.as_ref().and_then(|d| d.force_bounce.clone()),
-    });
-    if config.kind() == InstanceType::Chronos {
+    let mut error = None;
+    let of = if config.kind() == InstanceType::Chronos {
         let job = config.scheduled();
-        out["schedule"] = json!(job.and_then(|j| j.schedule.as_ref()));
-        out["parents"] = json!(job.and_then(|j| j.parents.as_ref()));
-        out["disabled"] = json!(config.disabled());
         let runs = ctx.runs().await?;
+        let (mut state, mut next_due) = (None, None);
         if let Some(d) = &deployed {
             match Job::from_config(config, &d.git_sha, d.stopped) {
                 Ok(job) => {
                     let decision =
                         soa::jobs::decide(&job, &RunIndex::new(&runs), Utc::now().timestamp());
-                    out["state"] = json!(decision.state);
-                    out["next_due"] = json!(decision.next_due.map(time_text));
+                    state = Some(decision.state);
+                    next_due = decision.next_due.map(time_text);
                 }
-                Err(e) => out["error"] = json!(e),
+                Err(e) => error = Some(e.to_string()),
             }
         }
         let mine = ctx.job_runs(&runs);
         let mut listed = Vec::new();
-        for kind in [None, Some(RunKind::Rerun)] {
+        for reruns in [false, true] {
             let mut of_kind: Vec<&&Run> = mine
                 .iter()
-                .filter(|r| (r.kind == RunKind::Rerun) == kind.is_some())
+                .filter(|r| (r.kind == RunKind::Rerun) == reruns)
                 .collect();
             of_kind.sort_by_key(|r| std::cmp::Reverse((r.started_ms, r.attempt)));
             let mut items = Vec::new();
@@ -543,58 +541,70 @@ async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Json> {
                 } else {
                     Some(ctx.backend.run_detail(r, 10).await?)
                 };
-                let mut item = json!({
-                    "job": r.job,
-                    "run": r.name,
-                    "kind": r.kind,
-                    "due": time_text(r.due),
-                    "attempt": r.attempt,
-                    "git_sha": r.git_sha,
+                items.push(RunStatus {
+                    job: r.job.clone(),
+                    run: r.name.clone(),
+                    kind: r.kind,
+                    due: time_text(r.due),
+                    attempt: r.attempt,
+                    git_sha: r.git_sha.clone(),
+                    outcome: r.outcome,
+                    detail,
                 });
-                if let Json::Object(m) = json!(r.outcome) {
-                    for (k, v) in m {
-                        item[k] = v;
-                    }
-                }
-                if let Some(d) = detail {
-                    item["exit_code"] = json!(d.exit_code);
-                    item["started_at"] = json!(d.started_at);
-                    item["finished_at"] = json!(d.finished_at);
-                    item["duration_s"] = json!(d.duration_s);
-                    item["output_tail"] = json!(d.output_tail);
-                }
-                items.push(item);
             }
             listed.push(items);
         }
-        out["reruns"] = json!(listed.pop());
-        out["runs"] = json!(listed.pop());
-        return Ok(out);
-    }
-    let apps = ctx.apps().await?;
-    if let Some(d) = &deployed {
-        match spec::app_spec(config, ctx.system, d) {
-            Ok((spec, _)) => out["app_id"] = json!(spec.id),
-            Err(e) => out["error"] = json!(e),
+        let reruns = listed.pop().unwrap_or_default();
+        let runs = listed.pop().unwrap_or_default();
+        StatusOf::Job(JobStatus {
+            schedule: job.and_then(|j| j.schedule.clone()),
+            parents: job.and_then(|j| j.parents.clone()),
+            disabled: config.disabled(),
+            state,
+            next_due,
+            runs,
+            reruns,
+        })
+    } else {
+        let apps = ctx.apps().await?;
+        let mut app_id = None;
+        if let Some(d) = &deployed {
+            match spec::app_spec(config, ctx.system, d) {
+                Ok((spec, _)) => app_id = Some(spec.id),
+                Err(e) => error = Some(e.to_string()),
+            }
         }
-        out["desired"] = json!(d.desired_tasks(config));
-    }
-    let tasks: Vec<Json> = apps
-        .iter()
-        .flat_map(|a| {
-            a.tasks.iter().map(move |t| {
-                json!({
-                    "app": a.id,
-                    "name": t.name,
-                    "state": t.state,
-                    "health": t.health,
-                    "host": t.host,
-                    "port": t.port,
-                    "started_at": t.started_at,
+        let tasks = apps
+            .iter()
+            .flat_map(|a| {
+                a.tasks.iter().map(move |t| TaskStatus {
+                    app: a.id.clone(),
+                    name: t.name.clone(),
+                    state: t.state,
+                    health: t.health,
+                    host: t.host.clone(),
+                    port: t.port,
+                    started_at: t.started_at,
                 })
             })
+            .collect();
+        StatusOf::App(AppStatus {
+            app_id,
+            desired: deployed.as_ref().map(|d| d.desired_tasks(config)),
+            tasks,
         })
-        .collect();
-    out["tasks"] = json!(tasks);
-    Ok(out)
+    };
+    Ok(Status {
+        service: config.service.clone(),
+        instance: config.instance.clone(),
+        cluster: ctx.target.cluster.clone(),
+        kind: config.kind().to_string(),
+        git_sha: deployed.as_ref().map(|d| d.git_sha.clone()),
+        desired_state: deployed
+            .as_ref()
+            .map(|d| if d.stopped { "stop" } else { "start" }),
+        force_bounce: deployed.as_ref().and_then(|d| d.force_bounce.clone()),
+        of,
+        error,
+    })
 }

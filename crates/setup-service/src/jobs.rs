@@ -16,7 +16,7 @@ pub struct JobPlan {
     pub job: Job,
 }
 
-pub fn plan(selected: Selected, deployed: Deployed) -> Result<JobPlan, String> {
+pub fn plan(selected: Selected, deployed: Deployed) -> Result<JobPlan, soa::Problem> {
     let job = Job::from_config(&selected.config, &deployed.git_sha, deployed.stopped)?;
     Ok(JobPlan {
         selected,
@@ -188,7 +188,7 @@ pub async fn act<B: Backend>(
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             Ok(_) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         match result {
             Ok(()) => out.actions.push(Action::Record {
@@ -225,7 +225,7 @@ pub async fn act<B: Backend>(
                     Err(e) => errors.push(e.to_string()),
                 }
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     expire(backend, mine, pass, &mut out.actions, &mut errors).await;

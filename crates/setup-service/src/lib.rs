@@ -25,8 +25,8 @@
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
-use cluster::http::Timeouts;
 use cluster::{App, Backend};
+use container::http::Timeouts;
 use futures_util::StreamExt;
 use soa::{InstanceType, SystemConfig};
 use std::collections::{HashMap, HashSet};
@@ -178,9 +178,7 @@ fn parse_now(s: &str) -> Result<i64> {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
-    let cluster = system
-        .cluster_or(cli.master.cluster.as_deref())
-        .map_err(|e| anyhow!(e))?;
+    let cluster = system.cluster_or(cli.master.cluster.as_deref())?;
     let timeouts = parse_timeouts(&cli.drain_timeouts)?;
     if cli.jobs == 0 {
         bail!("-j must be at least 1");
@@ -298,20 +296,20 @@ async fn execute<B: Backend>(
         let deployed = match deployed_of(&selected, system, &cli.master.soa_dir, &mut deployments) {
             Ok(d) => d,
             Err(e) => {
-                work.push(Work::Failed(service, instance, e));
+                work.push(Work::Failed(service, instance, format!("{e:#}")));
                 continue;
             }
         };
         if selected.config.kind() == InstanceType::Chronos {
             match jobs::plan(selected, deployed) {
                 Ok(p) => work.push(Work::Job(Box::new(p), lock)),
-                Err(e) => work.push(Work::Failed(service, instance, e)),
+                Err(e) => work.push(Work::Failed(service, instance, e.to_string())),
             }
             continue;
         }
         match plan(selected, system, &deployed, timeouts) {
             Ok(p) => work.push(Work::Plan(Box::new(p), lock)),
-            Err(e) => work.push(Work::Failed(service, instance, e)),
+            Err(e) => work.push(Work::Failed(service, instance, e.to_string())),
         }
     }
     // What runs is read after the locks are held, so no other run changes it under us.

@@ -4,9 +4,9 @@
 
 use cluster::bounce::Method;
 use cluster::drain::DrainMethod;
-use cluster::http::Timeouts;
 use cluster::spec::Deployed;
 use cluster::AppSpec;
+use container::http::Timeouts;
 use soa::deployments::Deployments;
 use soa::select::Selected;
 use soa::SystemConfig;
@@ -33,20 +33,21 @@ pub(crate) fn deployed_of(
     system: &SystemConfig,
     soa_dir: &std::path::Path,
     cache: &mut DeploymentsCache,
-) -> Result<Deployed, String> {
+) -> anyhow::Result<Deployed> {
     let config = &selected.config;
+    // Kept as text: every instance of a service whose deployments.json is broken says so.
     let deployments = cache
         .entry(config.service.clone())
         .or_insert_with(|| Deployments::load(soa_dir, &config.service).map_err(|e| e.to_string()))
         .as_ref()
-        .map_err(Clone::clone)?;
-    cluster::spec::deployed(
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(cluster::spec::deployed(
         soa_dir,
         &selected.service,
         config,
         system,
         deployments.as_ref(),
-    )
+    )?)
 }
 
 pub(crate) fn plan(
@@ -54,16 +55,17 @@ pub(crate) fn plan(
     system: &SystemConfig,
     deployed: &Deployed,
     timeouts: Timeouts,
-) -> Result<Plan, String> {
+) -> Result<Plan, cluster::spec::SpecError> {
     let config = &selected.config;
     let where_ = format!("{}.{}", config.service, config.instance);
     let (spec, warnings) = cluster::spec::app_spec(config, system, deployed)?;
     for w in warnings {
         eprintln!("setup-service: {where_}: warning: {w}");
     }
-    let long = config
-        .long_running()
-        .ok_or_else(|| format!("{where_} is not a long-running instance"))?;
+    let long = config.long_running().ok_or_else(|| {
+        soa::Problem::new(&config.file, "not a long-running instance")
+            .instance_of(&config.service, &config.instance)
+    })?;
     let method = long.bounce_method;
     let margin = long.bounce_margin_factor;
     let min_task_uptime = long.min_task_uptime;

@@ -137,11 +137,16 @@ pub fn create_tag(
             .map_err(|r| fail(format!("cannot create {tag}: {r}")))
         }
         Location::Remote(remote) => {
-            let scratch = tempfile_dir().map_err(fail)?;
+            // A bare repository of its own: the tag is pushed from there, so the operator's
+            // checkout (if any) is never touched. Removed when dropped.
+            let scratch = tempfile::Builder::new()
+                .prefix("soa-git-")
+                .tempdir()
+                .map_err(|e| fail(format!("cannot make a scratch directory: {e}")))?;
             let git = |args: &[&str]| {
                 let mut c = Command::new("git");
                 c.arg("--git-dir")
-                    .arg(&scratch.0)
+                    .arg(scratch.path())
                     .args(args)
                     .env("GIT_TERMINAL_PROMPT", "0");
                 c
@@ -160,28 +165,6 @@ pub fn create_tag(
             .map_err(|r| fail(format!("cannot push {tag}: {r}")))
         }
     }
-}
-
-/// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempfile_dir() -> Result<Scratch, String> {
-    let base = std::env::temp_dir().join(format!(
-        "soa-git-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&base)
-        .map_err(|e| format!("cannot make a scratch directory {}: {e}", base.display()))?;
-    Ok(Scratch(base))
 }
 
 fn local_git_dir(path: &Path) -> Option<PathBuf> {

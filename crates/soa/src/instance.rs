@@ -247,17 +247,26 @@ impl DrainConfig {
     }
 }
 
+/// A `success_codes` text with a part that is not a status code or range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("success_codes {codes:?}: {part:?} is not a status code or range like 200-399")]
+pub struct CodesError {
+    pub codes: String,
+    pub part: String,
+}
+
 /// Parses `success_codes` such as "200-399" or "200,202,300-302".
-pub fn parse_codes(s: &str) -> Result<Vec<(u16, u16)>, String> {
+pub fn parse_codes(s: &str) -> Result<Vec<(u16, u16)>, CodesError> {
     s.split(',')
         .map(|part| {
             let part = part.trim();
             let (a, b) = part.split_once('-').unwrap_or((part, part));
             match (a.trim().parse(), b.trim().parse()) {
                 (Ok(a), Ok(b)) if a <= b => Ok((a, b)),
-                _ => Err(format!(
-                    "success_codes {s:?}: {part:?} is not a status code or range like 200-399"
-                )),
+                _ => Err(CodesError {
+                    codes: s.to_string(),
+                    part: part.to_string(),
+                }),
             }
         })
         .collect()

@@ -24,7 +24,7 @@
 //!   lastError the same way), until a newer one replaces it.
 
 use crate::schedule::{self, Schedule};
-use crate::InstanceConfig;
+use crate::{InstanceConfig, Problem};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -149,21 +149,14 @@ impl Job {
         config: &InstanceConfig,
         git_sha: &str,
         stopped: bool,
-    ) -> Result<Job, String> {
-        let at = |key: &str, e: String| {
-            format!(
-                "{}: instance {}: key {key}: {e}",
-                config.file.display(),
-                config.instance
-            )
+    ) -> Result<Job, Problem> {
+        let problem = |message: String| {
+            Problem::new(&config.file, message).instance_of(&config.service, &config.instance)
         };
-        let job = config.scheduled().ok_or_else(|| {
-            format!(
-                "{}: instance {}: not a scheduled job",
-                config.file.display(),
-                config.instance
-            )
-        })?;
+        let at = |key: &str, message: String| problem(message).key(key);
+        let job = config
+            .scheduled()
+            .ok_or_else(|| problem("not a scheduled job".into()))?;
         let parents = job.parents.as_ref().filter(|p| !p.is_empty());
         let trigger = match (&job.schedule, parents) {
             (Some(_), Some(_)) => {
@@ -173,10 +166,8 @@ impl Job {
                 ))
             }
             (None, None) => {
-                return Err(format!(
-                    "{}: instance {}: a job needs a schedule (e.g. R/2019-01-01T03:00:00Z/P1D or 0 3 * * *) or parents (e.g. [service.instance])",
-                    config.file.display(),
-                    config.instance
+                return Err(problem(
+                    "a job needs a schedule (e.g. R/2019-01-01T03:00:00Z/P1D or 0 3 * * *) or parents (e.g. [service.instance])".into(),
                 ))
             }
             (Some(text), None) => {
@@ -186,9 +177,9 @@ impl Job {
                     .as_deref()
                     .map(schedule::parse_time_zone)
                     .transpose()
-                    .map_err(|e| at("schedule_time_zone", e))?;
+                    .map_err(|e| at("schedule_time_zone", e.to_string()))?;
                 let epsilon = schedule::parse_epsilon(&job.epsilon)
-                    .map_err(|e| at("epsilon", e))?
+                    .map_err(|e| at("epsilon", e.to_string()))?
                     .num_seconds();
                 Trigger::Schedule {
                     schedule,
@@ -568,30 +559,44 @@ pub fn expiry_candidates(runs: &[Run], now_ms: i64) -> Vec<&Run> {
 /// A job in the dependency graph: (service, instance) and its parents.
 pub type Node = ((String, String), Vec<(String, String)>);
 
+/// Why a dependency graph cannot be ordered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("Parent job {}.{} of {}.{} could not be found", .parent.0, .parent.1, .child.0, .child.1)]
+    MissingParent {
+        parent: (String, String),
+        child: (String, String),
+    },
+    #[error("no job {}.{}", .0.0, .0.1)]
+    NoJob((String, String)),
+    #[error("the jobs' parents form a cycle among {} (a job cannot run until it has run)", .0.iter().map(|(s, i)| format!("{s}.{i}")).collect::<Vec<_>>().join(", "))]
+    Cycle(Vec<(String, String)>),
+}
+
 /// The jobs related to `start` (its ancestors, descendants, and theirs: the connected part of
 /// the graph), in an order where every parent comes before its children. Errors: a parent that
 /// is not in `jobs`, or a cycle.
 pub fn related_in_order(
     jobs: &[Node],
     start: &(String, String),
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, GraphError> {
     let parents_of: HashMap<&(String, String), &Vec<(String, String)>> =
         jobs.iter().map(|(k, p)| (k, p)).collect();
     let mut linked: HashMap<&(String, String), Vec<&(String, String)>> = HashMap::new();
     for (k, ps) in jobs {
         for p in ps {
             let Some((pk, _)) = jobs.iter().find(|(j, _)| j == p) else {
-                return Err(format!(
-                    "Parent job {}.{} of {}.{} could not be found",
-                    p.0, p.1, k.0, k.1
-                ));
+                return Err(GraphError::MissingParent {
+                    parent: p.clone(),
+                    child: k.clone(),
+                });
             };
             linked.entry(k).or_default().push(pk);
             linked.entry(pk).or_default().push(k);
         }
     }
     let Some((first, _)) = jobs.iter().find(|(j, _)| j == start) else {
-        return Err(format!("no job {}.{}", start.0, start.1));
+        return Err(GraphError::NoJob(start.clone()));
     };
     let mut seen = vec![first];
     let mut i = 0;
@@ -616,13 +621,7 @@ pub fn related_in_order(
             .position(|k| parents_of[k].iter().all(|p| order.contains(p)));
         match ready {
             Some(pos) => order.push(group.remove(pos).clone()),
-            None => {
-                let names: Vec<String> = group.iter().map(|(s, i)| format!("{s}.{i}")).collect();
-                return Err(format!(
-                    "the jobs' parents form a cycle among {} (a job cannot run until it has run)",
-                    names.join(", ")
-                ));
-            }
+            None => return Err(GraphError::Cycle(group.into_iter().cloned().collect())),
         }
     }
     Ok(order)

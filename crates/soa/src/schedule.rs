@@ -24,6 +24,10 @@ use chrono_tz::Tz;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScheduleError {
+    #[error("The specified epsilon value \"{0}\" does not conform to the ISO8601 format.")]
+    Epsilon(String),
+    #[error("The specified time zone \"{0}\" is not a time zone of the IANA database (e.g. America/New_York, UTC)")]
+    TimeZone(String),
     #[error("The specified schedule \"{0}\" is neither a valid cron schedule nor a valid ISO 8601 schedule")]
     Neither(String),
     #[error("The specified schedule \"{0}\" does not contain a start time")]
@@ -121,15 +125,16 @@ pub fn parse_duration(s: &str) -> Option<IsoDuration> {
 }
 
 /// Parses a job's `epsilon`.
-pub fn parse_epsilon(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map(|d| d.to_duration()).ok_or_else(|| {
-        format!("The specified epsilon value \"{s}\" does not conform to the ISO8601 format.")
-    })
+pub fn parse_epsilon(s: &str) -> Result<Duration, ScheduleError> {
+    parse_duration(s)
+        .map(|d| d.to_duration())
+        .ok_or_else(|| ScheduleError::Epsilon(s.to_string()))
 }
 
 /// Parses a `schedule_time_zone`.
-pub fn parse_time_zone(s: &str) -> Result<Tz, String> {
-    s.parse::<Tz>().map_err(|_| format!("The specified time zone \"{s}\" is not a time zone of the IANA database (e.g. America/New_York, UTC)"))
+pub fn parse_time_zone(s: &str) -> Result<Tz, ScheduleError> {
+    s.parse::<Tz>()
+        .map_err(|_| ScheduleError::TimeZone(s.to_string()))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -523,7 +528,7 @@ mod tests {
             "The specified repeat \"RX\" in schedule \"RX/2019-01-01T00:00:00Z/PT1H\" does not conform to the ISO 8601 format."
         );
         assert_eq!(
-            parse_epsilon("foo").unwrap_err(),
+            parse_epsilon("foo").unwrap_err().to_string(),
             "The specified epsilon value \"foo\" does not conform to the ISO8601 format."
         );
         assert_eq!(parse_epsilon("PT60S").unwrap(), Duration::seconds(60));

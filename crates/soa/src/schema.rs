@@ -321,8 +321,17 @@ pub fn other_types_of(key: &str) -> Vec<InstanceType> {
         .collect()
 }
 
+/// What a value should have been, in words ("a number at least 0").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {0}")]
+pub struct Expected(pub String);
+
 /// Checks `value` against `kind`; on failure, the expectation in words.
-pub fn check(kind: Kind, value: &Value) -> Result<(), String> {
+pub fn check(kind: Kind, value: &Value) -> Result<(), Expected> {
+    expect(kind, value).map_err(Expected)
+}
+
+fn expect(kind: Kind, value: &Value) -> Result<(), String> {
     let ok = match kind {
         Kind::Number {
             min,
@@ -507,8 +516,11 @@ mod tests {
     #[test]
     fn kinds() {
         assert!(check(POS, &y("0.25")).is_ok());
-        assert_eq!(check(POS, &y("0")).unwrap_err(), "a number greater than 0");
-        assert_eq!(check(POS, &y("lots")).unwrap_err(), "a number");
+        assert_eq!(
+            check(POS, &y("0")).unwrap_err().0,
+            "a number greater than 0"
+        );
+        assert_eq!(check(POS, &y("lots")).unwrap_err().0, "a number");
         assert!(check(Kind::Cmd, &y("[a, b]")).is_ok());
         assert!(check(
             Kind::Volumes,
@@ -520,6 +532,7 @@ mod tests {
             &y("[{containerPath: /a, hostPath: b, mode: RO}]")
         )
         .unwrap_err()
+        .0
         .contains("absolute"));
         assert!(check(
             Kind::Volumes,
@@ -528,6 +541,7 @@ mod tests {
         .is_err());
         assert!(check(Kind::OneOf(&["a", "b"]), &y("c"))
             .unwrap_err()
+            .0
             .contains("one of a, b"));
     }
 

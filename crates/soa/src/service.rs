@@ -502,7 +502,7 @@ impl InstanceConfig {
             };
             if let Err(expected) = schema::check(spec.kind, v) {
                 problems.push(Problem {
-                    message: format!("{key} is {}, expected {expected}", describe(v)),
+                    message: format!("{key} is {}, {expected}", describe(v)),
                     ..at(&key)
                 });
             }

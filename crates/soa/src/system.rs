@@ -63,15 +63,16 @@ impl SystemConfig {
 
     /// The cluster a tool works on: the one given (-c), else this machine's; an error says
     /// which file would have named it.
-    pub fn cluster_or(&self, given: Option<&str>) -> std::result::Result<String, String> {
+    pub fn cluster_or(&self, given: Option<&str>) -> std::result::Result<String, Problem> {
         given
             .or_else(|| self.cluster())
             .map(str::to_string)
             .ok_or_else(|| {
-                format!(
-                    "no cluster given (-c) and the system config ({}) names none (key cluster)",
-                    self.dir.display()
+                Problem::new(
+                    &self.dir,
+                    "no cluster given (-c) and the system config names none",
                 )
+                .key("cluster")
             })
     }
 

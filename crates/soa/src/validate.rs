@@ -143,7 +143,7 @@ fn check_keys(
                             file,
                             y,
                             &path,
-                            format!("{key} is {}, expected {expected}", describe(v)),
+                            format!("{key} is {}, {expected}", describe(v)),
                         )
                         .key(path.join(".")),
                     );
@@ -400,12 +400,12 @@ fn check_instance(
     }
     if let Some(tz) = &job.schedule_time_zone {
         if let Err(e) = schedule::parse_time_zone(tz) {
-            out.push(at(Some("schedule_time_zone"), e));
+            out.push(at(Some("schedule_time_zone"), e.to_string()));
         }
     }
     if job.epsilon_set {
         if let Err(e) = schedule::parse_epsilon(&job.epsilon) {
-            out.push(at(Some("epsilon"), e));
+            out.push(at(Some("epsilon"), e.to_string()));
         }
     }
     let me = format!("{}.{}", s.name, name);

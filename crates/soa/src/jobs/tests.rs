@@ -598,7 +598,14 @@ fn graphs_order_and_cycles() {
     );
     assert!(bad[&k("c", "z")].contains("cycle"));
     assert_eq!(bad[&k("d", "w")], "Parent job e.missing could not be found");
-    assert!(related_in_order(&cyclic[..3], &k("c", "z"))
-        .unwrap_err()
-        .contains("cycle"));
+    assert_eq!(
+        related_in_order(&cyclic[..3], &k("c", "z")).unwrap_err(),
+        GraphError::Cycle(vec![k("a", "x"), k("b", "y"), k("c", "z")])
+    );
+    assert_eq!(
+        related_in_order(&cyclic[..3], &k("c", "z"))
+            .unwrap_err()
+            .to_string(),
+        "the jobs' parents form a cycle among a.x, b.y, c.z (a job cannot run until it has run)"
+    );
 }
