@@ -13,6 +13,7 @@
 use anyhow::Result;
 use clap::Parser;
 use cluster::{App, Backend};
+use rayon::prelude::*;
 use soa::deployments::{Deployments, DesiredState};
 use soa::select::Selected;
 use soa::{InstanceType, SystemConfig};
@@ -172,90 +173,70 @@ fn verdicts<'a>(
     by_instance: &HashMap<(&str, &str), Vec<&App>>,
     now: i64,
 ) -> Vec<Verdict<'a>> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = selected.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = selected
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut deployments: HashMap<&str, Option<Deployments>> = HashMap::new();
-                    part.iter()
-                        .map(|s| {
-                            let config = &s.config;
-                            let deployed = deployments
-                                .entry(config.service.as_str())
-                                .or_insert_with(|| {
-                                    Deployments::load(soa_dir, &config.service).unwrap_or_else(
-                                        |e| {
-                                            eprintln!("check-replication: {e}");
-                                            None
-                                        },
-                                    )
-                                });
-                            let stopped = deployed
-                                .as_ref()
-                                .and_then(|d| {
-                                    d.control(&config.service, &config.cluster, &config.instance)
-                                })
-                                .is_some_and(|c| c.desired_state == DesiredState::Stop);
-                            let apps = by_instance
-                                .get(&(config.service.as_str(), config.instance.as_str()))
-                                .map_or(&[][..], Vec::as_slice);
-                            let r = replication(s, stopped, apps, now);
-                            let status = if r.critical() {
-                                soa::sensu::CRITICAL
-                            } else {
-                                soa::sensu::OK
-                            };
-                            let name = format!(
-                                "check_paasta_services_replication.{}.{}",
-                                config.service, config.instance
-                            );
-                            let text = r.text(&config.service, &config.instance, &config.cluster);
-                            let event = soa::sensu::event(&s.service, config, name, status, text);
-                            (r.critical(), event)
+    // Each worker keeps the deployments.json it has read: a service's instances sit together.
+    selected
+        .par_iter()
+        .map_init(
+            HashMap::<&str, Option<Deployments>>::new,
+            |deployments, s| {
+                let config = &s.config;
+                let deployed = deployments
+                    .entry(config.service.as_str())
+                    .or_insert_with(|| {
+                        Deployments::load(soa_dir, &config.service).unwrap_or_else(|e| {
+                            eprintln!("check-replication: {e}");
+                            None
                         })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a check thread panicked"))
-            .collect()
-    })
+                    });
+                let stopped = deployed
+                    .as_ref()
+                    .and_then(|d| d.control(&config.service, &config.cluster, &config.instance))
+                    .is_some_and(|c| c.desired_state == DesiredState::Stop);
+                let apps = by_instance
+                    .get(&(config.service.as_str(), config.instance.as_str()))
+                    .map_or(&[][..], Vec::as_slice);
+                let r = replication(s, stopped, apps, now);
+                let status = if r.critical() {
+                    soa::sensu::CRITICAL
+                } else {
+                    soa::sensu::OK
+                };
+                let name = format!(
+                    "check_paasta_services_replication.{}.{}",
+                    config.service, config.instance
+                );
+                let text = r.text(&config.service, &config.instance, &config.cluster);
+                let event = soa::sensu::event(&s.service, config, name, status, text);
+                (r.critical(), event)
+            },
+        )
+        .collect()
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
     let cluster = system.cluster_or(cli.master.cluster.as_deref())?;
-    // The configs are read while the cluster answers.
+    // The configs are read (on rayon's workers) while a plain thread waits for the cluster: a
+    // worker blocked on the network would leave the configs one core short.
     let (selection, apps) = std::thread::scope(|scope| {
-        let selection = scope.spawn(|| {
-            soa::select::select(
-                &cli.master.soa_dir,
-                &cluster,
-                &[InstanceType::Marathon],
-                &cli.instances,
-            )
+        let apps = scope.spawn(|| -> Result<Vec<App>> {
+            cli::runtime()?.block_on(async {
+                let backend = cluster::open(
+                    &cli.master.backend.backend,
+                    &cluster,
+                    cli.master.backend.engine_timeout.0,
+                )
+                .await?;
+                Ok(backend.apps().await?)
+            })
         });
-        let apps = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| {
-                rt.block_on(async {
-                    let backend = cluster::open(
-                        &cli.master.backend.backend,
-                        &cluster,
-                        cli.master.backend.engine_timeout.0,
-                    )
-                    .await?;
-                    Ok(backend.apps().await?)
-                })
-            });
-        (selection.join().expect("the config reader panicked"), apps)
+        let selection = soa::select::select(
+            &cli.master.soa_dir,
+            &cluster,
+            &[InstanceType::Marathon],
+            &cli.instances,
+        );
+        (selection, apps.join().expect("the cluster reader panicked"))
     });
     let apps = apps?;
     for f in &selection.failures {

@@ -12,7 +12,6 @@ use soa::git;
 use soa::{Problem, Service, SystemConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -129,41 +128,44 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .clamp(1, services.len().max(1));
 
-    // Workers take services in order; results are printed in service order as they complete.
-    let next = AtomicUsize::new(0);
+    // Services are taken in order (FIFO) by a pool of `workers`; each line is printed in
+    // service order as soon as every service before it is done, so output streams.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .context("starting the worker threads")?;
     let results: Vec<Mutex<Option<Outcome>>> = services.iter().map(|_| Mutex::new(None)).collect();
     let printed = Mutex::new((0usize, 0u8)); // (next index to print, worst exit status)
-    std::thread::scope(|scope| -> Result<()> {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(name) = services.get(i) else {
-                            return Ok(());
-                        };
-                        let outcome = Outcome {
-                            service: name.clone(),
-                            result: one_service(&cli, clusters.as_deref(), name, timeout),
-                        };
-                        *results[i].lock().expect("no poisoning") = Some(outcome);
-                        let mut p = printed.lock().expect("no poisoning");
-                        while p.0 < results.len() {
-                            let Some(o) = results[p.0].lock().expect("no poisoning").take() else {
-                                break;
-                            };
-                            p.1 = p.1.max(report(&cli, &o)?);
-                            p.0 += 1;
+    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    pool.scope_fifo(|scope| {
+        for (i, name) in services.iter().enumerate() {
+            let (cli, clusters, results, printed, failed) =
+                (&cli, clusters.as_deref(), &results, &printed, &failed);
+            scope.spawn_fifo(move |_| {
+                let outcome = Outcome {
+                    service: name.clone(),
+                    result: one_service(cli, clusters, name, timeout),
+                };
+                *results[i].lock().expect("no poisoning") = Some(outcome);
+                let mut p = printed.lock().expect("no poisoning");
+                while p.0 < results.len() {
+                    let Some(o) = results[p.0].lock().expect("no poisoning").take() else {
+                        break;
+                    };
+                    match report(cli, &o) {
+                        Ok(code) => p.1 = p.1.max(code),
+                        Err(e) => {
+                            failed.lock().expect("no poisoning").get_or_insert(e);
                         }
                     }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().expect("worker panicked")?;
+                    p.0 += 1;
+                }
+            });
         }
-        Ok(())
-    })?;
+    });
+    if let Some(e) = failed.into_inner().expect("no poisoning") {
+        return Err(e);
+    }
     let worst = printed.into_inner().expect("no poisoning").1;
     Ok(ExitCode::from(worst))
 }

@@ -4,6 +4,7 @@
 //! reads thousands of files each minute.
 
 use crate::{InstanceConfig, InstanceType, Service};
+use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,27 +36,12 @@ pub fn split_name(name: &str) -> Option<(&str, &str)> {
         .filter(|(s, i)| !s.is_empty() && !i.is_empty())
 }
 
+/// Every service of `names`, loaded on every core, in the order given.
 fn load_all(soa_dir: &Path, names: &[String]) -> Vec<(String, crate::Result<Service>)> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(names.len().max(1));
-    let chunk = names.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = names
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|n| (n.clone(), Service::load(soa_dir, n)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a loader thread panicked"))
-            .collect()
-    })
+    names
+        .par_iter()
+        .map(|n| (n.clone(), Service::load(soa_dir, n)))
+        .collect()
 }
 
 fn problems_text(problems: &[crate::Problem]) -> String {
