@@ -1,53 +1,13 @@
 //! End-to-end pipelines across the toolkit's binaries, as an operator or cron runs them.
 //! The binaries are the workspace's own build (`cargo build --workspace` first; `make test` does).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
+use testkit::{
+    bin, bin_dir, busybox_image, fixture_tree as fixture, json_lines, ok, top, ClusterGuard,
+};
 
 mod jobs;
-
-fn top() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Where the workspace's binaries are: this test's own build directory.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf() // target/<profile>/deps -> target/<profile>
-}
-
-/// A workspace binary.
-fn bin(name: &str) -> Command {
-    let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --workspace` first",
-        path.display()
-    );
-    Command::new(path)
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A scratch copy of the fixtures with their git repositories built (fixtures/setup.sh).
-fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(Command::new("sh")
-        .arg(top().join("fixtures/setup.sh"))
-        .arg(dir.path())
-        .output()
-        .unwrap());
-    dir
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     assert!(Command::new("cp")
@@ -207,43 +167,13 @@ fn a_closed_stdout_pipe_ends_with_status_0() {
     }
 }
 
-/// Removes the containers of a test cluster when the test ends, passed or not.
-struct ClusterGuard(&'static str);
-
-impl Drop for ClusterGuard {
-    fn drop(&mut self) {
-        let out = Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("label=paasta.cluster={}", self.0))
-            .output();
-        if let Ok(out) = out {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f"])
-                    .args(&ids)
-                    .output();
-            }
-        }
-    }
-}
-
-fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
-}
-
 /// The cron glue on the fixture service (renamed test_e2e, cluster e2e) against the real
 /// engine: bin/cron-setup-services.sh generates deployments.json and brings the long-running
 /// instances up, sending setup_service events to Sensu; check-replication reads the same tasks
 /// back; a stop control tag takes main down.
 #[test]
 fn cron_scripts_deploy_the_fixture_and_check_it() {
-    let _guard = ClusterGuard("e2e");
+    let _guard = ClusterGuard::new("e2e");
     let dir = fixture();
     let soa = dir.path().join("soa");
     let etc = dir.path().join("etc_paasta");
@@ -310,11 +240,7 @@ fn cron_scripts_deploy_the_fixture_and_check_it() {
             )
         })
         .collect();
-    ok(Command::new("sh")
-        .arg(top().join("fixtures/images/make-busybox-image.sh"))
-        .args(&images)
-        .output()
-        .unwrap());
+    busybox_image(&images.iter().map(String::as_str).collect::<Vec<_>>());
     let cron = || {
         let mut c = Command::new("sh");
         c.arg(top().join("bin/cron-setup-services.sh"));

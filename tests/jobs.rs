@@ -3,11 +3,11 @@
 //! reads service-ctl's control tags. Each test has a cluster of its own (runs carry its label)
 //! and services named test_…, whose run containers bin/test-cleanup.sh also removes.
 
-use super::{bin, json_lines, ok, top, ClusterGuard};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use testkit::{bin, busybox_image, json_lines, ok, top, ClusterGuard};
 
 /// A soa tree with two services of scheduled jobs, a git repository per service (deploy tags
 /// from fixtures/make-repo.sh), deployments.json and the images.
@@ -55,7 +55,7 @@ impl Jobs {
         let j = Jobs {
             dir,
             cluster,
-            _guard: ClusterGuard(cluster),
+            _guard: ClusterGuard::new(cluster),
         };
         let etc = j.etc();
         std::fs::create_dir_all(&etc).unwrap();
@@ -98,11 +98,7 @@ impl Jobs {
             .iter()
             .map(|s| format!("paasta-test/services-{s}:paasta-{}", j.sha(s)))
             .collect();
-        ok(Command::new("sh")
-            .arg(top().join("fixtures/images/make-busybox-image.sh"))
-            .args(&images)
-            .output()
-            .unwrap());
+        busybox_image(&images.iter().map(String::as_str).collect::<Vec<_>>());
         j
     }
 

@@ -6,13 +6,10 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
+use testkit::json_lines;
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    testkit::now() as i64
 }
 
 /// Services `web` (team web-team, threshold 50) with instances main (3) and canary (1), and
@@ -56,10 +53,7 @@ fn check(dir: &Path, apps: &Value, args: &[&str]) -> (Output, Vec<Value>) {
         .args(args)
         .output()
         .unwrap();
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&String::from_utf8_lossy(&out.stdout));
     (out, lines)
 }
 

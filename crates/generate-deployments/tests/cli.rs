@@ -3,25 +3,10 @@
 
 use assert_cmd::Command;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use testkit::{fixture_tree as setup, json_lines};
 
 const FIXTURE_PROD_SHA: &str = "086f9886fc717b1b7b536d399573dcb0a463ba75";
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-/// A scratch copy of the fixtures, with their git repositories built.
-fn setup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("sh")
-        .arg(fixtures().join("setup.sh"))
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    dir
-}
 
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("generate-deployments").unwrap();
@@ -37,10 +22,7 @@ fn stderr_of(dir: &Path, args: &[&str], code: i32) -> String {
 }
 
 fn lines(out: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_lines(&String::from_utf8_lossy(out))
 }
 
 fn git(repo: &Path, args: &[&str]) -> String {

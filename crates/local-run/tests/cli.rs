@@ -6,27 +6,10 @@
 use assert_cmd::Command;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-fn top() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker CLI runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use testkit::{bin, busybox_image, docker, fixture_tree, ok, outcome};
 
 /// The fixture tree in a scratch directory, deployments generated, registry `paasta-test`.
 struct Fixture {
@@ -36,36 +19,10 @@ struct Fixture {
 
 const IMAGE: &str = "paasta-test/busybox:latest";
 
-/// Builds the busybox image once per test binary, and tags it as every fixture deployment.
-fn image() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        assert!(
-            std::process::Command::new("docker")
-                .arg("info")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "no Docker engine answers: run `sh bin/ensure-docker.sh` (make test does)"
-        );
-        let status = std::process::Command::new("sh")
-            .arg(top().join("fixtures/images/make-busybox-image.sh"))
-            .arg(IMAGE)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    });
-}
-
 impl Fixture {
     fn new() -> Fixture {
-        image();
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new("sh")
-            .arg(top().join("fixtures/setup.sh"))
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        busybox_image(&[IMAGE]);
+        let dir = fixture_tree();
         std::fs::write(
             dir.path().join("etc_paasta/docker_registry.json"),
             r#"{"docker_registry": "paasta-test"}"#,
@@ -73,22 +30,15 @@ impl Fixture {
         .unwrap();
         // No /etc/timezone on every machine: point the system volume at something that exists.
         std::fs::write(dir.path().join("etc_paasta/volumes.json"), r#"{"volumes": [{"containerPath": "/etc/hostname.host", "hostPath": "/etc/hostname", "mode": "RO"}]}"#).unwrap();
-        // generate-deployments is built beside local-run (cargo builds the workspace's binaries
-        // into one directory, wherever CARGO_TARGET_DIR puts it).
-        let local_run = assert_cmd::cargo::cargo_bin("local-run");
-        let gd =
-            std::process::Command::new(local_run.parent().unwrap().join("generate-deployments"))
-                .args(["--all", "-d"])
-                .arg(dir.path().join("soa"))
-                .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
-                .output();
-        let deployments = match gd {
-            Ok(o) if o.status.success() => {
-                std::fs::read_to_string(dir.path().join("soa/example_service/deployments.json"))
-                    .unwrap()
-            }
-            _ => panic!("generate-deployments is not built: run `cargo build --workspace` first"),
-        };
+        ok(bin("generate-deployments")
+            .args(["--all", "-d"])
+            .arg(dir.path().join("soa"))
+            .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
+            .output()
+            .unwrap());
+        let deployments =
+            std::fs::read_to_string(dir.path().join("soa/example_service/deployments.json"))
+                .unwrap();
         let v: Value = serde_json::from_str(&deployments).unwrap();
         let prod_sha = v["v2"]["deployments"]["prod"]["git_sha"]
             .as_str()
@@ -163,12 +113,7 @@ fn containers_of(who: &str) -> Vec<String> {
 }
 
 fn output(c: &mut Command) -> (i32, String, String) {
-    let out = c.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&c.output().unwrap())
 }
 
 #[test]

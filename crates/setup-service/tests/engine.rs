@@ -5,51 +5,16 @@
 //! removes its containers when it ends.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::{busybox_image, docker, ClusterGuard};
 
 const BASE_IMAGE: &str = "paasta-test/setup-service-base:latest";
 const V1: &str = "1111111111111111111111111111111111111111";
 const V2: &str = "2222222222222222222222222222222222222222";
-
-fn top() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker CLI runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn base_image() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        assert!(
-            Command::new("docker")
-                .arg("info")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "no Docker engine answers: run `sh bin/ensure-docker.sh` (make test does)"
-        );
-        let status = Command::new("sh")
-            .arg(top().join("fixtures/images/make-busybox-image.sh"))
-            .arg(BASE_IMAGE)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    });
-}
 
 /// A task as the engine shows it.
 #[derive(Debug, Clone)]
@@ -71,6 +36,8 @@ struct Fixture {
     dir: tempfile::TempDir,
     name: String,
     service: String,
+    /// The test's tasks go when it ends.
+    _guard: ClusterGuard,
 }
 
 /// An instance that serves /srv/www/status with busybox httpd and is checked every second.
@@ -90,13 +57,14 @@ const WEB: &str = "main:
 
 impl Fixture {
     fn new(name: &str, marathon_yaml: &str) -> Fixture {
-        base_image();
+        busybox_image(&[BASE_IMAGE]);
         let dir = tempfile::tempdir().unwrap();
         let service = format!("test_{}", name.replace('-', "_"));
         let f = Fixture {
             dir,
             name: name.to_string(),
             service,
+            _guard: ClusterGuard::new(name),
         };
         let etc = f.dir.path().join("etc_paasta");
         std::fs::create_dir_all(&etc).unwrap();
@@ -231,32 +199,6 @@ fn tasks_of(cluster: &str) -> Vec<Seen> {
             }
         })
         .collect()
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let ids = Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=paasta.cluster={}", self.name),
-            ])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output();
-        }
-    }
 }
 
 fn happy_and_settled(n: u64) -> impl Fn(&Value) -> bool {

@@ -2,11 +2,8 @@
 //! a message naming file, line, instance and key, and exit status 1.
 
 use assert_cmd::Command;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
+use std::path::Path;
+use testkit::fixtures;
 
 /// A scratch copy of the fixture soa-configs.
 fn tree() -> tempfile::TempDir {

@@ -1,0 +1,169 @@
+//! What the test suites share, so no test file carries its own copy: the workspace's paths and
+//! binaries, the fixture tree, JSON-lines output, the Docker CLI, the busybox images the
+//! engine tests run, and the cleanup of a test cluster's containers. A dev-dependency only.
+
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The workspace's root.
+pub fn top() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The repository's fixtures.
+pub fn fixtures() -> PathBuf {
+    top().join("fixtures")
+}
+
+/// Where the workspace's binaries are: the running test's own build directory
+/// (target/<profile>), where `cargo build --workspace` puts every binary (`make test` does).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("a test binary sits in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// A workspace binary.
+pub fn bin(name: &str) -> Command {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace` first",
+        path.display()
+    );
+    Command::new(path)
+}
+
+/// stdout of a command that must succeed; otherwise the test fails showing both streams.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 on stdout")
+}
+
+/// Exit status (-1 when killed by a signal), stdout and stderr.
+pub fn outcome(out: &Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One JSON value per line; a line that is not JSON fails the test, naming it.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// A scratch copy of the fixtures with their git repositories built (fixtures/setup.sh).
+pub fn fixture_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    ok(Command::new("sh")
+        .arg(fixtures().join("setup.sh"))
+        .arg(dir.path())
+        .output()
+        .expect("sh runs"));
+    dir
+}
+
+/// Unix seconds now.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64()
+}
+
+/// The Docker CLI; its trimmed stdout. A failure fails the test.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Fails the test, saying how to fix it, when no Docker engine answers.
+pub fn require_engine() {
+    assert!(
+        Command::new("docker")
+            .arg("info")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "no Docker engine answers: run `sh bin/ensure-docker.sh` (make test does)"
+    );
+}
+
+/// The busybox image (fixtures/images/make-busybox-image.sh) under each of `tags`, built once
+/// per test process and tag. Labelled as a fixture, so bin/test-cleanup.sh removes it.
+pub fn busybox_image(tags: &[&str]) {
+    static BUILT: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let built = built.get_or_insert_with(HashSet::new);
+    let missing: Vec<&str> = tags
+        .iter()
+        .copied()
+        .filter(|t| !built.contains(*t))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    require_engine();
+    ok(Command::new("sh")
+        .arg(fixtures().join("images/make-busybox-image.sh"))
+        .args(&missing)
+        .output()
+        .expect("sh runs"));
+    built.extend(missing.iter().map(|t| t.to_string()));
+}
+
+/// Removes every container of a test cluster (label paasta.cluster) when dropped, whether the
+/// test passed or not.
+pub struct ClusterGuard(pub String);
+
+impl ClusterGuard {
+    pub fn new(cluster: &str) -> ClusterGuard {
+        ClusterGuard(cluster.to_string())
+    }
+}
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=paasta.cluster={}", self.0))
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
