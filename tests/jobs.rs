@@ -613,7 +613,7 @@ fn bad_jobs_and_bad_reruns_are_refused_clearly() {
         err("a")
     );
     assert!(err("a").contains("chronos-bad.yaml"));
-    assert!(err("c").contains("chronos-bad.yaml: instance c: key schedule: The specified schedule \"every day\" is neither a valid cron schedule nor a valid ISO 8601 schedule"), "{}", err("c"));
+    assert!(err("c").contains("chronos-bad.yaml: instance test_bad.c: key schedule: The specified schedule \"every day\" is neither a valid cron schedule nor a valid ISO 8601 schedule"), "{}", err("c"));
     // The good job is still decided: due at 03:00, started (in the dry run's words).
     assert_eq!(
         actions_of(line(&lines, "ok"), "start_run")[0]["command"],

@@ -19,15 +19,27 @@ pub const EXIT_ERROR: u8 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seconds(pub Duration);
 
+/// A `Seconds` flag's text that is not a number of seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSeconds(pub String);
+
+impl std::fmt::Display for NotSeconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a number of seconds (e.g. 2 or 0.5)", self.0)
+    }
+}
+
+impl std::error::Error for NotSeconds {}
+
 impl FromStr for Seconds {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = NotSeconds;
+    fn from_str(s: &str) -> Result<Self, NotSeconds> {
         s.trim()
             .parse::<f64>()
             .ok()
             .and_then(|n| Duration::try_from_secs_f64(n).ok())
             .map(Seconds)
-            .ok_or_else(|| format!("{s:?} is not a number of seconds (e.g. 2 or 0.5)"))
+            .ok_or_else(|| NotSeconds(s.to_string()))
     }
 }
 

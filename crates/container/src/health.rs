@@ -174,11 +174,9 @@ pub async fn check(
     };
     tokio::time::timeout(timeout, work)
         .await
-        .unwrap_or_else(|_| {
-            Err(ProbeError::Timeout {
-                seconds: timeout.as_secs_f64(),
-            })
-        })
+        .unwrap_or(Err(ProbeError::Timeout {
+            seconds: timeout.as_secs_f64(),
+        }))
 }
 
 /// GET `path`; passes on 200–399 (no redirect is followed, as Marathon did not).

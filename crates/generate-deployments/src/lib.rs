@@ -210,7 +210,7 @@ fn report(cli: &Cli, o: &Outcome) -> Result<u8> {
             eprintln!("generate-deployments: {}: {msg}", o.service);
             cli::print_json_line(&Line::Failed {
                 service: &o.service,
-                error: &msg,
+                error: msg,
             })?;
             Ok(code)
         }
