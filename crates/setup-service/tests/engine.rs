@@ -787,3 +787,44 @@ fn the_engine_lost_in_the_middle_of_a_bounce_loses_nothing_and_the_bounce_resume
         "{tasks:?}"
     );
 }
+
+/// An instance whose server listens on container_port 9000: its task publishes 9000, the
+/// engine's health check probes 9000 (so the task turns healthy), and a request to the
+/// published host port reaches the server.
+#[test]
+fn container_port_is_published_and_probed() {
+    let yaml = WEB
+        .replace("instances: 3", "instances: 1")
+        .replace("httpd -f -p 8888", "httpd -f -p 9000")
+        .replace(
+            "  deploy_group: prod\n",
+            "  deploy_group: prod\n  container_port: 9000\n",
+        );
+    let f = Fixture::new("ss-port", &yaml);
+    f.converge(Duration::from_secs(60), happy_and_settled(1));
+    let tasks = f.tasks();
+    assert_eq!(tasks.len(), 1);
+    assert!(tasks[0].healthy(), "{tasks:?}");
+    let inspect: Value = serde_json::from_str(&docker(&["inspect", &tasks[0].name])).unwrap();
+    let c = &inspect[0];
+    let bindings = c["HostConfig"]["PortBindings"].as_object().unwrap();
+    assert_eq!(
+        bindings.keys().collect::<Vec<_>>(),
+        ["9000/tcp"],
+        "only the container port is published"
+    );
+    assert!(c["Config"]["Healthcheck"]["Test"]
+        .to_string()
+        .contains("127.0.0.1:9000/status"));
+    let host_port: u16 = c["NetworkSettings"]["Ports"]["9000/tcp"][0]["HostPort"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", host_port)).unwrap();
+    s.write_all(b"GET /status HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+}
