@@ -5,26 +5,11 @@
 
 use serde_json::Value;
 use std::process::Command;
-use testkit::{bin, fixture_tree, json_lines, ok, outcome};
-
-/// The fixture tree with deployments.json generated (cluster `local`).
-fn tree() -> tempfile::TempDir {
-    let dir = fixture_tree();
-    ok(env(&mut bin("generate-deployments"), dir.path())
-        .arg("--all")
-        .output()
-        .unwrap());
-    dir
-}
-
-fn env<'c>(c: &'c mut Command, dir: &std::path::Path) -> &'c mut Command {
-    c.env("SOA_DIR", dir.join("soa"))
-        .env("PAASTA_SYSTEM_CONFIG_DIR", dir.join("etc_paasta"))
-}
+use testkit::{deployed_fixture_tree as tree, in_tree, json_lines, outcome};
 
 fn rerun(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     outcome(
-        &env(&mut Command::new(env!("CARGO_BIN_EXE_rerun")), dir)
+        &in_tree(&mut Command::new(env!("CARGO_BIN_EXE_rerun")), dir)
             .args(args)
             .output()
             .unwrap(),

@@ -6,16 +6,12 @@
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use testkit::{bin, fixture_tree, json_lines, ok, outcome};
+use testkit::{deployed_fixture_tree, in_tree, json_lines, ok, outcome};
 
 /// The fixture tree with deployments.json generated (cluster `local`), and a saved state with
 /// example_service.main's app at two tasks.
 fn tree() -> tempfile::TempDir {
-    let dir = fixture_tree();
-    ok(env(&mut bin("generate-deployments"), dir.path())
-        .arg("--all")
-        .output()
-        .unwrap());
+    let dir = deployed_fixture_tree();
     let task = |n: u32| {
         json!({"id": format!("t{n}"), "name": format!("task-{n}"), "host": "127.0.0.1",
                "port": 31000 + n, "state": "running", "health": "healthy",
@@ -28,16 +24,10 @@ fn tree() -> tempfile::TempDir {
     dir
 }
 
-fn env<'c>(c: &'c mut Command, dir: &Path) -> &'c mut Command {
-    c.env("SOA_DIR", dir.join("soa"))
-        .env("PAASTA_SYSTEM_CONFIG_DIR", dir.join("etc_paasta"))
-        .env("SETUP_SERVICE_LOCK_DIR", dir.join("locks"))
-}
-
 fn ctl(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let snapshot = format!("--backend=snapshot:{}", dir.join("state.json").display());
     outcome(
-        &env(&mut Command::new(env!("CARGO_BIN_EXE_service-ctl")), dir)
+        &in_tree(&mut Command::new(env!("CARGO_BIN_EXE_service-ctl")), dir)
             .arg(snapshot)
             .args(args)
             .output()

@@ -80,6 +80,24 @@ pub fn fixture_tree() -> tempfile::TempDir {
     dir
 }
 
+/// Points a command at a tree laid out as fixtures/setup.sh makes it: DIR/soa, DIR/etc_paasta,
+/// and DIR/locks for setup-service's lock files.
+pub fn in_tree<'c>(c: &'c mut Command, dir: &Path) -> &'c mut Command {
+    c.env("SOA_DIR", dir.join("soa"))
+        .env("PAASTA_SYSTEM_CONFIG_DIR", dir.join("etc_paasta"))
+        .env("SETUP_SERVICE_LOCK_DIR", dir.join("locks"))
+}
+
+/// The fixture tree with every service's deployments.json generated (cluster `local`).
+pub fn deployed_fixture_tree() -> tempfile::TempDir {
+    let dir = fixture_tree();
+    ok(in_tree(&mut bin("generate-deployments"), dir.path())
+        .arg("--all")
+        .output()
+        .expect("generate-deployments runs"));
+    dir
+}
+
 /// Unix seconds now.
 pub fn now() -> f64 {
     SystemTime::now()
