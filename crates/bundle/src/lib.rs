@@ -1,0 +1,128 @@
+//! Disdat bundles, kept on disk exactly as Python Disdat 1.2.0 keeps them (docs/disdat.md), so
+//! a team can use either tool on the same tree: the Disdat config and `.disdat/` root
+//! (`root`), contexts with their objects and `ctxt.db` index (`context`, `index`), the
+//! HyperFrame/Frame/Link messages and their hash rule (`pb`), and the text Disdat prints for a
+//! bundle's value (`pyrepr`).
+//!
+//! Reads and writes files only: no process is spawned. Writes are atomic (a temp file in the
+//! same directory, then rename); a bundle's frames are written before its hyperframe, the commit
+//! point; one writer at a time per context (an advisory lock the kernel drops when the holder
+//! dies).
+
+pub mod context;
+pub mod index;
+pub mod pb;
+pub mod pyrepr;
+pub mod root;
+
+pub use context::{Context, Filter};
+pub use root::Disdat;
+
+use std::path::{Path, PathBuf};
+
+/// What went wrong, naming the context, bundle or file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Malformed { path: PathBuf, message: String },
+    #[error("{}: the index: {source}", path.display())]
+    Index {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("Did not find Disdat configuration. Call \"dsdt init\" to initialize Disdat.")]
+    NotInitialized,
+    #[error("context {0}: not found (dsdt context lists them; dsdt context NAME makes one)")]
+    NoContext(String),
+    #[error("no current context: dsdt switch NAME picks one")]
+    NoCurrentContext,
+    #[error("context {context}: bundle {bundle}: {message}")]
+    Bundle {
+        context: String,
+        bundle: String,
+        message: String,
+    },
+    #[error("another dsdt holds the context's lock {}", .0.display())]
+    Locked(PathBuf),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory and a rename, so a reader
+/// sees the old file or the new one, never a part. `mode` sets the file's permission bits.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    tmp.write_all(bytes).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+        .map_err(io(path))?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// A JSON string as Python's `json.dumps` writes it (ASCII only, `\uXXXX` escapes).
+pub(crate) fn py_json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A path relative to a bundle's directory that stays inside it: no `..`, not absolute.
+pub fn inside_bundle(rel: &str) -> bool {
+    let p = Path::new(rel);
+    !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn python_json_strings_and_safe_paths() {
+        assert_eq!(super::py_json_str("ex"), "\"ex\"");
+        assert_eq!(super::py_json_str("é\"\n"), "\"\\u00e9\\\"\\n\"");
+        assert_eq!(super::py_json_str("😀"), "\"\\ud83d\\ude00\"");
+        assert!(super::inside_bundle("t.csv"));
+        assert!(super::inside_bundle("sub/two.txt"));
+        assert!(!super::inside_bundle("../x"));
+        assert!(!super::inside_bundle("/etc/passwd"));
+        assert!(!super::inside_bundle("a/../../x"));
+        assert!(!super::inside_bundle(""));
+    }
+}

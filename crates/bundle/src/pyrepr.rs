@@ -1,0 +1,88 @@
+//! What `dsdt cat` prints, as Python Disdat prints a bundle's value with `print(value)`: a
+//! scalar link as its path, a list of links as numpy prints a 1-d string array (elements
+//! quoted, separated by a space, wrapped at 75 columns, more than 1,000 summarised).
+
+/// Python's `repr` of a str.
+pub fn str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::new();
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// numpy's `str()` of a 1-d array of strings.
+pub fn string_array(items: &[String]) -> String {
+    const WIDTH: usize = 75;
+    const EDGE: usize = 3;
+    let words: Vec<String> = if items.len() > 1000 {
+        let mut w: Vec<String> = items[..EDGE].iter().map(|s| str_repr(s)).collect();
+        w.push("...".into());
+        w.extend(items[items.len() - EDGE..].iter().map(|s| str_repr(s)));
+        w
+    } else {
+        items.iter().map(|s| str_repr(s)).collect()
+    };
+    // The line starts with the hanging indent " ", replaced by "[" at the end; a word that
+    // would pass the width goes on a new line, unless it is the line's first.
+    let mut s = String::new();
+    let mut line = String::from(" ");
+    let last = words.len().saturating_sub(1);
+    for (i, w) in words.iter().enumerate() {
+        let width = WIDTH - 1; // room for the "]" or the separator
+        if line.len() + w.len() > width && line.len() > 1 {
+            s.push_str(line.trim_end());
+            s.push('\n');
+            line = String::from(" ");
+        }
+        line.push_str(w);
+        if i != last {
+            line.push(' ');
+        }
+    }
+    s.push_str(&line);
+    format!("[{}]", &s[1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reprs_as_python_and_numpy_print_them() {
+        assert_eq!(str_repr("a'b"), "\"a'b\"");
+        assert_eq!(str_repr("ab"), "'ab'");
+        let long = vec![
+            "/tmp/dh/.disdat/context/ex/objects/f76c79a7-95e1-45ad-a750-5c370ffe2173/one.txt"
+                .to_string(),
+            "/tmp/dh/.disdat/context/ex/objects/f76c79a7-95e1-45ad-a750-5c370ffe2173/sub/two.txt"
+                .to_string(),
+        ];
+        assert_eq!(
+            string_array(&long),
+            "['/tmp/dh/.disdat/context/ex/objects/f76c79a7-95e1-45ad-a750-5c370ffe2173/one.txt'\n '/tmp/dh/.disdat/context/ex/objects/f76c79a7-95e1-45ad-a750-5c370ffe2173/sub/two.txt']"
+        );
+        let short: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(string_array(&short), "['a' 'b' 'c']");
+    }
+}
