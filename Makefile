@@ -4,7 +4,7 @@ SHELL := /bin/sh
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
-BINARIES := generate-deployments soa-validate local-run drain setup-service check-replication rerun service-ctl
+BINARIES := generate-deployments soa-validate local-run drain setup-service check-replication rerun service-ctl dsdt
 
 .PHONY: all build demo test man lint bench install clean
 
@@ -17,10 +17,12 @@ demo: build
 	sh bin/ensure-docker.sh
 	sh bin/demo.sh target/release
 
-# Tests run the binaries against a real Docker engine (started here when none answers); what
-# they leave on it is removed whether they pass or not.
+# Tests run the binaries against a real Docker engine (started here when none answers), and dsdt
+# against Python Disdat (installed here into a kept virtualenv); what they leave on the engine
+# is removed whether they pass or not.
 test:
 	sh bin/ensure-docker.sh
+	sh bin/ensure-disdat.sh >/dev/null
 	$(CARGO) build --workspace --locked
 	status=0; $(CARGO) test --workspace --locked --no-fail-fast || status=$$?; sh bin/test-cleanup.sh; \
 	$(CARGO) run --quiet --locked -p gen-docs -- --check man || status=$$?; exit $$status

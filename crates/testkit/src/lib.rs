@@ -98,6 +98,24 @@ pub fn deployed_fixture_tree() -> tempfile::TempDir {
     dir
 }
 
+/// The virtualenv holding Python Disdat 1.2.0 and moto's server (bin/ensure-disdat.sh makes
+/// it; `make test` runs that): $DISDAT_VENV, else the script's default.
+pub fn disdat_venv() -> PathBuf {
+    let venv = std::env::var_os("DISDAT_VENV").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/paasta-toolkit/disdat-1.2.0")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        venv.join("bin/dsdt").is_file(),
+        "no Python Disdat in {}: run `sh bin/ensure-disdat.sh` (make test does)",
+        venv.display()
+    );
+    venv
+}
+
 /// Unix seconds now.
 pub fn now() -> f64 {
     SystemTime::now()

@@ -1,0 +1,533 @@
+//! `dsdt`: Disdat's command line (docs/disdat.md §6) over the bundle crate, on the same
+//! `~/.config/disdat` and `.disdat/` trees Python Disdat uses, so either tool sees the other's
+//! bundles. Text output is Disdat's (scripts parse it); `--json` gives JSON lines instead.
+//! Unlike Disdat, a failure exits non-zero (2) with a message naming the context, the bundle or
+//! the file. `dsdt <other>` runs `dsdt-<other>` found beside dsdt (or on PATH), as git does.
+
+use anyhow::{anyhow, bail, Result};
+use bundle::pb::{HyperFrame, Presentation};
+use bundle::{Context, Disdat, Filter};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  dsdt init && dsdt context examples && dsdt switch examples
+  dsdt add -t team:data scores scores.csv
+  dsdt commit scores
+  dsdt ls -v -p
+  dsdt cat scores
+  dsdt ls --json | jq -r .uuid";
+
+/// Versioned data bundles in contexts, as Disdat keeps them.
+#[derive(Debug, Parser)]
+#[command(name = "dsdt", version, after_help = EXAMPLES, allow_external_subcommands = true)]
+pub struct Cli {
+    /// The AWS profile for remotes (as AWS_PROFILE).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+
+    /// Say more on stderr.
+    #[arg(long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the Disdat config (~/.config/disdat/disdat.cfg).
+    Init,
+    /// Make the context [REMOTE/]LOCAL, or with no argument list the contexts.
+    Context {
+        /// [REMOTE_CONTEXT/]LOCAL_CONTEXT
+        name: Option<String>,
+    },
+    /// Make LOCAL the current context.
+    Switch { name: String },
+    /// Make a bundle NAME of the files (a directory: every file below it).
+    Add {
+        name: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A tag KEY:VALUE (repeatable).
+        #[arg(short = 't', long = "tag", value_name = "KEY:VALUE")]
+        tags: Vec<String>,
+    },
+    /// Commit the latest bundle NAME (or the bundle -u UUID).
+    Commit {
+        name: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// List bundles: names, or with -v one line each.
+    Ls(LsArgs),
+    /// Print the latest bundle's value (its files' paths).
+    Cat {
+        name: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
+        /// One JSON line instead of Disdat's text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the latest bundle NAME (or -u UUID; --all: every version; --old: all but the
+    /// latest).
+    Rm {
+        name: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
+        #[arg(long, conflicts_with = "old")]
+        all: bool,
+        #[arg(long)]
+        old: bool,
+    },
+    /// Run `dsdt-<name>` (e.g. `dsdt run` runs dsdt-run).
+    #[command(external_subcommand)]
+    External(Vec<String>),
+}
+
+/// Which bundle: by uuid, and by tags.
+#[derive(Debug, Args)]
+pub struct Pick {
+    #[arg(short = 'u', long = "uuid")]
+    pub uuid: Option<String>,
+    /// Only bundles with tag KEY:VALUE (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "KEY:VALUE")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// A bundle name or pattern (`.` one character, `.*` any run).
+    pub names: Vec<String>,
+    /// One line per bundle: name, processing name, owner, date, committed, uuid.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// With -v: the tags.
+    #[arg(short = 'p', long = "print-tags")]
+    pub print_tags: bool,
+    /// With -v: the arguments (__param tags).
+    #[arg(short = 'a', long = "print-args")]
+    pub print_args: bool,
+    /// Committed bundles only.
+    #[arg(short = 'c', long, conflicts_with = "uncommitted")]
+    pub committed: bool,
+    /// Uncommitted bundles only.
+    #[arg(long)]
+    pub uncommitted: bool,
+    /// The latest bundle of each name only.
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    #[command(flatten)]
+    pub pick: Pick,
+    /// JSON lines, one per bundle.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub const MAN_SECTIONS: &[(&str, &str)] = &[
+    (
+        "EXIT STATUS",
+        "0\tdone (a bundle already committed, a context that exists: said, not an error)\n\
+         2\tan error: no Disdat config, unknown context or bundle, an unreadable or malformed file",
+    ),
+    (
+        "FILES",
+        "~/.config/disdat/disdat.cfg\tthe config ([core] meta_dir_root, default ~)\n\
+         <meta_dir_root>/.disdat/fs.json\tthe current context\n\
+         <meta_dir_root>/.disdat/context/<NAME>/ctxt.json\ta context and its remote\n\
+         <meta_dir_root>/.disdat/context/<NAME>/ctxt.db\tthe index (sqlite) Python Disdat shares\n\
+         <meta_dir_root>/.disdat/context/<NAME>/objects/<UUID>/\ta bundle: <UUID>_hframe.pb, its frames, its files",
+    ),
+    (
+        "ENVIRONMENT",
+        "HOME\twhere ~/.config/disdat is\n\
+         LOGNAME, USER\tthe owner of the bundles made",
+    ),
+    ("EXAMPLES", EXAMPLES),
+];
+
+fn home() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("HOME is not set: Disdat's config lives in ~/.config/disdat"))
+}
+
+fn tags(pairs: &[String]) -> Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|p| {
+            p.split_once(':')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| anyhow!("-t {p:?}: expected KEY:VALUE"))
+        })
+        .collect()
+}
+
+fn current(d: &Disdat) -> Result<String> {
+    d.current()?
+        .ok_or_else(|| anyhow!(bundle::Error::NoCurrentContext))
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let home = home()?;
+    if let Command::Init = cli.command {
+        return match Disdat::init(&home)? {
+            Ok(_) => Ok(ExitCode::SUCCESS),
+            Err(dir) => bail!("DisDat already initialized in {}.", dir.display()),
+        };
+    }
+    if let Command::External(args) = &cli.command {
+        return external(args);
+    }
+    let d = Disdat::locate(&home)?;
+    match cli.command {
+        Command::Init | Command::External(_) => unreachable!("handled above"),
+        Command::Context { name: None } => {
+            let cur = d.current()?;
+            for c in d.contexts()? {
+                let url = c
+                    .remote_url
+                    .as_deref()
+                    .map(|u| u.strip_suffix("/context").unwrap_or(u).to_string());
+                println!(
+                    "{}\t{}\t[{}@{}]",
+                    if cur.as_deref() == Some(c.local.as_str()) {
+                        "*"
+                    } else {
+                        ""
+                    },
+                    c.local,
+                    c.remote.as_deref().unwrap_or("None"),
+                    url.as_deref().unwrap_or("None")
+                );
+            }
+        }
+        Command::Context { name: Some(name) } => {
+            let (remote, local) = match name.split_once('/') {
+                Some((r, l)) => (Some(r), l),
+                None => (None, name.as_str()),
+            };
+            if d.create_context(remote, local)? {
+                println!(
+                    "Disdat created data context {}/{local} at object dir {}.",
+                    remote.unwrap_or("None"),
+                    d.context_dir(local).join("objects").display()
+                );
+            } else {
+                println!("The context '{local}' already exists.");
+            }
+        }
+        Command::Switch { name } => {
+            if d.current()?.as_deref() == Some(name.as_str()) {
+                println!("Disdat already within a valid data context_name {name}");
+            }
+            match d.info(&name) {
+                Ok(_) => {
+                    d.set_current(&name)?;
+                    println!("Switched to context {name}");
+                }
+                Err(bundle::Error::NoContext(_)) => bail!(
+                    "Context {name} not found.  Please create the context locally.{}",
+                    d.current()?
+                        .map(|c| format!(" (In context {c})"))
+                        .unwrap_or_default()
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Add {
+            name,
+            paths,
+            tags: t,
+        } => {
+            let ctx = Context::open_for_writing(&d, &current(&d)?)?;
+            let hf = ctx.add(&name, &paths, &tags(&t)?)?;
+            if cli.verbose {
+                eprintln!("dsdt: added {} uuid {}", hf.human_name, hf.uuid);
+            }
+        }
+        Command::Commit { name, pick } => {
+            let ctx = Context::open_for_writing(&d, &current(&d)?)?;
+            let filter = filter(name.clone(), &pick)?;
+            let Some(mut hf) = ctx.latest(&filter)? else {
+                bail!(
+                    "No bundle with human name [{}] or uuid [{}] found.",
+                    name.as_deref().unwrap_or("None"),
+                    pick.uuid.as_deref().unwrap_or("None")
+                );
+            };
+            if !ctx.commit(&mut hf)? {
+                println!(
+                    "Bundle human name [{}] uuid [{}] already committed.",
+                    hf.human_name, hf.uuid
+                );
+            }
+        }
+        Command::Ls(args) => ls(&d, args)?,
+        Command::Cat { name, pick, json } => {
+            let ctx = Context::open(&d, &current(&d)?)?;
+            let Some(hf) = ctx.latest(&filter(name.clone(), &pick)?)? else {
+                bail!(
+                    "Disdat cat found no bundle with name {} or uuid {}",
+                    name.as_deref().unwrap_or("None"),
+                    pick.uuid.as_deref().unwrap_or("None")
+                );
+            };
+            let targets = ctx.link_targets(&hf)?;
+            let paths: Vec<String> = targets.into_iter().flatten().collect();
+            if json {
+                cli::print_json_line(&CatRecord {
+                    name: &hf.human_name,
+                    uuid: &hf.uuid,
+                    presentation: presentation_name(hf.presentation),
+                    value: &paths,
+                })?;
+            } else {
+                println!("{}", value_text(&hf, &paths));
+            }
+        }
+        Command::Rm {
+            name,
+            pick,
+            all,
+            old,
+        } => {
+            let ctx = Context::open_for_writing(&d, &current(&d)?)?;
+            println!(
+                "Disdat Context {}",
+                ctx.info.remote.as_deref().unwrap_or("None")
+            );
+            println!("On local branch {}", ctx.info.local);
+            let found = ctx.find(&filter(name, &pick)?)?;
+            let doomed: Vec<&HyperFrame> = if all {
+                found.iter().collect()
+            } else if old {
+                found.iter().skip(1).collect()
+            } else {
+                found.iter().take(1).collect()
+            };
+            if doomed.is_empty() {
+                println!("No bundles to remove.");
+            }
+            for hf in doomed {
+                println!(
+                    "Removing {} bundle HumanName[{}] ProcName[{}] Timestamp[{}] Owner[{}] uuid[{}] lineage[[]] presentation[{}]",
+                    if all || old { "old" } else { "latest" },
+                    hf.human_name,
+                    hf.processing_name,
+                    py_float(hf.creation_date()),
+                    hf.owner,
+                    hf.uuid,
+                    hf.presentation
+                );
+                ctx.remove(hf)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn filter(name: Option<String>, pick: &Pick) -> Result<Filter> {
+    Ok(Filter {
+        name,
+        uuid: pick.uuid.clone(),
+        tags: tags(&pick.tags)?,
+        committed: None,
+    })
+}
+
+/// A float as Python's `repr` prints it (shortest round-trip digits).
+fn py_float(f: f64) -> String {
+    let s = format!("{f}");
+    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn presentation_name(p: i32) -> &'static str {
+    match Presentation::try_from(p) {
+        Ok(Presentation::Hf) => "hf",
+        Ok(Presentation::Df) => "df",
+        Ok(Presentation::Scalar) => "scalar",
+        Ok(Presentation::Tensor) => "tensor",
+        Ok(Presentation::Row) => "row",
+        Ok(Presentation::Default) => "default",
+        Ok(Presentation::Json) => "json",
+        Err(_) => "unknown",
+    }
+}
+
+/// What Disdat's `cat` prints for a bundle of files.
+fn value_text(hf: &HyperFrame, paths: &[String]) -> String {
+    match (Presentation::try_from(hf.presentation), paths) {
+        (Ok(Presentation::Scalar), [one]) => one.clone(),
+        _ => bundle::pyrepr::string_array(paths),
+    }
+}
+
+#[derive(Serialize)]
+struct CatRecord<'a> {
+    name: &'a str,
+    uuid: &'a str,
+    presentation: &'static str,
+    value: &'a [String],
+}
+
+#[derive(Serialize)]
+struct LsRecord<'a> {
+    name: &'a str,
+    uuid: &'a str,
+    processing_name: &'a str,
+    owner: &'a str,
+    /// UTC, as the index keeps it.
+    creation_date: String,
+    committed: bool,
+    tags: serde_json::Map<String, serde_json::Value>,
+}
+
+fn ls(d: &Disdat, args: LsArgs) -> Result<()> {
+    if args.names.len() > 1 {
+        bail!("dsdt ls takes zero or one bundle as arguments.");
+    }
+    let ctx = Context::open(d, &current(d)?)?;
+    let mut filter = filter(args.names.first().cloned(), &args.pick)?;
+    filter.committed = match (args.committed, args.uncommitted) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let mut found = ctx.find(&filter)?;
+    if args.latest {
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|h| seen.insert(h.human_name.clone()));
+    }
+    if args.json {
+        for h in &found {
+            cli::print_json_line(&LsRecord {
+                name: &h.human_name,
+                uuid: &h.uuid,
+                processing_name: &h.processing_name,
+                owner: &h.owner,
+                creation_date: bundle::index::date_text(h.creation_date()),
+                committed: h.committed(),
+                tags: h
+                    .tags
+                    .iter()
+                    .map(|t| (t.k.clone(), serde_json::Value::String(t.v.clone())))
+                    .collect(),
+            })?;
+        }
+        return Ok(());
+    }
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if !args.verbose {
+        let mut seen = std::collections::HashSet::new();
+        for h in &found {
+            if seen.insert(h.human_name.as_str()) {
+                writeln!(out, "{}", h.human_name)?;
+            }
+        }
+        return Ok(out.flush()?);
+    }
+    writeln!(
+        out,
+        "{:20}\t{:20}\t{:8}\t{:18}\t{:8}\t{:40}\tTAGS",
+        "NAME", "PROC_NAME", "OWNER", "DATE", "COMMITTED", "UUID"
+    )?;
+    for h in &found {
+        let date = chrono::DateTime::from_timestamp(h.creation_date() as i64, 0)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%m-%d-%y %H:%M:%S ")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let mut line = format!(
+            "{:20}\t{:20}\t{:8}\t{:18}\t{:8}\t{:40}",
+            h.human_name,
+            h.processing_name,
+            h.owner,
+            date,
+            if h.committed() { "True" } else { "False" },
+            h.uuid
+        );
+        if args.print_tags {
+            let shown: Vec<String> = h
+                .tags
+                .iter()
+                .filter(|t| t.k != "committed" && !t.k.starts_with("__param."))
+                .map(|t| format!("[{}]:[{}]", t.k, t.v))
+                .collect();
+            line.push_str(&shown.join(" "));
+        }
+        writeln!(out, "{line}")?;
+        if args.print_args {
+            let params: Vec<String> = h
+                .tags
+                .iter()
+                .filter_map(|t| {
+                    t.k.strip_prefix("__param.")
+                        .map(|k| format!("[{k}]:[{}]", t.v))
+                })
+                .collect();
+            if !params.is_empty() {
+                writeln!(out, "\t ARGS: {}", params.join(" "))?;
+            }
+        }
+    }
+    Ok(out.flush()?)
+}
+
+/// `dsdt NAME ARGS…` for a command dsdt does not have: `dsdt-NAME ARGS…`, found beside this
+/// binary first, then on PATH; its exit status is dsdt's.
+fn external(args: &[String]) -> Result<ExitCode> {
+    let (name, rest) = args
+        .split_first()
+        .ok_or_else(|| anyhow!("no command given"))?;
+    let program = format!("dsdt-{name}");
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(&program)))
+        .filter(|p| p.is_file());
+    let target = beside.unwrap_or_else(|| PathBuf::from(&program));
+    let status = std::process::Command::new(&target)
+        .args(rest)
+        .status()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow!("unknown command {name:?}: no {program} beside dsdt or on PATH")
+            } else {
+                anyhow!("running {}: {e}", target.display())
+            }
+        })?;
+    Ok(match status.code() {
+        Some(c) => ExitCode::from(c.clamp(0, 255) as u8),
+        None => ExitCode::from(cli::EXIT_ERROR),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn floats_as_python_prints_them() {
+        assert_eq!(super::py_float(1795886351.8753288), "1795886351.8753288");
+        assert_eq!(super::py_float(3.0), "3.0");
+    }
+
+    #[test]
+    fn tags_need_a_colon() {
+        assert_eq!(
+            super::tags(&["a:b:c".into()]).unwrap(),
+            [("a".to_string(), "b:c".to_string())]
+        );
+        assert!(super::tags(&["ab".into()]).is_err());
+    }
+}
