@@ -184,7 +184,7 @@ impl Context {
             if meta.is_dir() {
                 any_dir = true;
                 let mut found = Vec::new();
-                walk(p, p, &mut found)?;
+                walk_files(p, p, &mut found)?;
                 found.sort_by(|a, b| a.1.cmp(&b.1));
                 files.extend(found);
             } else {
@@ -358,6 +358,19 @@ impl Context {
         Ok(out)
     }
 
+    /// Every file of a bundle's directory, relative to it.
+    pub fn files_of(&self, hf: &HyperFrame) -> Result<Vec<String>> {
+        let dir = self.bundle_dir(&hf.uuid);
+        let mut files = Vec::new();
+        walk_files(&dir, &dir, &mut files)?;
+        Ok(files.into_iter().map(|(_, rel)| rel).collect())
+    }
+
+    /// Indexes a bundle whose files are in place (a pull's last step).
+    pub(crate) fn index_insert(&self, hf: &HyperFrame) -> Result<()> {
+        self.index.insert(hf)
+    }
+
     /// Reads a bundle's hyperframe file (not the index).
     pub fn read_hframe(&self, uuid: &str) -> Result<HyperFrame> {
         let path = self.bundle_dir(uuid).join(format!("{uuid}_hframe.pb"));
@@ -369,7 +382,8 @@ impl Context {
     }
 }
 
-fn walk(top: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> Result<()> {
+/// Every file below `dir`, with its path relative to `top`; a symlink is refused.
+pub(crate) fn walk_files(top: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> Result<()> {
     for e in std::fs::read_dir(dir).map_err(io(dir))? {
         let e = e.map_err(io(dir))?;
         let path = e.path();
@@ -381,7 +395,7 @@ fn walk(top: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> Result<()> 
             });
         }
         if kind.is_dir() {
-            walk(top, &path, out)?;
+            walk_files(top, &path, out)?;
         } else {
             let rel = path
                 .strip_prefix(top)

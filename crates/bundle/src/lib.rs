@@ -13,6 +13,7 @@ pub mod context;
 pub mod index;
 pub mod pb;
 pub mod pyrepr;
+pub mod remote;
 pub mod root;
 
 pub use context::{Context, Filter};

@@ -6,6 +6,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use bundle::pb::{HyperFrame, Presentation};
+use bundle::remote::Remote;
 use bundle::{Context, Disdat, Filter};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -84,6 +85,32 @@ pub enum Command {
         all: bool,
         #[arg(long)]
         old: bool,
+    },
+    /// Bind the current context to remote context REMOTE at URL (s3://BUCKET/PREFIX, or
+    /// file:///DIRECTORY).
+    Remote { remote: String, url: String },
+    /// Push the committed bundle NAME (or -u UUID) to the remote; with neither, every committed
+    /// bundle's files the remote lacks.
+    Push {
+        name: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
+        /// One JSON line instead of Disdat's text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull the remote's bundles (NAME or -u UUID: that one) without their data; -l fetches
+    /// the data too.
+    Pull {
+        name: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
+        /// Fetch the bundles' data files as well.
+        #[arg(short = 'l', long)]
+        localize: bool,
+        /// One JSON line instead of Disdat's text.
+        #[arg(long)]
+        json: bool,
     },
     /// Run `dsdt-<name>` (e.g. `dsdt run` runs dsdt-run).
     #[command(external_subcommand)]
@@ -269,6 +296,123 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Ls(args) => ls(&d, args)?,
+        Command::Remote { remote, url } => {
+            let ctx = Context::open_for_writing(&d, &current(&d)?)?;
+            let mut info = ctx.info.clone();
+            let stored = bundle::remote::context_url(&url);
+            if info.remote.as_deref() == Some(remote.as_str())
+                && info.remote_url.as_deref() == Some(stored.as_str())
+            {
+                println!("Context already bound to remote at {url}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let r = Remote::open(&url, &remote, cli.profile.as_deref())?;
+            let bucket = url
+                .split_once("://")
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+                .unwrap_or(&url);
+            runtime()?.block_on(r.check(&remote, bucket))?;
+            if info.remote_url.is_some() {
+                eprintln!(
+                    "dsdt: warning: context {} was bound to {}@{}; now to {remote}@{stored}",
+                    info.local,
+                    info.remote.as_deref().unwrap_or("None"),
+                    info.remote_url.as_deref().unwrap_or("None")
+                );
+            }
+            info.remote = Some(remote);
+            info.remote_url = Some(stored);
+            d.write_info(&info)?;
+        }
+        Command::Push { name, pick, json } => {
+            let ctx = Context::open(&d, &current(&d)?)?;
+            let r = bound(&ctx, "Push", cli.profile.as_deref())?;
+            let fast = name.is_none() && pick.uuid.is_none();
+            let mut f = filter(name.clone(), &pick)?;
+            f.committed = Some(true);
+            let bundles = if fast {
+                println!(
+                    "Fast Push synchronizing with remote context {}@{}",
+                    ctx.info.remote.as_deref().unwrap_or("None"),
+                    ctx.info.remote_url.as_deref().unwrap_or("None")
+                );
+                ctx.find(&f)?
+            } else {
+                match ctx.latest(&f)? {
+                    Some(hf) => vec![hf],
+                    None => bail!(
+                        "Push unable to find committed bundle name [{}] uuid [{}]",
+                        name.as_deref().unwrap_or("None"),
+                        pick.uuid.as_deref().unwrap_or("None")
+                    ),
+                }
+            };
+            let (objects, bytes) = runtime()?.block_on(async {
+                if fast {
+                    // Disdat says the count before copying; the remote is listed first.
+                    let present = r.keys().await?;
+                    let missing = count_missing(&ctx, &bundles, &present)?;
+                    println!("Fast push copying {missing} objects to S3 . . .");
+                }
+                r.push(&ctx, &bundles, fast, &progress("push")).await
+            })?;
+            if fast {
+                println!(
+                    "Fast push completed {objects} transfers -- process pool closed and joined."
+                );
+            } else {
+                let hf = &bundles[0];
+                println!(
+                    "Pushed committed bundle {} uuid {} to remote {}",
+                    hf.human_name,
+                    hf.uuid,
+                    ctx.info.remote_url.as_deref().unwrap_or("None")
+                );
+            }
+            if json {
+                cli::print_json_line(&Transfer {
+                    remote: &r.objects_url,
+                    bundles: bundles.iter().map(|h| h.uuid.as_str()).collect(),
+                    objects,
+                    bytes: Some(bytes),
+                })?;
+            }
+        }
+        Command::Pull {
+            name,
+            pick,
+            localize,
+            json,
+        } => {
+            let ctx = Context::open_for_writing(&d, &current(&d)?)?;
+            let r = bound(&ctx, "Pull", cli.profile.as_deref())?;
+            let fast = name.is_none() && pick.uuid.is_none();
+            if fast {
+                println!(
+                    "Fast Pull synchronizing with remote context {}@{}",
+                    ctx.info.remote.as_deref().unwrap_or("None"),
+                    ctx.info.remote_url.as_deref().unwrap_or("None")
+                );
+            }
+            let f = filter(name, &pick)?;
+            let want = |h: &HyperFrame| f.matches(h);
+            let (pulled, objects) =
+                runtime()?.block_on(r.pull(&ctx, &want, localize, &progress("pull")))?;
+            if fast {
+                println!("Fast pull fetching {objects} objects...");
+                println!(
+                    "Fast pull completed {objects} transfers -- process pool closed and joined."
+                );
+            }
+            if json {
+                cli::print_json_line(&Transfer {
+                    remote: &r.objects_url,
+                    bundles: pulled.iter().map(|h| h.uuid.as_str()).collect(),
+                    objects,
+                    bytes: None,
+                })?;
+            }
+        }
         Command::Cat { name, pick, json } => {
             let ctx = Context::open(&d, &current(&d)?)?;
             let Some(hf) = ctx.latest(&filter(name.clone(), &pick)?)? else {
@@ -330,6 +474,66 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The context's remote; Disdat's words when it has none.
+fn bound(ctx: &Context, what: &str, profile: Option<&str>) -> Result<Remote> {
+    match (&ctx.info.remote, &ctx.info.remote_url) {
+        (Some(remote), Some(url)) => Ok(Remote::open(
+            url.strip_suffix("/context").unwrap_or(url),
+            remote,
+            profile,
+        )?),
+        _ => bail!(
+            "{what} cannot execute.  Local context {} on remote {} not bound.",
+            ctx.info.local,
+            ctx.info.remote.as_deref().unwrap_or("None")
+        ),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(cli::runtime()?)
+}
+
+/// How many files of `bundles` the remote lacks.
+fn count_missing(
+    ctx: &Context,
+    bundles: &[HyperFrame],
+    present: &std::collections::HashSet<String>,
+) -> std::result::Result<usize, bundle::remote::RemoteError> {
+    let mut n = 0;
+    for hf in bundles {
+        n += ctx
+            .files_of(hf)?
+            .iter()
+            .filter(|rel| !present.contains(&format!("{}/{rel}", hf.uuid)))
+            .count();
+    }
+    Ok(n)
+}
+
+/// Progress on stderr, at most about once a second, and at the end.
+fn progress(what: &'static str) -> impl Fn(usize, usize) {
+    let last = std::cell::Cell::new(std::time::Instant::now());
+    move |done, total| {
+        if done == total || last.get().elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("dsdt: {what}: {done}/{total} objects");
+            last.set(std::time::Instant::now());
+        }
+    }
+}
+
+/// `--json` of push and pull.
+#[derive(Serialize)]
+struct Transfer<'a> {
+    remote: &'a str,
+    /// The bundles pushed or pulled (uuids).
+    bundles: Vec<&'a str>,
+    /// Objects transferred.
+    objects: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
 }
 
 fn filter(name: Option<String>, pick: &Pick) -> Result<Filter> {

@@ -36,6 +36,9 @@ complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "commit" -d 'Commit the la
 complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "ls" -d 'List bundles: names, or with -v one line each'
 complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "cat" -d 'Print the latest bundle\'s value (its files\' paths)'
 complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "rm" -d 'Remove the latest bundle NAME (or -u UUID; --all: every version; --old: all but the latest)'
+complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "remote" -d 'Bind the current context to remote context REMOTE at URL (s3://BUCKET/PREFIX, or file:///DIRECTORY)'
+complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "push" -d 'Push the committed bundle NAME (or -u UUID) to the remote; with neither, every committed bundle\'s files the remote lacks'
+complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "pull" -d 'Pull the remote\'s bundles (NAME or -u UUID: that one) without their data; -l fetches the data too'
 complete -c dsdt -n "__fish_dsdt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dsdt -n "__fish_dsdt_using_subcommand init" -l profile -d 'The AWS profile for remotes (as AWS_PROFILE)' -r
 complete -c dsdt -n "__fish_dsdt_using_subcommand init" -l verbose -d 'Say more on stderr'
@@ -79,12 +82,31 @@ complete -c dsdt -n "__fish_dsdt_using_subcommand rm" -l all
 complete -c dsdt -n "__fish_dsdt_using_subcommand rm" -l old
 complete -c dsdt -n "__fish_dsdt_using_subcommand rm" -l verbose -d 'Say more on stderr'
 complete -c dsdt -n "__fish_dsdt_using_subcommand rm" -s h -l help -d 'Print help'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "init" -d 'Write the Disdat config (~/.config/disdat/disdat.cfg)'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "context" -d 'Make the context [REMOTE/]LOCAL, or with no argument list the contexts'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "switch" -d 'Make LOCAL the current context'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "add" -d 'Make a bundle NAME of the files (a directory: every file below it)'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "commit" -d 'Commit the latest bundle NAME (or the bundle -u UUID)'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "ls" -d 'List bundles: names, or with -v one line each'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "cat" -d 'Print the latest bundle\'s value (its files\' paths)'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "rm" -d 'Remove the latest bundle NAME (or -u UUID; --all: every version; --old: all but the latest)'
-complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dsdt -n "__fish_dsdt_using_subcommand remote" -l profile -d 'The AWS profile for remotes (as AWS_PROFILE)' -r
+complete -c dsdt -n "__fish_dsdt_using_subcommand remote" -l verbose -d 'Say more on stderr'
+complete -c dsdt -n "__fish_dsdt_using_subcommand remote" -s h -l help -d 'Print help'
+complete -c dsdt -n "__fish_dsdt_using_subcommand push" -s u -l uuid -r
+complete -c dsdt -n "__fish_dsdt_using_subcommand push" -s t -l tag -d 'Only bundles with tag KEY:VALUE (repeatable)' -r
+complete -c dsdt -n "__fish_dsdt_using_subcommand push" -l profile -d 'The AWS profile for remotes (as AWS_PROFILE)' -r
+complete -c dsdt -n "__fish_dsdt_using_subcommand push" -l json -d 'One JSON line instead of Disdat\'s text'
+complete -c dsdt -n "__fish_dsdt_using_subcommand push" -l verbose -d 'Say more on stderr'
+complete -c dsdt -n "__fish_dsdt_using_subcommand push" -s h -l help -d 'Print help'
+complete -c dsdt -n "__fish_dsdt_using_subcommand pull" -s u -l uuid -r
+complete -c dsdt -n "__fish_dsdt_using_subcommand pull" -s t -l tag -d 'Only bundles with tag KEY:VALUE (repeatable)' -r
+complete -c dsdt -n "__fish_dsdt_using_subcommand pull" -l profile -d 'The AWS profile for remotes (as AWS_PROFILE)' -r
+complete -c dsdt -n "__fish_dsdt_using_subcommand pull" -s l -l localize -d 'Fetch the bundles\' data files as well'
+complete -c dsdt -n "__fish_dsdt_using_subcommand pull" -l json -d 'One JSON line instead of Disdat\'s text'
+complete -c dsdt -n "__fish_dsdt_using_subcommand pull" -l verbose -d 'Say more on stderr'
+complete -c dsdt -n "__fish_dsdt_using_subcommand pull" -s h -l help -d 'Print help'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "init" -d 'Write the Disdat config (~/.config/disdat/disdat.cfg)'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "context" -d 'Make the context [REMOTE/]LOCAL, or with no argument list the contexts'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "switch" -d 'Make LOCAL the current context'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "add" -d 'Make a bundle NAME of the files (a directory: every file below it)'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "commit" -d 'Commit the latest bundle NAME (or the bundle -u UUID)'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "ls" -d 'List bundles: names, or with -v one line each'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "cat" -d 'Print the latest bundle\'s value (its files\' paths)'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "rm" -d 'Remove the latest bundle NAME (or -u UUID; --all: every version; --old: all but the latest)'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "remote" -d 'Bind the current context to remote context REMOTE at URL (s3://BUCKET/PREFIX, or file:///DIRECTORY)'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "push" -d 'Push the committed bundle NAME (or -u UUID) to the remote; with neither, every committed bundle\'s files the remote lacks'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "pull" -d 'Pull the remote\'s bundles (NAME or -u UUID: that one) without their data; -l fetches the data too'
+complete -c dsdt -n "__fish_dsdt_using_subcommand help; and not __fish_seen_subcommand_from init context switch add commit ls cat rm remote push pull help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,305 @@
+//! Remotes: S3 (moto's server from the Disdat virtualenv, which bin/ensure-disdat.sh installs)
+//! shared by dsdt and Python Disdat in both directions, a file:// remote, and transfers cut
+//! short (a relay in front of the server is cut mid-transfer): the remote shows no bundle until
+//! a repeated push completes it, and a cut pull leaves the local context readable.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use testkit::{disdat_venv, json_lines, outcome, Moto, Relay};
+
+struct Home {
+    dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Home {
+    fn new(env: Vec<(&'static str, String)>) -> Home {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+            env,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, program: &Path, args: &[&str]) -> Output {
+        Command::new(program)
+            .args(args)
+            .current_dir(self.path())
+            .env("HOME", self.path())
+            .env("TZ", "UTC")
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    }
+
+    fn ours_out(&self, args: &[&str]) -> (i32, String, String) {
+        outcome(&self.run(Path::new(env!("CARGO_BIN_EXE_dsdt")), args))
+    }
+
+    fn ours(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.ours_out(args);
+        assert_eq!(code, 0, "dsdt {args:?}: {err}");
+        out
+    }
+
+    fn python(&self, args: &[&str]) -> String {
+        let (code, out, err) = outcome(&self.run(&disdat_venv().join("bin/dsdt"), args));
+        assert_eq!(code, 0, "python dsdt {args:?}: {out}{err}");
+        out
+    }
+
+    /// A context `local` bound to remote context `remote`.
+    fn context(&self, python: bool, local: &str) {
+        let run = |a: &[&str]| {
+            if python {
+                self.python(a)
+            } else {
+                self.ours(a)
+            }
+        };
+        run(&["init"]);
+        run(&["context", local]);
+        run(&["switch", local]);
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+#[test]
+fn s3_remote_shared_with_python_both_ways() {
+    let moto = Moto::start();
+    moto.bucket("shared");
+    let ours = Home::new(moto.env());
+    ours.context(false, "mine");
+    ours.write("f.txt", "hello\n");
+    ours.write("d/a.txt", "a\n");
+    ours.write("d/sub/b.txt", "b\n");
+    ours.ours(&["add", "-t", "k:v", "fb", "f.txt"]);
+    ours.ours(&["add", "db", "d"]);
+    ours.ours(&["commit", "fb"]);
+    ours.ours(&["commit", "db"]);
+    let (code, _, err) = ours.ours_out(&["remote", "team", "s3://missing-bucket/x"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Unable to bind context team because bucket missing-bucket does not exist."),
+        "{err}"
+    );
+    ours.ours(&["remote", "team", "s3://shared/data"]);
+    assert_eq!(
+        ours.ours(&["remote", "team", "s3://shared/data"]),
+        "Context already bound to remote at s3://shared/data\n"
+    );
+    let pushed = ours.ours(&["push", "fb"]);
+    assert!(
+        pushed.starts_with("Pushed committed bundle fb uuid "),
+        "{pushed}"
+    );
+    assert!(
+        pushed.ends_with(" to remote s3://shared/data/context\n"),
+        "{pushed}"
+    );
+    assert_eq!(
+        ours.ours(&["push"]),
+        "Fast Push synchronizing with remote context team@s3://shared/data/context\n\
+         Fast push copying 4 objects to S3 . . .\n\
+         Fast push completed 4 transfers -- process pool closed and joined.\n"
+    );
+
+    // Python pulls what we pushed: the same listing, links on S3, then local with -l.
+    let theirs = Home::new(moto.env());
+    theirs.context(true, "yours");
+    theirs.python(&["remote", "team", "s3://shared/data"]);
+    theirs.python(&["pull"]);
+    assert_eq!(
+        theirs.python(&["ls", "-v", "-p"]),
+        ours.ours(&["ls", "-v", "-p"])
+    );
+    assert!(theirs
+        .python(&["cat", "fb"])
+        .starts_with("s3://shared/data/context/team/objects/"));
+    theirs.python(&["pull", "-l"]);
+    let cat = theirs.python(&["cat", "db"]);
+    assert!(cat.contains("/sub/b.txt'"), "{cat}");
+
+    // Python pushes a bundle of its own; ours pulls it, metadata first, then data.
+    theirs.write("p.txt", "from python\n");
+    theirs.python(&["add", "pyb", "p.txt"]);
+    theirs.python(&["commit", "pyb"]);
+    theirs.python(&["push"]);
+    let pulled = ours.ours(&["pull", "--json"]);
+    let record = json_lines(pulled.lines().last().unwrap()).remove(0);
+    assert_eq!(record["objects"], 2, "{pulled}");
+    assert!(ours
+        .ours(&["cat", "pyb"])
+        .starts_with("s3://shared/data/context/team/objects/"));
+    ours.ours(&["pull", "-l", "pyb"]);
+    let path = ours.ours(&["cat", "pyb"]);
+    assert_eq!(
+        std::fs::read_to_string(path.trim()).unwrap(),
+        "from python\n"
+    );
+    assert_eq!(ours.ours(&["ls", "-v"]), theirs.python(&["ls", "-v"]));
+}
+
+#[test]
+fn a_file_remote_round_trips() {
+    let shared = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", shared.path().display());
+    let a = Home::new(vec![]);
+    a.context(false, "a");
+    a.write("x.csv", "1,2\n");
+    a.ours(&["add", "x", "x.csv"]);
+    a.ours(&["commit", "x"]);
+    a.ours(&["remote", "r", &url]);
+    a.ours(&["push"]);
+    assert!(shared.path().join("context/r/objects").is_dir());
+    let b = Home::new(vec![]);
+    b.context(false, "b");
+    b.ours(&["remote", "r", &url]);
+    b.ours(&["pull", "-l"]);
+    let path = b.ours(&["cat", "x"]);
+    assert_eq!(std::fs::read_to_string(path.trim()).unwrap(), "1,2\n");
+    let (code, _, err) = b.ours_out(&["remote", "r", "file:///no/such/dir"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bucket /no/such/dir does not exist"), "{err}");
+    let c = Home::new(vec![]);
+    c.context(false, "c");
+    let (code, _, err) = c.ours_out(&["push"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Push cannot execute.  Local context c on remote None not bound."),
+        "{err}"
+    );
+}
+
+/// Many small files, so a transfer takes long enough to be cut in the middle.
+fn many_files(h: &Home, n: usize) {
+    for i in 0..n {
+        h.write(&format!("many/f{i:04}.txt"), &format!("{i}\n"));
+    }
+}
+
+#[test]
+fn a_push_cut_short_shows_no_bundle_until_pushed_again() {
+    let moto = Moto::start();
+    moto.bucket("cut");
+    let relay = Relay::to(moto.port);
+    let mut env = moto.env();
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", relay.endpoint()));
+    let h = Home::new(env);
+    h.context(false, "c");
+    many_files(&h, 400);
+    h.ours(&["add", "many", "many"]);
+    h.ours(&["commit", "many"]);
+    h.ours(&["remote", "r", "s3://cut/p"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dsdt"))
+        .arg("push")
+        .current_dir(h.path())
+        .env("HOME", h.path())
+        .envs(h.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while relay.sent() < 20_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push sent nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    relay.cut();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "a push cut short must fail");
+    // Seen directly on the server: no bundle (no hyperframe), whoever looks.
+    let direct = Home::new(moto.env());
+    direct.context(false, "d");
+    direct.ours(&["remote", "r", "s3://cut/p"]);
+    direct.ours(&["pull"]);
+    assert_eq!(direct.ours(&["ls"]), "");
+    let py = Home::new(moto.env());
+    py.context(true, "e");
+    py.python(&["remote", "r", "s3://cut/p"]);
+    py.python(&["pull"]);
+    assert_eq!(py.python(&["ls"]), "");
+    // The same push again, with a server that answers, completes it.
+    let again = Home {
+        dir: h.dir,
+        env: moto.env(),
+    };
+    again.ours(&["push"]);
+    direct.ours(&["pull", "-l"]);
+    assert_eq!(direct.ours(&["ls"]), "many\n");
+    let paths = direct.ours(&["cat", "many"]);
+    assert_eq!(paths.matches(".txt'").count(), 400);
+    py.python(&["pull"]);
+    assert_eq!(py.python(&["ls"]), "many\n");
+}
+
+#[test]
+fn a_pull_cut_short_leaves_the_context_readable() {
+    let moto = Moto::start();
+    moto.bucket("pullcut");
+    let src = Home::new(moto.env());
+    src.context(false, "s");
+    many_files(&src, 400);
+    src.ours(&["add", "many", "many"]);
+    src.write("one.txt", "1\n");
+    src.ours(&["add", "one", "one.txt"]);
+    src.ours(&["commit", "many"]);
+    src.ours(&["commit", "one"]);
+    src.ours(&["remote", "r", "s3://pullcut/p"]);
+    src.ours(&["push"]);
+
+    let relay = Relay::to(moto.port);
+    let mut env = moto.env();
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", relay.endpoint()));
+    let dst = Home::new(env);
+    dst.context(false, "d");
+    dst.ours(&["remote", "r", "s3://pullcut/p"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dsdt"))
+        .args(["pull", "-l"])
+        .current_dir(dst.path())
+        .env("HOME", dst.path())
+        .envs(dst.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while relay.sent() < 40_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull asked for nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    relay.cut();
+    assert!(
+        !child.wait().unwrap().success(),
+        "a pull cut short must fail"
+    );
+    // Readable: whatever is listed has all its parts.
+    let listed = dst.ours(&["ls"]);
+    for name in listed.lines() {
+        dst.ours(&["cat", name]);
+    }
+    let direct = Home {
+        dir: dst.dir,
+        env: moto.env(),
+    };
+    direct.ours(&["pull", "-l"]);
+    assert_eq!(direct.ours(&["ls"]), "one\nmany\n");
+    let paths = direct.ours(&["cat", "many"]);
+    assert_eq!(paths.matches(".txt'").count(), 400);
+}
