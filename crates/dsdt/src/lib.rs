@@ -112,6 +112,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The lineage of the bundle UUID, then of what it depends on, breadth first.
+    Lineage {
+        uuid: String,
+        /// How many levels of dependencies to follow.
+        #[arg(short = 'd', long, default_value_t = 3)]
+        depth: usize,
+        /// Follow the dependencies (they always are; kept for Disdat's command line).
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// JSON lines, one per bundle reached, instead of Disdat's text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run `dsdt-<name>` (e.g. `dsdt run` runs dsdt-run).
     #[command(external_subcommand)]
     External(Vec<String>),
@@ -149,6 +162,12 @@ pub struct LsArgs {
     /// The latest bundle of each name only.
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Intermediate outputs only (bundles without the root_task tag).
+    #[arg(short = 'i', long)]
+    pub intermediates: bool,
+    /// Outputs of root tasks only (tag root_task=True).
+    #[arg(short = 'r', long)]
+    pub roots: bool,
     #[command(flatten)]
     pub pick: Pick,
     /// JSON lines, one per bundle.
@@ -296,6 +315,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Ls(args) => ls(&d, args)?,
+        Command::Lineage {
+            uuid,
+            depth,
+            follow: _,
+            json,
+        } => lineage(&d, &uuid, depth, json)?,
         Command::Remote { remote, url } => {
             let ctx = Context::open_for_writing(&d, &current(&d)?)?;
             let mut info = ctx.info.clone();
@@ -607,7 +632,14 @@ fn ls(d: &Disdat, args: LsArgs) -> Result<()> {
         (_, true) => Some(false),
         _ => None,
     };
+    // As Disdat: -r alone keeps the roots, -i alone the others, both keep everything.
+    if args.roots && !args.intermediates {
+        filter.tags.push(("root_task".into(), "True".into()));
+    }
     let mut found = ctx.find(&filter)?;
+    if args.intermediates && !args.roots {
+        found.retain(|h| h.tag("root_task").is_none());
+    }
     if args.latest {
         let mut seen = std::collections::HashSet::new();
         found.retain(|h| seen.insert(h.human_name.clone()));
@@ -688,6 +720,139 @@ fn ls(d: &Disdat, args: LsArgs) -> Result<()> {
         }
     }
     Ok(out.flush()?)
+}
+
+/// One bundle reached by `lineage`.
+#[derive(Serialize)]
+struct LineageRecord<'a> {
+    depth: usize,
+    uuid: &'a str,
+    /// None (null) when the bundle is not in this context.
+    lineage: Option<LineageFields<'a>>,
+}
+
+#[derive(Serialize)]
+struct LineageFields<'a> {
+    processing_name: &'a str,
+    creation_date: f64,
+    code_repo: &'a str,
+    code_hash: &'a str,
+    code_method: &'a str,
+    code_branch: &'a str,
+    start_time: f64,
+    stop_time: f64,
+    depends_on: Vec<&'a str>,
+}
+
+/// Where a commit of `repo` is seen, as Disdat guesses it (`git@site:user/project.git` or an
+/// https URL).
+fn commit_url(repo: &str, hash: &str) -> String {
+    match repo.split('@').collect::<Vec<_>>()[..] {
+        [_, site] => match site.split(':').collect::<Vec<_>>()[..] {
+            [site, project] => format!(
+                "https://{site}/{}/commit/{hash}",
+                project.replace(".git", "")
+            ),
+            _ => "unknown".into(),
+        },
+        [one] => format!("{}/commit/{hash}", one.replace(".git", "")),
+        _ => "unknown".into(),
+    }
+}
+
+/// Python's `str(datetime.fromtimestamp(t))`: local time, microseconds when not zero.
+fn py_local_datetime(t: f64) -> String {
+    let mut secs = t.floor();
+    let mut micros = ((t - secs) * 1e6).round_ties_even();
+    if micros >= 1e6 {
+        secs += 1.0;
+        micros -= 1e6;
+    }
+    let base = chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|d| {
+            d.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default();
+    if micros == 0.0 {
+        base
+    } else {
+        format!("{base}.{:06}", micros as u32)
+    }
+}
+
+fn lineage(d: &Disdat, uuid: &str, max_depth: usize, json: bool) -> Result<()> {
+    let ctx = Context::open(d, &current(d)?)?;
+    let find = |u: &str| -> Result<Option<HyperFrame>> {
+        ctx.latest(&Filter {
+            uuid: Some(u.to_string()),
+            ..Default::default()
+        })
+        .map_err(Into::into)
+    };
+    let Some(first) = find(uuid)? else {
+        bail!("context {}: no bundle with uuid {uuid}", ctx.info.local);
+    };
+    let mut queue = std::collections::VecDeque::from([(0usize, uuid.to_string(), Some(first))]);
+    while let Some((depth, u, hf)) = queue.pop_front() {
+        if depth > max_depth {
+            break;
+        }
+        let l = hf.as_ref().and_then(|h| h.lineage.clone());
+        if let Some(l) = &l {
+            for dep in &l.depends_on {
+                queue.push_back((depth + 1, dep.hframe_uuid.clone(), find(&dep.hframe_uuid)?));
+            }
+        }
+        if json {
+            cli::print_json_line(&LineageRecord {
+                depth,
+                uuid: &u,
+                lineage: l.as_ref().map(|l| LineageFields {
+                    processing_name: &l.hframe_proc_name,
+                    creation_date: l.creation_date,
+                    code_repo: &l.code_repo,
+                    code_hash: &l.code_hash,
+                    code_method: &l.code_method,
+                    code_branch: &l.code_branch,
+                    start_time: l.start_time,
+                    stop_time: l.stop_time,
+                    depends_on: l
+                        .depends_on
+                        .iter()
+                        .map(|d| d.hframe_uuid.as_str())
+                        .collect(),
+                }),
+            })?;
+            continue;
+        }
+        let Some(l) = l else {
+            println!("No lineage found for UUID {u}");
+            continue;
+        };
+        let ind = "\t".repeat(depth);
+        println!("{ind}------ Lineage @ depth {depth} ----- ");
+        println!("{ind}processing name: {}", l.hframe_proc_name);
+        println!("{ind}uuid: {}", l.hframe_uuid);
+        println!("{ind}creation date: {}", py_local_datetime(l.creation_date));
+        println!("{ind}code repo: {}", l.code_repo);
+        println!("{ind}code hash: {}", l.code_hash);
+        println!("{ind}code method: {}", l.code_method);
+        println!(
+            "{ind}git commit URL: {}",
+            commit_url(&l.code_repo, &l.code_hash)
+        );
+        println!("{ind}code branch: {}", l.code_branch);
+        println!(
+            "{ind}Start {} Stop {} Duration {}",
+            py_float(l.start_time),
+            py_float(l.stop_time),
+            py_float(l.stop_time - l.start_time)
+        );
+        println!();
+    }
+    Ok(())
 }
 
 /// `dsdt NAME ARGS…` for a command dsdt does not have: `dsdt-NAME ARGS…`, found beside this

@@ -87,6 +87,8 @@ const READS: &[&[&str]] = &[
     &["ls", "-v", "-t", "color:red"],
     &["cat", "mybundle"],
     &["cat", "dirb"],
+    &["ls", "-r"],
+    &["ls", "-i", "-v"],
 ];
 
 fn same_reads(h: &Home) {
@@ -113,6 +115,13 @@ fn a_context_python_made_reads_the_same_and_ours_commits_into_it() {
     assert!(h.python(&["ls", "-v", "dirb"]).contains("\tTrue    \t"));
     same_reads(&h);
     assert_eq!(h.python_hash_check("ex"), 6);
+    for line in h.ours(&["ls", "--json"]).lines() {
+        let uuid = serde_json::from_str::<serde_json::Value>(line).unwrap()["uuid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(h.ours(&["lineage", &uuid]), h.python(&["lineage", &uuid]));
+    }
     let again = h.ours(&["commit", "dirb"]);
     assert!(
         again.starts_with("Bundle human name [dirb] uuid ["),
@@ -161,4 +170,57 @@ fn python_rebuilds_an_index_from_our_files_alone() {
     std::fs::remove_file(h.path().join(".disdat/context/ex/ctxt.db")).unwrap();
     assert_eq!(h.python(&["ls"]), "mybundle\n");
     assert_eq!(h.ours(&["ls", "-v"]), h.python(&["ls", "-v"]));
+}
+
+#[test]
+fn lineage_follows_dependencies_as_python_does() {
+    use bundle::pb::{Dependency, HyperFrame, Sealed};
+    use prost::Message;
+    let h = Home::new();
+    h.files();
+    h.ours(&["init"]);
+    h.ours(&["context", "ex"]);
+    h.ours(&["switch", "ex"]);
+    h.ours(&["add", "parent", "t.csv"]);
+    h.ours(&["add", "child", "dd"]);
+    let uuid_of = |name: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(h.ours(&["ls", name, "--json"]).trim()).unwrap();
+        v["uuid"].as_str().unwrap().to_string()
+    };
+    let (parent, child) = (uuid_of("parent"), uuid_of("child"));
+    // The child depends on the parent and on a bundle this context does not have.
+    let path = h
+        .path()
+        .join(".disdat/context/ex/objects")
+        .join(&child)
+        .join(format!("{child}_hframe.pb"));
+    let mut hf = HyperFrame::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    let l = hf.lineage.as_mut().unwrap();
+    l.code_repo = "git@example.com:team/pipes.git".into();
+    l.code_hash = "abc123".into();
+    l.start_time = 10.5;
+    l.stop_time = 12.25;
+    for (u, arg) in [
+        (parent.as_str(), "a"),
+        ("00000000-0000-4000-8000-000000000000", "b"),
+    ] {
+        l.depends_on.push(Dependency {
+            hframe_proc_name: "x".into(),
+            hframe_uuid: u.into(),
+            arg_name: arg.into(),
+        });
+    }
+    hf.seal();
+    std::fs::write(&path, hf.encode_to_vec()).unwrap();
+    std::fs::remove_file(h.path().join(".disdat/context/ex/ctxt.db")).unwrap();
+    let ours = h.ours(&["lineage", &child]);
+    assert_eq!(ours, h.python(&["lineage", &child]));
+    assert!(ours.contains("\t------ Lineage @ depth 1 ----- "), "{ours}");
+    assert!(ours.contains("git commit URL: https://example.com/team/pipes/commit/abc123"));
+    assert!(ours.contains("No lineage found for UUID 00000000-0000-4000-8000-000000000000"));
+    assert_eq!(
+        h.ours(&["lineage", &child, "-d", "0"]),
+        h.python(&["lineage", &child, "-d", "0"])
+    );
 }
