@@ -28,8 +28,10 @@ type Result<T, E = RemoteError> = std::result::Result<T, E>;
 
 /// Transfers in flight at once.
 const PARALLEL: usize = 16;
-/// Files larger than this go up in parts.
-const PART: usize = 16 * 1024 * 1024;
+/// Files larger than this go up in parts of this size, up to PARTS_IN_FLIGHT at once (the AWS
+/// CLI's own defaults: 8 MiB, 10).
+const PART: usize = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT: usize = 10;
 
 /// Why a remote could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -260,7 +262,7 @@ impl Remote {
                 if n == 0 {
                     break;
                 }
-                writer.wait_for_capacity(4).await.map_err(|e| self.err(e))?;
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| self.err(e))?;
                 writer.write(&buf[..n]);
             }
             writer.finish().await.map_err(|e| self.err(e))?;
@@ -295,6 +297,10 @@ impl Remote {
         }
         file.flush().await.map_err(io(local))?;
         drop(file);
+        // As Python Disdat leaves pulled files (a temp file is 0600).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(io(local))?;
         tmp.persist(local).map_err(|e| Error::Io {
             path: local.to_path_buf(),
             source: e.error,
