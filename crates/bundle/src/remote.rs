@@ -262,7 +262,10 @@ impl Remote {
                 if n == 0 {
                     break;
                 }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| self.err(e))?;
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| self.err(e))?;
                 writer.write(&buf[..n]);
             }
             writer.finish().await.map_err(|e| self.err(e))?;

@@ -303,3 +303,92 @@ fn a_pull_cut_short_leaves_the_context_readable() {
     let paths = direct.ours(&["cat", "many"]);
     assert_eq!(paths.matches(".txt'").count(), 400);
 }
+
+#[test]
+fn credentials_come_from_the_profile_and_refusals_are_named() {
+    let moto = Moto::start();
+    moto.bucket("prof");
+    // No key in the environment: the profile's file gives it (moto takes any key, but an
+    // unsigned request would not get that far: there would be no key to sign with).
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(
+        creds.path().join("credentials"),
+        "[default]\naws_access_key_id = nope\n\n[team]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    std::fs::write(
+        creds.path().join("config"),
+        "[profile team]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let env = vec![
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            creds.path().join("credentials").display().to_string(),
+        ),
+        (
+            "AWS_CONFIG_FILE",
+            creds.path().join("config").display().to_string(),
+        ),
+        ("AWS_PROFILE", "team".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ];
+    let h = Home::new(env);
+    h.context(false, "c");
+    h.write("f.txt", "x\n");
+    h.ours(&["add", "f", "f.txt"]);
+    h.ours(&["remote", "r", "s3://prof/p"]);
+    // An uncommitted bundle is not pushed.
+    let (code, _, err) = h.ours_out(&["push", "f"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Push unable to find committed bundle name [f] uuid [None]"),
+        "{err}"
+    );
+    h.ours(&["commit", "f"]);
+    h.ours(&["push", "f"]);
+    // A key on the remote that would leave its bundle's directory is refused.
+    let listed = h.ours(&["ls", "--json"]);
+    let uuid = json_lines(&listed)[0]["uuid"].as_str().unwrap().to_string();
+    let out = Command::new(disdat_venv().join("bin/python"))
+        .args([
+            "-c",
+            &format!(
+                "import boto3; boto3.client('s3').put_object(Bucket='prof', Key='p/context/r/objects/{uuid}/../../../escape.txt', Body=b'x')"
+            ),
+        ])
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = Home::new(moto.env());
+    other.context(false, "o");
+    other.ours(&["remote", "r", "s3://prof/p"]);
+    let (code, _, err) = other.ours_out(&["pull", "-l"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!other.path().join(".disdat/context/escape.txt").exists());
+    assert!(!other.path().join(".disdat/escape.txt").exists());
+    // A server that is not there: an error naming the remote, within seconds.
+    let mut gone = moto.env();
+    gone.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    gone.push(("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}")));
+    let away = Home {
+        dir: other.dir,
+        env: gone,
+    };
+    let started = std::time::Instant::now();
+    let (code, _, err) = away.ours_out(&["pull"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("s3://prof/p/context/r/objects"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
