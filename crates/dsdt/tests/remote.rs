@@ -146,6 +146,24 @@ fn s3_remote_shared_with_python_both_ways() {
         "from python\n"
     );
     assert_eq!(ours.ours(&["ls", "-v"]), theirs.python(&["ls", "-v"]));
+
+    // In Python's tree, ours commits and pushes a bundle Python added; both sides see it.
+    theirs.python(&["add", "-t", "from:python", "pyc", "p.txt"]);
+    theirs.ours(&["commit", "pyc"]);
+    let pushed = theirs.ours(&["push", "pyc"]);
+    assert!(
+        pushed.starts_with("Pushed committed bundle pyc uuid "),
+        "{pushed}"
+    );
+    ours.ours(&["pull", "pyc"]);
+    assert_eq!(
+        ours.ours(&["ls", "-v", "-p"]),
+        theirs.python(&["ls", "-v", "-p"])
+    );
+    assert_eq!(
+        ours.ours(&["ls", "-v", "-p"]),
+        theirs.ours(&["ls", "-v", "-p"])
+    );
 }
 
 #[test]

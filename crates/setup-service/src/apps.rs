@@ -188,16 +188,6 @@ pub(crate) async fn act<B: Backend>(
             margin: plan.margin,
         },
     );
-    if plan.desired > 0 && (target.is_some() || decision.create_new_app) {
-        match backend
-            .reconcile(&plan.spec, target, plan.desired, now(), dry_run)
-            .await
-        {
-            Ok(mut a) => out.actions.append(&mut a),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-
     // The new app's own tasks beyond the instance count (scaled down, or stopped): the least
     // useful first, the unhappy, then the newest.
     if let Some(app) = target {
@@ -263,6 +253,19 @@ pub(crate) async fn act<B: Backend>(
         }
         remaining_old += left;
     }
+    // The new app is launched (or kept at its count) after the old tasks this step retires
+    // are gone: a brutal bounce never has old and new serving at once, and no method needs
+    // the new tasks before its kills (what may go was decided from the state before the step).
+    if plan.desired > 0 && (target.is_some() || decision.create_new_app) {
+        match backend
+            .reconcile(&plan.spec, target, plan.desired, now(), dry_run)
+            .await
+        {
+            Ok(mut a) => out.actions.append(&mut a),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+
     // The new app's own extra tasks still waiting for their drain.
     let remaining_extra = work
         .iter()
