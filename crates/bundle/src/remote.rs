@@ -150,6 +150,12 @@ fn s3_store(bucket: &str, profile: Option<&str>) -> object_store::Result<Arc<dyn
             .with_allow_http(endpoint.starts_with("http://"))
             .with_endpoint(endpoint);
     }
+    // Every object is stored encrypted (SSE-S3), as Python Disdat asks for it.
+    if env("AWS_SERVER_SIDE_ENCRYPTION").is_none() {
+        if let Ok(key) = "aws_server_side_encryption".parse() {
+            b = b.with_config(key, "AES256");
+        }
+    }
     // A dead server costs seconds, not object_store's default three minutes of retries.
     b = b.with_retry(object_store::RetryConfig {
         backoff: Default::default(),

@@ -112,6 +112,17 @@ fn s3_remote_shared_with_python_both_ways() {
          Fast push completed 4 transfers -- process pool closed and joined.\n"
     );
 
+    // Stored encrypted, as Python Disdat stores what it pushes.
+    let out = Command::new(disdat_venv().join("bin/python"))
+        .args([
+            "-c",
+            "import boto3\nc = boto3.client('s3')\nkeys = [o['Key'] for o in c.list_objects_v2(Bucket='shared')['Contents']]\nprint(sorted({c.head_object(Bucket='shared', Key=k).get('ServerSideEncryption') for k in keys}))",
+        ])
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "['AES256']");
+
     // Python pulls what we pushed: the same listing, links on S3, then local with -l.
     let theirs = Home::new(moto.env());
     theirs.context(true, "yours");
