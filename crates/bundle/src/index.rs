@@ -13,24 +13,9 @@ pub struct Index {
     path: PathBuf,
 }
 
-/// `creation_date` as Python's `datetime.utcfromtimestamp(t).isoformat(" ")` writes it:
-/// microseconds rounded half to even, left out when zero.
+/// `creation_date` as Python's `datetime.utcfromtimestamp(t).isoformat(" ")` writes it.
 pub fn date_text(t: f64) -> String {
-    let mut secs = t.floor();
-    let mut micros = ((t - secs) * 1e6).round_ties_even();
-    if micros >= 1e6 {
-        secs += 1.0;
-        micros -= 1e6;
-    }
-    let dt = chrono::DateTime::from_timestamp(secs as i64, 0)
-        .unwrap_or_default()
-        .naive_utc();
-    let base = dt.format("%Y-%m-%d %H:%M:%S").to_string();
-    if micros == 0.0 {
-        base
-    } else {
-        format!("{base}.{:06}", micros as u32)
-    }
+    crate::pyrepr::datetime(t, false)
 }
 
 impl Index {

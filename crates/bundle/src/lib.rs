@@ -79,31 +79,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// A JSON string as Python's `json.dumps` writes it (ASCII only, `\uXXXX` escapes).
-pub(crate) fn py_json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// A path relative to a bundle's directory that stays inside it: no `..`, not absolute.
 pub fn inside_bundle(rel: &str) -> bool {
     let p = Path::new(rel);
@@ -115,10 +90,7 @@ pub fn inside_bundle(rel: &str) -> bool {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn python_json_strings_and_safe_paths() {
-        assert_eq!(super::py_json_str("ex"), "\"ex\"");
-        assert_eq!(super::py_json_str("é\"\n"), "\"\\u00e9\\\"\\n\"");
-        assert_eq!(super::py_json_str("😀"), "\"\\ud83d\\ude00\"");
+    fn safe_paths() {
         assert!(super::inside_bundle("t.csv"));
         assert!(super::inside_bundle("sub/two.txt"));
         assert!(!super::inside_bundle("../x"));

@@ -31,6 +31,30 @@ pub fn str_repr(s: &str) -> String {
     out
 }
 
+/// Python's `str()` of a datetime made from unix seconds `t` (local time, or UTC):
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, microseconds rounded half to even and left out when zero.
+pub fn datetime(t: f64, local: bool) -> String {
+    let mut secs = t.floor();
+    let mut micros = ((t - secs) * 1e6).round_ties_even();
+    if micros >= 1e6 {
+        secs += 1.0;
+        micros -= 1e6;
+    }
+    let utc = chrono::DateTime::from_timestamp(secs as i64, 0).unwrap_or_default();
+    let base = if local {
+        utc.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    } else {
+        utc.format("%Y-%m-%d %H:%M:%S").to_string()
+    };
+    if micros == 0.0 {
+        base
+    } else {
+        format!("{base}.{:06}", micros as u32)
+    }
+}
+
 /// numpy's `str()` of a 1-d array of strings.
 pub fn string_array(items: &[String]) -> String {
     const WIDTH: usize = 75;

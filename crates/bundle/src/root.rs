@@ -3,7 +3,8 @@
 //! and under `<meta_dir_root>/.disdat/` the current context (`fs.json`) and the contexts
 //! (`context/<name>/ctxt.json`).
 
-use crate::{io, py_json_str, write_atomic, Error, Result};
+use crate::{io, write_atomic, Error, Result};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The config file `dsdt init` writes, as Disdat packages it.
@@ -109,7 +110,7 @@ impl Disdat {
 
     pub fn set_current(&self, name: &str) -> Result<()> {
         std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
-        let text = format!("{{\"_mangled_curr_context_name\": {}}}", py_json_str(name));
+        let text = pyjson::dumps(&json!({ "_mangled_curr_context_name": name }), false);
         write_atomic(&self.fs_json(), text.as_bytes(), 0o644)
     }
 
@@ -162,12 +163,14 @@ impl Disdat {
 
     /// Writes a context's ctxt.json (Python's key order and separators, no newline).
     pub fn write_info(&self, info: &ContextInfo) -> Result<()> {
-        let opt = |v: &Option<String>| v.as_deref().map_or("null".to_string(), py_json_str);
-        let text = format!(
-            "{{\"remote_ctxt\": {}, \"local_ctxt\": {}, \"remote_ctxt_url\": {}}}",
-            opt(&info.remote),
-            py_json_str(&info.local),
-            opt(&info.remote_url)
+        // Python's key order, separators and escapes, no newline.
+        let text = pyjson::dumps(
+            &json!({
+                "remote_ctxt": info.remote,
+                "local_ctxt": info.local,
+                "remote_ctxt_url": info.remote_url,
+            }),
+            false,
         );
         write_atomic(
             &self.context_dir(&info.local).join("ctxt.json"),

@@ -489,7 +489,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     if all || old { "old" } else { "latest" },
                     hf.human_name,
                     hf.processing_name,
-                    py_float(hf.creation_date()),
+                    pyjson::float_repr(hf.creation_date()),
                     hf.owner,
                     hf.uuid,
                     hf.presentation
@@ -568,16 +568,6 @@ fn filter(name: Option<String>, pick: &Pick) -> Result<Filter> {
         tags: tags(&pick.tags)?,
         committed: None,
     })
-}
-
-/// A float as Python's `repr` prints it (shortest round-trip digits).
-fn py_float(f: f64) -> String {
-    let s = format!("{f}");
-    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
-        s
-    } else {
-        format!("{s}.0")
-    }
 }
 
 fn presentation_name(p: i32) -> &'static str {
@@ -760,28 +750,6 @@ fn commit_url(repo: &str, hash: &str) -> String {
     }
 }
 
-/// Python's `str(datetime.fromtimestamp(t))`: local time, microseconds when not zero.
-fn py_local_datetime(t: f64) -> String {
-    let mut secs = t.floor();
-    let mut micros = ((t - secs) * 1e6).round_ties_even();
-    if micros >= 1e6 {
-        secs += 1.0;
-        micros -= 1e6;
-    }
-    let base = chrono::DateTime::from_timestamp(secs as i64, 0)
-        .map(|d| {
-            d.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default();
-    if micros == 0.0 {
-        base
-    } else {
-        format!("{base}.{:06}", micros as u32)
-    }
-}
-
 fn lineage(d: &Disdat, uuid: &str, max_depth: usize, json: bool) -> Result<()> {
     let ctx = Context::open(d, &current(d)?)?;
     let find = |u: &str| -> Result<Option<HyperFrame>> {
@@ -835,7 +803,10 @@ fn lineage(d: &Disdat, uuid: &str, max_depth: usize, json: bool) -> Result<()> {
         println!("{ind}------ Lineage @ depth {depth} ----- ");
         println!("{ind}processing name: {}", l.hframe_proc_name);
         println!("{ind}uuid: {}", l.hframe_uuid);
-        println!("{ind}creation date: {}", py_local_datetime(l.creation_date));
+        println!(
+            "{ind}creation date: {}",
+            bundle::pyrepr::datetime(l.creation_date, true)
+        );
         println!("{ind}code repo: {}", l.code_repo);
         println!("{ind}code hash: {}", l.code_hash);
         println!("{ind}code method: {}", l.code_method);
@@ -846,9 +817,9 @@ fn lineage(d: &Disdat, uuid: &str, max_depth: usize, json: bool) -> Result<()> {
         println!("{ind}code branch: {}", l.code_branch);
         println!(
             "{ind}Start {} Stop {} Duration {}",
-            py_float(l.start_time),
-            py_float(l.stop_time),
-            py_float(l.stop_time - l.start_time)
+            pyjson::float_repr(l.start_time),
+            pyjson::float_repr(l.stop_time),
+            pyjson::float_repr(l.stop_time - l.start_time)
         );
         println!();
     }
@@ -885,11 +856,6 @@ fn external(args: &[String]) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn floats_as_python_prints_them() {
-        assert_eq!(super::py_float(1795886351.8753288), "1795886351.8753288");
-        assert_eq!(super::py_float(3.0), "3.0");
-    }
 
     #[test]
     fn tags_need_a_colon() {

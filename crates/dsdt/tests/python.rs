@@ -3,79 +3,8 @@
 //! prints it, and committed by ours; bundles ours made are listed and printed by Python the same
 //! way, and their .pb files pass Python's hash check. Each test has a home of its own.
 
-use std::path::Path;
-use std::process::{Command, Output};
-use testkit::{disdat_venv, outcome};
-
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, program: &Path, args: &[&str]) -> Output {
-        Command::new(program)
-            .args(args)
-            .current_dir(self.path())
-            .env("HOME", self.path())
-            .env("TZ", "UTC")
-            .env("USER", "tester")
-            .env("LOGNAME", "tester")
-            .output()
-            .unwrap()
-    }
-
-    /// Ours; stdout of a run that must succeed.
-    fn ours(&self, args: &[&str]) -> String {
-        let out = self.run(Path::new(env!("CARGO_BIN_EXE_dsdt")), args);
-        let (code, stdout, stderr) = outcome(&out);
-        assert_eq!(code, 0, "dsdt {args:?}: {stderr}");
-        stdout
-    }
-
-    /// Python Disdat's; stdout (it exits 0 on most failures: the output says).
-    fn python(&self, args: &[&str]) -> String {
-        let out = self.run(&disdat_venv().join("bin/dsdt"), args);
-        let (code, stdout, stderr) = outcome(&out);
-        assert_eq!(code, 0, "python dsdt {args:?}: {stdout}{stderr}");
-        stdout
-    }
-
-    /// Python's hash check on every .pb file of context `ctx`; how many were checked.
-    fn python_hash_check(&self, ctx: &str) -> usize {
-        let script = format!(
-            "import glob\nfrom disdat import hyperframe as h\nn = 0\n\
-             for f in glob.glob('{0}/*/*_hframe.pb'):\n    h.r_pb_fs(f, h.HyperFrameRecord, validate_cksum=True); n += 1\n\
-             for f in glob.glob('{0}/*/*_frame.pb'):\n    h.r_pb_fs(f, h.FrameRecord, validate_cksum=True); n += 1\n\
-             print(n)\n",
-            self.path().join(".disdat/context").join(ctx).join("objects").display()
-        );
-        let out = Command::new(disdat_venv().join("bin/python"))
-            .arg("-c")
-            .arg(script)
-            .output()
-            .unwrap();
-        let (code, stdout, stderr) = outcome(&out);
-        assert_eq!(code, 0, "Python's hash check failed: {stderr}");
-        stdout.trim().parse().unwrap()
-    }
-
-    fn files(&self) {
-        std::fs::write(self.path().join("t.csv"), "a,b\n1,2\n").unwrap();
-        std::fs::create_dir_all(self.path().join("dd/sub")).unwrap();
-        std::fs::write(self.path().join("dd/one.txt"), "x\n").unwrap();
-        std::fs::write(self.path().join("dd/sub/two.txt"), "y\n").unwrap();
-    }
-}
+mod common;
+use common::Home;
 
 /// The commands both tools must print alike on one tree.
 const READS: &[&[&str]] = &[

@@ -3,80 +3,16 @@
 //! short (a relay in front of the server is cut mid-transfer): the remote shows no bundle until
 //! a repeated push completes it, and a cut pull leaves the local context readable.
 
-use std::path::Path;
-use std::process::{Command, Output};
-use testkit::{disdat_venv, json_lines, outcome, Moto, Relay};
-
-struct Home {
-    dir: tempfile::TempDir,
-    env: Vec<(&'static str, String)>,
-}
-
-impl Home {
-    fn new(env: Vec<(&'static str, String)>) -> Home {
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-            env,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, program: &Path, args: &[&str]) -> Output {
-        Command::new(program)
-            .args(args)
-            .current_dir(self.path())
-            .env("HOME", self.path())
-            .env("TZ", "UTC")
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap()
-    }
-
-    fn ours_out(&self, args: &[&str]) -> (i32, String, String) {
-        outcome(&self.run(Path::new(env!("CARGO_BIN_EXE_dsdt")), args))
-    }
-
-    fn ours(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.ours_out(args);
-        assert_eq!(code, 0, "dsdt {args:?}: {err}");
-        out
-    }
-
-    fn python(&self, args: &[&str]) -> String {
-        let (code, out, err) = outcome(&self.run(&disdat_venv().join("bin/dsdt"), args));
-        assert_eq!(code, 0, "python dsdt {args:?}: {out}{err}");
-        out
-    }
-
-    /// A context `local` bound to remote context `remote`.
-    fn context(&self, python: bool, local: &str) {
-        let run = |a: &[&str]| {
-            if python {
-                self.python(a)
-            } else {
-                self.ours(a)
-            }
-        };
-        run(&["init"]);
-        run(&["context", local]);
-        run(&["switch", local]);
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let p = self.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-}
+mod common;
+use common::Home;
+use std::process::Command;
+use testkit::{disdat_venv, json_lines, Moto, Relay};
 
 #[test]
 fn s3_remote_shared_with_python_both_ways() {
     let moto = Moto::start();
     moto.bucket("shared");
-    let ours = Home::new(moto.env());
+    let ours = Home::with_env(moto.env());
     ours.context(false, "mine");
     ours.write("f.txt", "hello\n");
     ours.write("d/a.txt", "a\n");
@@ -124,7 +60,7 @@ fn s3_remote_shared_with_python_both_ways() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "['AES256']");
 
     // Python pulls what we pushed: the same listing, links on S3, then local with -l.
-    let theirs = Home::new(moto.env());
+    let theirs = Home::with_env(moto.env());
     theirs.context(true, "yours");
     theirs.python(&["remote", "team", "s3://shared/data"]);
     theirs.python(&["pull"]);
@@ -181,7 +117,7 @@ fn s3_remote_shared_with_python_both_ways() {
 fn a_file_remote_round_trips() {
     let shared = tempfile::tempdir().unwrap();
     let url = format!("file://{}", shared.path().display());
-    let a = Home::new(vec![]);
+    let a = Home::new();
     a.context(false, "a");
     a.write("x.csv", "1,2\n");
     a.ours(&["add", "x", "x.csv"]);
@@ -189,7 +125,7 @@ fn a_file_remote_round_trips() {
     a.ours(&["remote", "r", &url]);
     a.ours(&["push"]);
     assert!(shared.path().join("context/r/objects").is_dir());
-    let b = Home::new(vec![]);
+    let b = Home::new();
     b.context(false, "b");
     b.ours(&["remote", "r", &url]);
     b.ours(&["pull", "-l"]);
@@ -198,7 +134,7 @@ fn a_file_remote_round_trips() {
     let (code, _, err) = b.ours_out(&["remote", "r", "file:///no/such/dir"]);
     assert_eq!(code, 2);
     assert!(err.contains("bucket /no/such/dir does not exist"), "{err}");
-    let c = Home::new(vec![]);
+    let c = Home::new();
     c.context(false, "c");
     let (code, _, err) = c.ours_out(&["push"]);
     assert_eq!(code, 2);
@@ -223,17 +159,15 @@ fn a_push_cut_short_shows_no_bundle_until_pushed_again() {
     let mut env = moto.env();
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL", relay.endpoint()));
-    let h = Home::new(env);
+    let h = Home::with_env(env);
     h.context(false, "c");
     many_files(&h, 400);
     h.ours(&["add", "many", "many"]);
     h.ours(&["commit", "many"]);
     h.ours(&["remote", "r", "s3://cut/p"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dsdt"))
+    let mut child = h
+        .command(std::path::Path::new(env!("CARGO_BIN_EXE_dsdt")))
         .arg("push")
-        .current_dir(h.path())
-        .env("HOME", h.path())
-        .envs(h.env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -250,12 +184,12 @@ fn a_push_cut_short_shows_no_bundle_until_pushed_again() {
     let status = child.wait().unwrap();
     assert!(!status.success(), "a push cut short must fail");
     // Seen directly on the server: no bundle (no hyperframe), whoever looks.
-    let direct = Home::new(moto.env());
+    let direct = Home::with_env(moto.env());
     direct.context(false, "d");
     direct.ours(&["remote", "r", "s3://cut/p"]);
     direct.ours(&["pull"]);
     assert_eq!(direct.ours(&["ls"]), "");
-    let py = Home::new(moto.env());
+    let py = Home::with_env(moto.env());
     py.context(true, "e");
     py.python(&["remote", "r", "s3://cut/p"]);
     py.python(&["pull"]);
@@ -278,7 +212,7 @@ fn a_push_cut_short_shows_no_bundle_until_pushed_again() {
 fn a_pull_cut_short_leaves_the_context_readable() {
     let moto = Moto::start();
     moto.bucket("pullcut");
-    let src = Home::new(moto.env());
+    let src = Home::with_env(moto.env());
     src.context(false, "s");
     many_files(&src, 400);
     src.ours(&["add", "many", "many"]);
@@ -293,14 +227,12 @@ fn a_pull_cut_short_leaves_the_context_readable() {
     let mut env = moto.env();
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL", relay.endpoint()));
-    let dst = Home::new(env);
+    let dst = Home::with_env(env);
     dst.context(false, "d");
     dst.ours(&["remote", "r", "s3://pullcut/p"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dsdt"))
+    let mut child = dst
+        .command(std::path::Path::new(env!("CARGO_BIN_EXE_dsdt")))
         .args(["pull", "-l"])
-        .current_dir(dst.path())
-        .env("HOME", dst.path())
-        .envs(dst.env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -363,7 +295,7 @@ fn credentials_come_from_the_profile_and_refusals_are_named() {
         ("AWS_PROFILE", "team".to_string()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
     ];
-    let h = Home::new(env);
+    let h = Home::with_env(env);
     h.context(false, "c");
     h.write("f.txt", "x\n");
     h.ours(&["add", "f", "f.txt"]);
@@ -395,7 +327,7 @@ fn credentials_come_from_the_profile_and_refusals_are_named() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let other = Home::new(moto.env());
+    let other = Home::with_env(moto.env());
     other.context(false, "o");
     other.ours(&["remote", "r", "s3://prof/p"]);
     let (code, _, err) = other.ours_out(&["pull", "-l"]);

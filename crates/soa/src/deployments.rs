@@ -9,7 +9,7 @@
 //! annotated tag counts as the commit it points at.
 
 use crate::error::{Error, Problem, Result};
-use crate::pyjson;
+use pyjson;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@ pub mod git;
 pub mod instance;
 pub mod jobs;
 pub mod marathon;
-pub mod pyjson;
+pub use pyjson;
 pub mod schedule;
 pub mod schema;
 pub mod select;

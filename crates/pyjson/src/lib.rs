@@ -1,7 +1,8 @@
 //! JSON text exactly as Python's `json.dumps` writes it with its default arguments.
 //!
-//! PaaSTA writes deployments.json and hashes Marathon app definitions through `json.dumps`, so
-//! byte-compatibility means copying its choices: `", "` and `": "` separators, non-ASCII text
+//! PaaSTA writes deployments.json and hashes Marathon app definitions through `json.dumps`, and
+//! Disdat writes its ctxt.json and fs.json the same way, so byte-compatibility means copying its
+//! choices: `", "` and `": "` separators, non-ASCII text
 //! escaped as `\uXXXX` (surrogate pairs above the BMP), and floats as Python's `repr` prints them
 //! (`1024.0`, `1e-05`, `1e+16`). Keys keep their insertion order unless `sort_keys` is set.
 
