@@ -15,6 +15,7 @@ pub mod pb;
 pub mod pyrepr;
 pub mod remote;
 pub mod root;
+pub mod values;
 
 pub use context::{Context, Filter};
 pub use root::Disdat;

@@ -57,16 +57,26 @@ pub fn datetime(t: f64, local: bool) -> String {
 
 /// numpy's `str()` of a 1-d array of strings.
 pub fn string_array(items: &[String]) -> String {
+    array(items.iter().map(|s| str_repr(s)).collect())
+}
+
+/// numpy's `str()` of a 1-d array of integers: right-aligned to the widest.
+pub fn int_array(items: &[String]) -> String {
+    let width = items.iter().map(String::len).max().unwrap_or(0);
+    array(items.iter().map(|s| format!("{s:>width$}")).collect())
+}
+
+/// numpy's 1-d layout of formatted elements: separated by a space, wrapped at 75 columns with a
+/// one-space hanging indent, more than 1,000 summarised by their first and last three.
+fn array(mut words: Vec<String>) -> String {
     const WIDTH: usize = 75;
     const EDGE: usize = 3;
-    let words: Vec<String> = if items.len() > 1000 {
-        let mut w: Vec<String> = items[..EDGE].iter().map(|s| str_repr(s)).collect();
-        w.push("...".into());
-        w.extend(items[items.len() - EDGE..].iter().map(|s| str_repr(s)));
-        w
-    } else {
-        items.iter().map(|s| str_repr(s)).collect()
-    };
+    if words.len() > 1000 {
+        let tail = words.split_off(words.len() - EDGE);
+        words.truncate(EDGE);
+        words.push("...".into());
+        words.extend(tail);
+    }
     // The line starts with the hanging indent " ", replaced by "[" at the end; a word that
     // would pass the width goes on a new line, unless it is the line's first.
     let mut s = String::new();
@@ -108,5 +118,7 @@ mod tests {
         );
         let short: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         assert_eq!(string_array(&short), "['a' 'b' 'c']");
+        let ints: Vec<String> = ["1", "10", "-3"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(int_array(&ints), "[ 1 10 -3]");
     }
 }

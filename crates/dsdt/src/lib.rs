@@ -7,6 +7,7 @@
 use anyhow::{anyhow, bail, Result};
 use bundle::pb::{HyperFrame, Presentation};
 use bundle::remote::Remote;
+use bundle::values::Value;
 use bundle::{Context, Disdat, Filter};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -447,17 +448,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     pick.uuid.as_deref().unwrap_or("None")
                 );
             };
-            let targets = ctx.link_targets(&hf)?;
-            let paths: Vec<String> = targets.into_iter().flatten().collect();
+            let frames = ctx.frames(&hf)?;
+            let links = frames
+                .iter()
+                .all(|f| f.r#type == bundle::pb::Type::Link as i32);
+            let (value, text) = if links {
+                let paths: Vec<String> = ctx.link_targets(&hf)?.into_iter().flatten().collect();
+                let text = value_text(&hf, &paths);
+                (serde_json::json!(paths), Some(text))
+            } else {
+                data_value(&hf, &frames).map_err(|e| {
+                    anyhow!(
+                        "context {}: bundle {} ({}): {e}",
+                        ctx.info.local,
+                        hf.human_name,
+                        hf.uuid
+                    )
+                })?
+            };
             if json {
                 cli::print_json_line(&CatRecord {
                     name: &hf.human_name,
                     uuid: &hf.uuid,
                     presentation: presentation_name(hf.presentation),
-                    value: &paths,
+                    value,
                 })?;
             } else {
-                println!("{}", value_text(&hf, &paths));
+                let Some(text) = text else {
+                    bail!(
+                        "context {}: bundle {}: its value ({}) is shown with --json only (Disdat prints it through numpy and pandas)",
+                        ctx.info.local,
+                        hf.human_name,
+                        presentation_name(hf.presentation)
+                    );
+                };
+                println!("{text}");
             }
         }
         Command::Rm {
@@ -596,7 +621,77 @@ struct CatRecord<'a> {
     name: &'a str,
     uuid: &'a str,
     presentation: &'static str,
-    value: &'a [String],
+    /// Link bundles: the files' paths (or URLs); data bundles: the values.
+    value: serde_json::Value,
+}
+
+/// Python's `print()` of one numpy scalar.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Float(f) if f.is_nan() => "nan".into(),
+        Value::Float(f) if f.is_infinite() => if *f > 0.0 { "inf" } else { "-inf" }.into(),
+        Value::Float(f) => pyjson::float_repr(*f),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Str(s) => s.clone(),
+    }
+}
+
+/// A data bundle's value as JSON, and as Disdat prints it where dsdt can say it the same way
+/// (a scalar, None, a list of strings or of integers); other shapes are JSON only.
+fn data_value(
+    hf: &HyperFrame,
+    frames: &[bundle::pb::Frame],
+) -> std::result::Result<(serde_json::Value, Option<String>), String> {
+    let mut columns = Vec::new();
+    for f in frames {
+        let values = bundle::values::frame_values(f)
+            .map_err(|e| format!("frame {}: {e}", f.name))?
+            .ok_or_else(|| format!("frame {} holds neither values nor links", f.name))?;
+        columns.push((f.name.as_str(), values));
+    }
+    let list = |vs: &[Value]| serde_json::Value::Array(vs.iter().map(Value::to_json).collect());
+    let presentation = Presentation::try_from(hf.presentation).ok();
+    Ok(match (presentation, columns.as_slice()) {
+        (Some(Presentation::Scalar), [(_, vs)]) if vs.len() == 1 => {
+            (vs[0].to_json(), Some(scalar_text(&vs[0])))
+        }
+        (Some(Presentation::Json), [(_, vs)]) => {
+            let text = match vs.first() {
+                Some(Value::Str(t)) => t.clone(),
+                _ => return Err("a JSON bundle without its text".into()),
+            };
+            let parsed: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("its JSON does not parse: {e}"))?;
+            let shown = parsed.is_null().then(|| "None".to_string());
+            (parsed, shown)
+        }
+        (Some(Presentation::Tensor), [(_, vs)]) => {
+            let text = if vs.iter().all(|v| matches!(v, Value::Str(_))) {
+                let items: Vec<String> = vs.iter().map(scalar_text).collect();
+                Some(bundle::pyrepr::string_array(&items))
+            } else if vs
+                .iter()
+                .all(|v| matches!(v, Value::Int(_) | Value::UInt(_)))
+            {
+                let items: Vec<String> = vs.iter().map(scalar_text).collect();
+                Some(bundle::pyrepr::int_array(&items))
+            } else {
+                None
+            };
+            (list(vs), text)
+        }
+        (_, [(name, vs)]) if name.starts_with("unnamed") => (list(vs), None),
+        (_, cols) => (
+            serde_json::Value::Object(
+                cols.iter()
+                    .map(|(name, vs)| (name.to_string(), list(vs)))
+                    .collect(),
+            ),
+            None,
+        ),
+    })
 }
 
 #[derive(Serialize)]

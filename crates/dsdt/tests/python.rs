@@ -153,3 +153,46 @@ fn lineage_follows_dependencies_as_python_does() {
         h.python(&["lineage", &child, "-d", "0"])
     );
 }
+
+#[test]
+fn values_python_stored_print_the_same_or_as_json() {
+    let h = Home::new();
+    h.python(&["init"]);
+    h.python(&["context", "ex"]);
+    h.python(&["switch", "ex"]);
+    let script = concat!(
+        "import disdat.api as api\n",
+        "import numpy as np\n",
+        "for name, v in [('int7', 7), ('pi', 3.14159), ('s', 'hello'), ('ints', np.array([1, 10, -3])),\n",
+        "                ('floats', [1.0, 2.5]), ('strs', ['a', 'b']), ('tup', (1, 2)),\n",
+        "                ('d', {'a': [7], 'b': [1.5, 2.5]}), ('none', None)]:\n",
+        "    with api.Bundle('ex', name=name) as b:\n",
+        "        b.add_data(v)\n",
+    );
+    let out = h
+        .command(&testkit::disdat_venv().join("bin/python"))
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["int7", "pi", "s", "ints", "strs", "none"] {
+        assert_eq!(h.ours(&["cat", name]), h.python(&["cat", name]), "{name}");
+    }
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(h.ours(&["cat", name, "--json"]).trim()).unwrap()
+            ["value"]
+            .clone()
+    };
+    assert_eq!(json("floats"), serde_json::json!([1.0, 2.5]));
+    assert_eq!(json("tup"), serde_json::json!([1, 2]));
+    assert_eq!(json("d"), serde_json::json!({"a": [7], "b": [1.5, 2.5]}));
+    assert_eq!(json("int7"), serde_json::json!(7));
+    assert_eq!(json("none"), serde_json::Value::Null);
+    let (code, out, err) = h.ours_out(&["cat", "floats"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("--json"), "{err}");
+}
