@@ -42,7 +42,7 @@ pub fn frame_values(frame: &Frame) -> Result<Option<Vec<Value>>, String> {
         Type::Int64 | Type::Uint64 | Type::Float64 => 8,
         _ => return Ok(None),
     };
-    if frame.data.len() % width != 0 {
+    if !frame.data.len().is_multiple_of(width) {
         return Err(format!(
             "{} bytes of data do not divide into {width}-byte elements",
             frame.data.len()
@@ -112,8 +112,8 @@ mod tests {
         assert_eq!(frame_values(&f).unwrap().unwrap(), [Value::Int(7)]);
         let f = frame(Type::Int32, ByteOrder::Big, &(-2i32).to_be_bytes());
         assert_eq!(frame_values(&f).unwrap().unwrap(), [Value::Int(-2)]);
-        let f = frame(Type::Float64, ByteOrder::Little, &3.14159f64.to_le_bytes());
-        assert_eq!(frame_values(&f).unwrap().unwrap(), [Value::Float(3.14159)]);
+        let f = frame(Type::Float64, ByteOrder::Little, &2.71f64.to_le_bytes());
+        assert_eq!(frame_values(&f).unwrap().unwrap(), [Value::Float(2.71)]);
         let f = frame(Type::Float16, ByteOrder::Little, &0x3c00u16.to_le_bytes());
         assert_eq!(frame_values(&f).unwrap().unwrap(), [Value::Float(1.0)]);
         let f = frame(Type::Int64, ByteOrder::Little, &[1, 2, 3]);
