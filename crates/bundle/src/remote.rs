@@ -156,6 +156,12 @@ fn s3_store(bucket: &str, profile: Option<&str>) -> object_store::Result<Arc<dyn
             b = b.with_config(key, "AES256");
         }
     }
+    // A SHA-256 checksum goes with every object and part (AWS_CHECKSUM_ALGORITHM may name
+    // another): the server verifies what it stores, as it does for the AWS CLI's CRC32, and an
+    // S3 server that would otherwise checksum the whole object at completion checksums parts.
+    if env("AWS_CHECKSUM_ALGORITHM").is_none() {
+        b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+    }
     // A dead server costs seconds, not object_store's default three minutes of retries.
     b = b.with_retry(object_store::RetryConfig {
         backoff: Default::default(),
