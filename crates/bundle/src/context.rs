@@ -358,14 +358,6 @@ impl Context {
         Ok(out)
     }
 
-    /// Every file of a bundle's directory, relative to it.
-    pub fn files_of(&self, hf: &HyperFrame) -> Result<Vec<String>> {
-        let dir = self.bundle_dir(&hf.uuid);
-        let mut files = Vec::new();
-        walk_files(&dir, &dir, &mut files)?;
-        Ok(files.into_iter().map(|(_, rel)| rel).collect())
-    }
-
     /// Indexes a bundle whose files are in place (a pull's last step).
     pub(crate) fn index_insert(&self, hf: &HyperFrame) -> Result<()> {
         self.index.insert(hf)

@@ -49,8 +49,6 @@ pub enum Error {
         bundle: String,
         message: String,
     },
-    #[error("another dsdt holds the context's lock {}", .0.display())]
-    Locked(PathBuf),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -14,7 +14,7 @@
 //! point it at another S3 server.
 
 use crate::context::Context;
-use crate::pb::{Frame, HyperFrame};
+use crate::pb::HyperFrame;
 use crate::{io, write_atomic, Error};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
@@ -51,10 +51,32 @@ pub enum RemoteError {
 
 pub struct Remote {
     store: Arc<dyn ObjectStore>,
+    /// The remote context's name and the bucket (or directory), for `NoBucket`.
+    remote: String,
+    bucket: String,
     /// The key prefix of the objects: `[<prefix>/]context/<remote>/objects`.
     objects: String,
     /// `<url>/context/<remote>/objects`, for messages and unlocalized links.
     pub objects_url: String,
+}
+
+/// The files a push sends, as (local path, key under the objects prefix).
+#[derive(Debug, Default)]
+pub struct PushPlan {
+    first: Vec<(PathBuf, String)>,
+    /// Hyperframes: a bundle becomes visible when its hyperframe lands.
+    last: Vec<(PathBuf, String)>,
+}
+
+impl PushPlan {
+    /// How many objects it sends.
+    pub fn len(&self) -> usize {
+        self.first.len() + self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix); `file:///dir` → (dir, "").
@@ -202,6 +224,8 @@ impl Remote {
         };
         Ok(Remote {
             store,
+            remote: remote.to_string(),
+            bucket: bucket.to_string(),
             objects,
             objects_url: format!("{}/{remote}/objects", context_url(url)),
         })
@@ -219,7 +243,7 @@ impl Remote {
     }
 
     /// Whether the bucket (or directory) answers; `NoBucket` when it does not exist.
-    pub async fn check(&self, remote: &str, bucket_of_url: &str) -> Result<()> {
+    pub async fn check(&self) -> Result<()> {
         match self
             .store
             .list_with_delimiter(Some(&Key::from(self.objects.as_str())))
@@ -227,8 +251,8 @@ impl Remote {
         {
             Ok(_) => Ok(()),
             Err(e) if e.to_string().contains("NoSuchBucket") => Err(RemoteError::NoBucket {
-                remote: remote.to_string(),
-                bucket: bucket_of_url.to_string(),
+                remote: self.remote.clone(),
+                bucket: self.bucket.clone(),
             }),
             Err(e) => Err(self.err(e)),
         }
@@ -323,22 +347,20 @@ impl Remote {
         Ok(n)
     }
 
-    /// Pushes bundles: each one's files not on the remote yet (all of them when `all`), its
-    /// hyperframe last. Returns how many objects went up and their bytes.
-    pub async fn push(
+    /// What a push of `bundles` sends: every file of each (only those the remote lacks when
+    /// `skip_present`, from one listing), hyperframes apart so they go last.
+    pub async fn plan_push(
         &self,
         ctx: &Context,
         bundles: &[HyperFrame],
         skip_present: bool,
-        progress: &dyn Fn(usize, usize),
-    ) -> Result<(usize, u64)> {
+    ) -> Result<PushPlan> {
         let present = if skip_present {
             self.keys().await?
         } else {
             HashSet::new()
         };
-        let mut first = Vec::new();
-        let mut last = Vec::new();
+        let mut plan = PushPlan::default();
         for hf in bundles {
             let dir = ctx.bundle_dir(&hf.uuid);
             let mut files = Vec::new();
@@ -349,12 +371,23 @@ impl Remote {
                     continue;
                 }
                 if rel == format!("{}_hframe.pb", hf.uuid) {
-                    last.push((path, key));
+                    plan.last.push((path, key));
                 } else {
-                    first.push((path, key));
+                    plan.first.push((path, key));
                 }
             }
         }
+        Ok(plan)
+    }
+
+    /// Sends a plan: data and frames first, then the hyperframes. Returns how many objects went
+    /// up and their bytes.
+    pub async fn push(
+        &self,
+        plan: PushPlan,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<(usize, u64)> {
+        let PushPlan { first, last } = plan;
         let total = first.len() + last.len();
         let mut done = 0;
         let mut bytes = 0;
@@ -393,12 +426,12 @@ impl Remote {
         }
         // Only bundles whose hyperframe is there are bundles (a push cut short is not one).
         let mut chosen = Vec::new();
-        for (uuid, rels) in &by_bundle {
+        for (uuid, rels) in by_bundle {
             let hf_rel = format!("{uuid}_hframe.pb");
             if !rels.contains(&hf_rel) {
                 continue;
             }
-            let local_hf = ctx.bundle_dir(uuid).join(&hf_rel);
+            let local_hf = ctx.bundle_dir(&uuid).join(&hf_rel);
             let here = local_hf.exists();
             if here && !localize {
                 continue;
@@ -416,20 +449,19 @@ impl Remote {
                 message: format!("not a HyperFrame: {e}"),
             })?;
             if want(&hf) {
-                chosen.push((hf, bytes, here, rels.clone()));
+                chosen.push((hf, bytes, here, rels));
             }
         }
         let mut fetch = Vec::new();
-        for (hf, _, here, rels) in &chosen {
+        // Frames, and data files with `localize`, that are not here yet; the hyperframe last.
+        for (hf, _, _, rels) in &chosen {
+            let hf_rel = format!("{}_hframe.pb", hf.uuid);
             for rel in rels {
-                let is_frame = rel.ends_with("_frame.pb");
-                let is_hframe = rel == &format!("{}_hframe.pb", hf.uuid);
+                let wanted = *rel != hf_rel && (localize || rel.ends_with("_frame.pb"));
                 let local = ctx.bundle_dir(&hf.uuid).join(rel);
-                if is_hframe || (local.exists()) || (!is_frame && !localize) || (*here && is_frame)
-                {
-                    continue;
+                if wanted && !local.exists() {
+                    fetch.push((format!("{}/{rel}", hf.uuid), local));
                 }
-                fetch.push((format!("{}/{rel}", hf.uuid), local));
             }
         }
         let total = fetch.len() + chosen.iter().filter(|c| !c.2).count();
@@ -446,14 +478,8 @@ impl Remote {
         let mut pulled = Vec::new();
         for (hf, bytes, here, _) in chosen {
             if !here {
-                for f in &hf.frames {
-                    let path = ctx.bundle_dir(&hf.uuid).join(format!("{}_frame.pb", f.v));
-                    let b = std::fs::read(&path).map_err(io(&path))?;
-                    Frame::decode(b.as_slice()).map_err(|e| Error::Malformed {
-                        path: path.clone(),
-                        message: format!("not a Frame: {e}"),
-                    })?;
-                }
+                // Every frame is here and reads, before the hyperframe makes it a bundle.
+                ctx.frames(&hf)?;
                 let path = ctx
                     .bundle_dir(&hf.uuid)
                     .join(format!("{}_hframe.pb", hf.uuid));

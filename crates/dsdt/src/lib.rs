@@ -333,11 +333,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let r = Remote::open(&url, &remote, cli.profile.as_deref())?;
-            let bucket = url
-                .split_once("://")
-                .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
-                .unwrap_or(&url);
-            runtime()?.block_on(r.check(&remote, bucket))?;
+            cli::runtime()?.block_on(r.check())?;
             if info.remote_url.is_some() {
                 eprintln!(
                     "dsdt: warning: context {} was bound to {}@{}; now to {remote}@{stored}",
@@ -373,14 +369,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     ),
                 }
             };
-            let (objects, bytes) = runtime()?.block_on(async {
+            let (objects, bytes) = cli::runtime()?.block_on(async {
+                let plan = r.plan_push(&ctx, &bundles, fast).await?;
                 if fast {
-                    // Disdat says the count before copying; the remote is listed first.
-                    let present = r.keys().await?;
-                    let missing = count_missing(&ctx, &bundles, &present)?;
-                    println!("Fast push copying {missing} objects to S3 . . .");
+                    // Disdat says the count before copying.
+                    println!("Fast push copying {} objects to S3 . . .", plan.len());
                 }
-                r.push(&ctx, &bundles, fast, &progress("push")).await
+                r.push(plan, &progress("push")).await
             })?;
             if fast {
                 println!(
@@ -423,7 +418,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let f = filter(name, &pick)?;
             let want = |h: &HyperFrame| f.matches(h);
             let (pulled, objects) =
-                runtime()?.block_on(r.pull(&ctx, &want, localize, &progress("pull")))?;
+                cli::runtime()?.block_on(r.pull(&ctx, &want, localize, &progress("pull")))?;
             if fast {
                 println!("Fast pull fetching {objects} objects...");
                 println!(
@@ -540,27 +535,6 @@ fn bound(ctx: &Context, what: &str, profile: Option<&str>) -> Result<Remote> {
             ctx.info.remote.as_deref().unwrap_or("None")
         ),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(cli::runtime()?)
-}
-
-/// How many files of `bundles` the remote lacks.
-fn count_missing(
-    ctx: &Context,
-    bundles: &[HyperFrame],
-    present: &std::collections::HashSet<String>,
-) -> std::result::Result<usize, bundle::remote::RemoteError> {
-    let mut n = 0;
-    for hf in bundles {
-        n += ctx
-            .files_of(hf)?
-            .iter()
-            .filter(|rel| !present.contains(&format!("{}/{rel}", hf.uuid)))
-            .count();
-    }
-    Ok(n)
 }
 
 /// Progress on stderr, at most about once a second, and at the end.

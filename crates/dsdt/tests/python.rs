@@ -169,15 +169,11 @@ fn values_python_stored_print_the_same_or_as_json() {
         "    with api.Bundle('ex', name=name) as b:\n",
         "        b.add_data(v)\n",
     );
-    let out = h
-        .command(&testkit::disdat_venv().join("bin/python"))
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testkit::ok(
+        h.command(&testkit::disdat_venv().join("bin/python"))
+            .args(["-c", script])
+            .output()
+            .unwrap(),
     );
     for name in ["int7", "pi", "s", "ints", "strs", "none"] {
         assert_eq!(h.ours(&["cat", name]), h.python(&["cat", name]), "{name}");

@@ -5,8 +5,7 @@
 
 mod common;
 use common::Home;
-use std::process::Command;
-use testkit::{disdat_venv, json_lines, Moto, Relay};
+use testkit::{json_lines, Moto, Relay};
 
 #[test]
 fn s3_remote_shared_with_python_both_ways() {
@@ -49,15 +48,10 @@ fn s3_remote_shared_with_python_both_ways() {
     );
 
     // Stored encrypted, as Python Disdat stores what it pushes.
-    let out = Command::new(disdat_venv().join("bin/python"))
-        .args([
-            "-c",
-            "import boto3\nc = boto3.client('s3')\nkeys = [o['Key'] for o in c.list_objects_v2(Bucket='shared')['Contents']]\nprint(sorted({c.head_object(Bucket='shared', Key=k).get('ServerSideEncryption') for k in keys}))",
-        ])
-        .envs(moto.env())
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "['AES256']");
+    let encryption = moto.python(
+        "import boto3\nc = boto3.client('s3')\nkeys = [o['Key'] for o in c.list_objects_v2(Bucket='shared')['Contents']]\nprint(sorted({c.head_object(Bucket='shared', Key=k).get('ServerSideEncryption') for k in keys}))",
+    );
+    assert_eq!(encryption.trim(), "['AES256']");
 
     // Python pulls what we pushed: the same listing, links on S3, then local with -l.
     let theirs = Home::with_env(moto.env());
@@ -312,21 +306,9 @@ fn credentials_come_from_the_profile_and_refusals_are_named() {
     // A key on the remote that would leave its bundle's directory is refused.
     let listed = h.ours(&["ls", "--json"]);
     let uuid = json_lines(&listed)[0]["uuid"].as_str().unwrap().to_string();
-    let out = Command::new(disdat_venv().join("bin/python"))
-        .args([
-            "-c",
-            &format!(
+    moto.python(&format!(
                 "import boto3; boto3.client('s3').put_object(Bucket='prof', Key='p/context/r/objects/{uuid}/../../../escape.txt', Body=b'x')"
-            ),
-        ])
-        .envs(moto.env())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+            ));
     let other = Home::with_env(moto.env());
     other.context(false, "o");
     other.ours(&["remote", "r", "s3://prof/p"]);

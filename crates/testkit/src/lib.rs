@@ -165,17 +165,21 @@ impl Moto {
         ]
     }
 
-    /// Makes a bucket (through Python's boto3, as a user's tooling would).
-    pub fn bucket(&self, name: &str) {
-        let out = Command::new(disdat_venv().join("bin/python"))
-            .args([
-                "-c",
-                &format!("import boto3; boto3.client('s3').create_bucket(Bucket='{name}')"),
-            ])
+    /// Runs a Python script (the Disdat virtualenv's, boto3 at hand) against this server; its
+    /// stdout. A failure fails the test.
+    pub fn python(&self, script: &str) -> String {
+        ok(Command::new(disdat_venv().join("bin/python"))
+            .args(["-c", script])
             .envs(self.env())
             .output()
-            .expect("python runs");
-        ok(out);
+            .expect("python runs"))
+    }
+
+    /// Makes a bucket (through Python's boto3, as a user's tooling would).
+    pub fn bucket(&self, name: &str) {
+        self.python(&format!(
+            "import boto3; boto3.client('s3').create_bucket(Bucket='{name}')"
+        ));
     }
 }
 
