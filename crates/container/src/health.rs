@@ -269,16 +269,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_runtime as rt;
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
 
     /// A one-connection-at-a-time HTTP server answering `status`.
     async fn serve(status: u16) -> u16 {

@@ -185,14 +185,8 @@ pub fn form_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_runtime as rt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
 
     fn get(url: &str, timeouts: Timeouts) -> Request<'_> {
         Request {

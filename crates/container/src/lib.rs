@@ -14,3 +14,12 @@ pub mod spec;
 
 pub use engine::{Engine, EngineError};
 pub use spec::{ContainerSpec, SpecOptions};
+
+/// The current-thread runtime the unit tests of this crate's async code run on.
+#[cfg(test)]
+pub(crate) fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
