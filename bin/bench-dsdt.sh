@@ -21,7 +21,7 @@ trap 'kill $moto 2>/dev/null || true' EXIT
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null; do sleep 0.2; done
-for b in ours py pullours pullpy big; do
+for b in ours py pullours pullpy big floor; do
     "$venv/bin/python" -c "import boto3; boto3.client('s3').create_bucket(Bucket='$b')"
 done
 
@@ -50,6 +50,18 @@ hyperfine --runs 5 -n "dsdt add+commit, 1,000 files of 1 KB" "sh $work/addcommit
     -n "Python Disdat add+commit" "sh $work/addcommit.sh $py $work/h-py $work/files"
 hyperfine --runs 5 -n "dsdt add+commit+push, 1,000 files of 1 KB" "sh $work/addpush.sh $ours $work/h-ours $work/files" \
     -n "Python Disdat add+commit+push" "sh $work/addpush.sh $py $work/h-py $work/files"
+
+# The server's own floor: 1,000 bare PUTs of 1 KB, one after another on one kept-alive connection,
+# unsigned (moto does not check signatures), from the smallest client there is.
+cat >"$work/floor.py" <<'S'
+import http.client, os, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+body = os.urandom(1024)
+for i in range(1000):
+    c.request("PUT", "/floor/%d/%d" % (os.getpid(), i), body=body)
+    c.getresponse().read()
+S
+hyperfine --runs 5 -n "1,000 bare PUTs of 1 KB (the server's floor)" "python3 $work/floor.py $port"
 
 home "$ours" "$work/s-ours" s s3://pullours/p; sh "$work/addpush.sh" "$ours" "$work/s-ours" "$work/files"
 home "$py" "$work/s-py" s s3://pullpy/p; sh "$work/addpush.sh" "$py" "$work/s-py" "$work/files"
