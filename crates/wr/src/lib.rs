@@ -1,0 +1,5 @@
+//! wr's manager, as a library: the configuration (`config`), jobs and their states (`job`),
+//! the queue database (`queue`), its backup (`backup`) and the pure scheduler core (`sched`).
+//! The `wr-cloud` binary does the I/O around them.
+
+pub mod config;
