@@ -145,9 +145,9 @@ macro_rules! keys {
             fn apply_file(&mut self, f: FileValues) -> Vec<&'static str> {
                 let mut changed = Vec::new();
                 $(if let Some(v) = f.$key {
-                    let v = keys!(@from_file $kind, v);
-                    if self.$key != v {
-                        self.$key = v;
+                    let new = keys!(@from_file $kind, v);
+                    if self.$key != new {
+                        self.$key = new;
                         changed.push(stringify!($key));
                     }
                 })*

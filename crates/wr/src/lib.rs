@@ -3,3 +3,6 @@
 //! The `wr-cloud` binary does the I/O around them.
 
 pub mod config;
+pub mod job;
+pub mod sched;
+pub mod queue;

@@ -1,0 +1,721 @@
+//! The job queue in an embedded database (sqlite through rusqlite): jobs with their spec,
+//! state, attempts and results, and every transition a manager makes. Each call is one
+//! transaction, and the database runs in WAL mode, so a manager killed at any point restarts
+//! with every acknowledged change (a runner's report is acknowledged only once stored).
+//!
+//! Rules kept here:
+//! - A job equal to an incomplete one (same command in the same directory) is not added twice.
+//! - A job with `deps` is dependent until no job of those dependency groups is incomplete (a
+//!   group with no jobs holds nothing back).
+//! - A failed run (non-zero exit, or a runner that ended without reporting) is retried after a
+//!   delay while attempts ≤ retries, then buried until `retry`. A job killed by the user is
+//!   buried at once.
+//! - A report from a runner that no longer holds the job (it was given up as lost and retried)
+//!   is ignored, so a job's result is the result of the run that owns it.
+
+use crate::job::{JobSpec, State};
+use crate::sched::Req;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("{}: {source}", path.display())]
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{}: a job's stored spec does not read: {source}", path.display())]
+    Spec {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+/// A job as the queue holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub key: String,
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    pub state: State,
+    pub attempts: u32,
+    pub runner: Option<String>,
+    pub pid: Option<i64>,
+    pub started: Option<f64>,
+    pub ended: Option<f64>,
+    pub exit_code: Option<i32>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub fail_reason: Option<String>,
+    /// When a delayed job becomes ready.
+    pub until: Option<f64>,
+}
+
+/// Which jobs a kill, remove, retry or listing acts on.
+#[derive(Debug, Clone, Default)]
+pub struct Select {
+    pub rep_grp: Option<String>,
+    pub state: Option<State>,
+    pub ids: Vec<i64>,
+}
+
+/// What a runner reports when its command ends.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct Report {
+    pub id: i64,
+    pub runner: String,
+    /// None when the command was killed on request.
+    pub exit_code: Option<i32>,
+    pub killed: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub started: f64,
+    pub ended: f64,
+}
+
+/// What became of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Complete,
+    Delayed,
+    Buried,
+    /// Not the runner that holds the job: ignored.
+    Stale,
+}
+
+/// A group of ready jobs with equal requirements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadyGroup {
+    pub req: Req,
+    pub priority: u8,
+    pub ready: u64,
+}
+
+/// A running job's runner, for liveness checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub id: i64,
+    pub runner: String,
+    pub pid: Option<i64>,
+    pub touched: f64,
+    pub state: State,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    rep_grp TEXT NOT NULL,
+    req_key TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    until REAL,
+    runner TEXT,
+    pid INTEGER,
+    touched REAL,
+    kill INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    ended REAL,
+    exit_code INTEGER,
+    stdout TEXT,
+    stderr TEXT,
+    fail_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, req_key, priority DESC, id);
+CREATE INDEX IF NOT EXISTS jobs_rep ON jobs (rep_grp, state);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_live_key ON jobs (key) WHERE state != 'complete';
+CREATE TABLE IF NOT EXISTS dep_grps (grp TEXT NOT NULL, job INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dep_grps_grp ON dep_grps (grp);
+CREATE TABLE IF NOT EXISTS deps (grp TEXT NOT NULL, job INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deps_grp ON deps (grp);
+";
+
+const COLS: &str = "id, key, spec, state, attempts, runner, pid, started, ended, exit_code, stdout, stderr, fail_reason, until";
+
+pub struct Queue {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Seconds to wait before retry `attempt` (1-based): `base × 2^(attempt-1)`, at most 30 min.
+pub fn retry_delay(base: f64, attempt: u32) -> f64 {
+    (base * 2f64.powi(attempt.saturating_sub(1).min(20) as i32)).min(1800.0)
+}
+
+impl Queue {
+    pub fn open(path: &Path) -> Result<Queue> {
+        let db = |source| QueueError::Db {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(Queue {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> QueueError + '_ {
+        |source| QueueError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn tx<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let db = move |source| QueueError::Db { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(&db)?;
+        let v = f(&tx).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok(v)
+    }
+
+    /// Queues `specs` in one transaction. Returns (added, duplicates of incomplete jobs).
+    pub fn add(&mut self, specs: &[JobSpec]) -> Result<(u64, u64)> {
+        let encoded: Vec<String> = specs
+            .iter()
+            .map(|s| serde_json::to_string(s).expect("a spec serializes"))
+            .collect();
+        self.tx(|tx| {
+            let mut added = 0;
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO jobs (key, spec, rep_grp, req_key, priority, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut grp = tx.prepare_cached("INSERT INTO dep_grps (grp, job) VALUES (?1, ?2)")?;
+            let mut dep = tx.prepare_cached("INSERT INTO deps (grp, job) VALUES (?1, ?2)")?;
+            let mut dependents = Vec::new();
+            for (s, json) in specs.iter().zip(&encoded) {
+                let req = Req::for_scheduler(s.memory, s.time, s.cpus, s.disk);
+                let state = if s.deps.is_empty() { State::Ready } else { State::Dependent };
+                let n = ins.execute(params![s.key(), json, s.rep_grp, req.key(), s.priority, state.name()])?;
+                if n == 0 {
+                    continue;
+                }
+                added += 1;
+                let id = tx.last_insert_rowid();
+                for g in &s.dep_grps {
+                    grp.execute(params![g, id])?;
+                }
+                for g in &s.deps {
+                    dep.execute(params![g, id])?;
+                }
+                if !s.deps.is_empty() {
+                    dependents.push(id);
+                }
+            }
+            for id in dependents {
+                release_if_satisfied(tx, id)?;
+            }
+            Ok((added, specs.len() as u64 - added))
+        })
+    }
+
+    /// Ready jobs grouped by their scheduler requirements, in first-added order.
+    pub fn ready_groups(&self) -> Result<Vec<ReadyGroup>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT req_key, MAX(priority), COUNT(*), MIN(id) FROM jobs WHERE state = 'ready' GROUP BY req_key ORDER BY MIN(id)",
+            )
+            .map_err(self.db())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, r.get::<_, u64>(2)?))
+            })
+            .map_err(self.db())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, priority, ready) = row.map_err(self.db())?;
+            if let Some(req) = Req::parse_key(&key) {
+                out.push(ReadyGroup { req, priority, ready });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the next ready job of the group with requirements `req` for `runner`.
+    pub fn reserve(&mut self, req: &Req, runner: &str, pid: Option<i64>, now: f64) -> Result<Option<Job>> {
+        let key = req.key();
+        let id: Option<i64> = self.tx(|tx| {
+            let id: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM jobs WHERE state = 'ready' AND req_key = ?1 ORDER BY priority DESC, id LIMIT 1",
+                )?
+                .query_row(params![key], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = id {
+                tx.prepare_cached(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, runner = ?2, pid = ?3, started = ?4, touched = ?4, ended = NULL, exit_code = NULL, kill = 0 WHERE id = ?1",
+                )?
+                .execute(params![id, runner, pid, now])?;
+            }
+            Ok(id)
+        })?;
+        match id {
+            Some(id) => self.get(id),
+            None => Ok(None),
+        }
+    }
+
+    /// A runner's sign of life for its job; returns whether the user asked to kill it, or None
+    /// when the runner no longer holds the job.
+    pub fn touch(&mut self, id: i64, runner: &str, now: f64) -> Result<Option<bool>> {
+        self.tx(|tx| {
+            let kill: Option<bool> = tx
+                .prepare_cached("SELECT kill FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
+                .query_row(params![id, runner], |r| r.get(0))
+                .optional()?;
+            if kill.is_some() {
+                tx.prepare_cached("UPDATE jobs SET touched = ?2, state = 'running' WHERE id = ?1")?
+                    .execute(params![id, now])?;
+            }
+            Ok(kill)
+        })
+    }
+
+    /// Stores a runner's report.
+    pub fn report(&mut self, r: &Report, retry_base: f64) -> Result<Outcome> {
+        self.tx(|tx| {
+            let held: Option<(u32, String)> = tx
+                .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
+                .query_row(params![r.id, r.runner], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let Some((attempts, spec)) = held else {
+                return Ok(Outcome::Stale);
+            };
+            let retries = serde_json::from_str::<JobSpec>(&spec).map(|s| s.retries).unwrap_or(0);
+            let (outcome, reason) = match (r.killed, r.exit_code) {
+                (false, Some(0)) => (Outcome::Complete, None),
+                (true, _) => (Outcome::Buried, Some("killed by the user".to_string())),
+                (false, code) => {
+                    let why = match code {
+                        Some(c) => format!("exited with code {c}"),
+                        None => "ended by a signal".to_string(),
+                    };
+                    if attempts <= retries {
+                        (Outcome::Delayed, Some(why))
+                    } else {
+                        (Outcome::Buried, Some(why))
+                    }
+                }
+            };
+            let (state, until) = match outcome {
+                Outcome::Complete => (State::Complete, None),
+                Outcome::Delayed => (State::Delayed, Some(r.ended + retry_delay(retry_base, attempts))),
+                _ => (State::Buried, None),
+            };
+            tx.prepare_cached(
+                "UPDATE jobs SET state = ?2, until = ?3, started = ?4, ended = ?5, exit_code = ?6, stdout = ?7, stderr = ?8, fail_reason = ?9, runner = NULL, pid = NULL WHERE id = ?1",
+            )?
+            .execute(params![r.id, state.name(), until, r.started, r.ended, r.exit_code, r.stdout, r.stderr, reason])?;
+            if state == State::Complete {
+                after_complete(tx, r.id)?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    /// Gives up on a held job whose runner is gone without a report: retried after a delay
+    /// while attempts allow, else buried.
+    pub fn runner_gone(&mut self, id: i64, runner: &str, now: f64, retry_base: f64) -> Result<Outcome> {
+        self.tx(|tx| {
+            let held: Option<(u32, String)> = tx
+                .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
+                .query_row(params![id, runner], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let Some((attempts, spec)) = held else {
+                return Ok(Outcome::Stale);
+            };
+            let retries = serde_json::from_str::<JobSpec>(&spec).map(|s| s.retries).unwrap_or(0);
+            let (state, until, outcome) = if attempts <= retries {
+                (State::Delayed, Some(now + retry_delay(retry_base, attempts)), Outcome::Delayed)
+            } else {
+                (State::Buried, None, Outcome::Buried)
+            };
+            tx.prepare_cached(
+                "UPDATE jobs SET state = ?2, until = ?3, ended = ?4, fail_reason = 'lost: its runner ended without reporting', runner = NULL, pid = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, state.name(), until, now])?;
+            Ok(outcome)
+        })
+    }
+
+    /// Marks running jobs lost: their runners have not been heard from (or are not known to a
+    /// manager restored from a backup).
+    pub fn mark_lost(&mut self, ids: &[i64]) -> Result<()> {
+        self.tx(|tx| {
+            let mut st = tx.prepare_cached("UPDATE jobs SET state = 'lost' WHERE id = ?1 AND state = 'running'")?;
+            for id in ids {
+                st.execute(params![id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Delayed jobs whose delay is over become ready. Returns how many.
+    pub fn release_due(&mut self, now: f64) -> Result<usize> {
+        self.tx(|tx| {
+            tx.prepare_cached("UPDATE jobs SET state = 'ready', until = NULL WHERE state = 'delayed' AND until <= ?1")?
+                .execute(params![now])
+        })
+    }
+
+    /// The earliest time a delayed job becomes ready.
+    pub fn next_due(&self) -> Result<Option<f64>> {
+        self.conn
+            .prepare_cached("SELECT MIN(until) FROM jobs WHERE state = 'delayed'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(self.db())
+    }
+
+    /// Jobs runners hold (running or lost).
+    pub fn held(&self) -> Result<Vec<Held>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, runner, pid, touched, state FROM jobs WHERE state IN ('running', 'lost') AND runner IS NOT NULL")
+            .map_err(self.db())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Held {
+                    id: r.get(0)?,
+                    runner: r.get(1)?,
+                    pid: r.get(2)?,
+                    touched: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                    state: State::parse(&r.get::<_, String>(4)?).unwrap_or(State::Lost),
+                })
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
+    /// Counts per state (every state, zeros included).
+    pub fn counts(&self, rep_grp: Option<&str>) -> Result<BTreeMap<State, u64>> {
+        let mut out: BTreeMap<State, u64> = State::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut add = |state: String, n: u64| {
+            if let Some(s) = State::parse(&state) {
+                out.insert(s, n);
+            }
+        };
+        match rep_grp {
+            None => {
+                let mut st = self
+                    .conn
+                    .prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                    .map_err(self.db())?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.db())?;
+                for row in rows {
+                    let (s, n) = row.map_err(self.db())?;
+                    add(s, n);
+                }
+            }
+            Some(g) => {
+                let mut st = self
+                    .conn
+                    .prepare_cached("SELECT state, COUNT(*) FROM jobs WHERE rep_grp = ?1 GROUP BY state")
+                    .map_err(self.db())?;
+                let rows = st.query_map(params![g], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.db())?;
+                for row in rows {
+                    let (s, n) = row.map_err(self.db())?;
+                    add(s, n);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn row(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<std::result::Result<Job, serde_json::Error>> {
+        let spec: String = r.get(2)?;
+        let spec = match serde_json::from_str(&spec) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(Job {
+            id: r.get(0)?,
+            key: r.get(1)?,
+            spec,
+            state: State::parse(&r.get::<_, String>(3)?).unwrap_or(State::Lost),
+            attempts: r.get(4)?,
+            runner: r.get(5)?,
+            pid: r.get(6)?,
+            started: r.get(7)?,
+            ended: r.get(8)?,
+            exit_code: r.get(9)?,
+            stdout: r.get(10)?,
+            stderr: r.get(11)?,
+            fail_reason: r.get(12)?,
+            until: r.get(13)?,
+        }))
+    }
+
+    pub fn get(&self, id: i64) -> Result<Option<Job>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"))
+            .map_err(self.db())?;
+        let job = st.query_row(params![id], |r| self.row(r)).optional().map_err(self.db())?;
+        job.transpose().map_err(|source| QueueError::Spec {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// The jobs `sel` chooses, in id order, calling `each` for every one (a listing of a
+    /// million jobs is streamed, not held).
+    pub fn each(&self, sel: &Select, mut each: impl FnMut(Job) -> bool) -> Result<()> {
+        let (sql, args) = where_clause(sel);
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {COLS} FROM jobs{sql} ORDER BY id"))
+            .map_err(self.db())?;
+        let mut rows = st.query(rusqlite::params_from_iter(args.iter())).map_err(self.db())?;
+        while let Some(r) = rows.next().map_err(self.db())? {
+            let job = self.row(r).map_err(self.db())?.map_err(|source| QueueError::Spec {
+                path: self.path.clone(),
+                source,
+            })?;
+            if !each(job) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the runners of the running jobs `sel` chooses to kill them. Returns how many.
+    pub fn kill(&mut self, sel: &Select) -> Result<usize> {
+        let (sql, args) = where_clause(sel);
+        let extra = if sql.is_empty() { " WHERE" } else { " AND" };
+        self.tx(|tx| {
+            tx.execute(
+                &format!("UPDATE jobs SET kill = 1{sql}{extra} state IN ('running', 'lost')"),
+                rusqlite::params_from_iter(args.iter()),
+            )
+        })
+    }
+
+    /// Removes the jobs `sel` chooses that no runner holds. Returns how many.
+    pub fn remove(&mut self, sel: &Select) -> Result<usize> {
+        let (sql, args) = where_clause(sel);
+        let extra = if sql.is_empty() { " WHERE" } else { " AND" };
+        self.tx(|tx| {
+            let cond = format!("{sql}{extra} state NOT IN ('running', 'lost', 'reserved')");
+            let p = || rusqlite::params_from_iter(args.iter());
+            tx.execute(&format!("DELETE FROM dep_grps WHERE job IN (SELECT id FROM jobs{cond})"), p())?;
+            tx.execute(&format!("DELETE FROM deps WHERE job IN (SELECT id FROM jobs{cond})"), p())?;
+            tx.execute(&format!("DELETE FROM jobs{cond}"), p())
+        })
+    }
+
+    /// Makes the buried jobs `sel` chooses ready again, with their attempts reset.
+    pub fn retry(&mut self, sel: &Select) -> Result<usize> {
+        let (sql, args) = where_clause(sel);
+        let extra = if sql.is_empty() { " WHERE" } else { " AND" };
+        self.tx(|tx| {
+            tx.execute(
+                &format!("UPDATE jobs SET state = 'ready', attempts = 0, fail_reason = NULL{sql}{extra} state = 'buried'"),
+                rusqlite::params_from_iter(args.iter()),
+            )
+        })
+    }
+
+    /// A consistent copy of the whole database into `to` (which must not exist).
+    pub fn copy_to(&self, to: &Path) -> Result<()> {
+        self.conn
+            .execute("VACUUM INTO ?1", params![to.display().to_string()])
+            .map(|_| ())
+            .map_err(self.db())
+    }
+}
+
+fn where_clause(sel: &Select) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    if let Some(g) = &sel.rep_grp {
+        args.push(Value::Text(g.clone()));
+        conds.push(format!("rep_grp = ?{}", args.len()));
+    }
+    if let Some(s) = sel.state {
+        args.push(Value::Text(s.name().to_string()));
+        conds.push(format!("state = ?{}", args.len()));
+    }
+    if !sel.ids.is_empty() {
+        let list: Vec<String> = sel.ids.iter().map(|i| i.to_string()).collect();
+        conds.push(format!("id IN ({})", list.join(",")));
+    }
+    if conds.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!(" WHERE {}", conds.join(" AND ")), args)
+    }
+}
+
+/// Dependents of the groups `id` belongs to that have nothing left to wait for become ready.
+fn after_complete(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    let groups: Vec<String> = tx
+        .prepare_cached("SELECT grp FROM dep_grps WHERE job = ?1")?
+        .query_map(params![id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for g in groups {
+        let waiting: Vec<i64> = tx
+            .prepare_cached("SELECT d.job FROM deps d JOIN jobs j ON j.id = d.job WHERE d.grp = ?1 AND j.state = 'dependent'")?
+            .query_map(params![g], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for job in waiting {
+            release_if_satisfied(tx, job)?;
+        }
+    }
+    Ok(())
+}
+
+fn release_if_satisfied(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    let blocking: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM deps d JOIN dep_grps g ON g.grp = d.grp JOIN jobs j ON j.id = g.job WHERE d.job = ?1 AND j.state != 'complete' AND j.id != ?1",
+        )?
+        .query_row(params![id], |r| r.get(0))?;
+    if blocking == 0 {
+        tx.prepare_cached("UPDATE jobs SET state = 'ready' WHERE id = ?1 AND state = 'dependent'")?
+            .execute(params![id])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{parse_lines, Defaults};
+
+    fn q() -> (tempfile::TempDir, Queue) {
+        let d = tempfile::tempdir().unwrap();
+        let q = Queue::open(&d.path().join("db")).unwrap();
+        (d, q)
+    }
+
+    fn specs(input: &str) -> Vec<JobSpec> {
+        parse_lines(input, &Defaults::default()).unwrap()
+    }
+
+    fn report(id: i64, runner: &str, code: i32) -> Report {
+        Report {
+            id,
+            runner: runner.into(),
+            exit_code: Some(code),
+            killed: false,
+            stdout: "out".into(),
+            stderr: String::new(),
+            started: 1.0,
+            ended: 2.0,
+        }
+    }
+
+    #[test]
+    fn add_dedupes_incomplete_jobs_only() {
+        let (_d, mut q) = q();
+        assert_eq!(q.add(&specs("echo a\necho b\necho a\n")).unwrap(), (2, 1));
+        assert_eq!(q.add(&specs("echo a\n")).unwrap(), (0, 1));
+        let g = q.ready_groups().unwrap();
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].ready, 2);
+        let j = q.reserve(&g[0].req, "r1", Some(10), 1.0).unwrap().unwrap();
+        assert_eq!(j.spec.cmd, "echo a");
+        assert_eq!(q.report(&report(j.id, "r1", 0), 30.0).unwrap(), Outcome::Complete);
+        // Complete: the same command may be queued again.
+        assert_eq!(q.add(&specs("echo a\n")).unwrap(), (1, 0));
+        let c = q.counts(None).unwrap();
+        assert_eq!((c[&State::Complete], c[&State::Ready]), (1, 2));
+    }
+
+    #[test]
+    fn failures_retry_after_a_delay_then_bury() {
+        let (_d, mut q) = q();
+        q.add(&specs("false\t{\"retries\":1}\n")).unwrap();
+        let req = q.ready_groups().unwrap()[0].req;
+        let j = q.reserve(&req, "r1", None, 0.0).unwrap().unwrap();
+        assert_eq!(q.report(&report(j.id, "r1", 3), 30.0).unwrap(), Outcome::Delayed);
+        assert_eq!(q.get(j.id).unwrap().unwrap().until, Some(32.0));
+        assert_eq!(q.release_due(31.0).unwrap(), 0);
+        assert_eq!(q.release_due(32.0).unwrap(), 1);
+        let j = q.reserve(&req, "r2", None, 40.0).unwrap().unwrap();
+        assert_eq!(j.attempts, 2);
+        // The first runner's late report is not the holder's.
+        assert_eq!(q.report(&report(j.id, "r1", 0), 30.0).unwrap(), Outcome::Stale);
+        assert_eq!(q.report(&report(j.id, "r2", 3), 30.0).unwrap(), Outcome::Buried);
+        let b = q.get(j.id).unwrap().unwrap();
+        assert_eq!((b.state, b.exit_code), (State::Buried, Some(3)));
+        assert_eq!(b.fail_reason.as_deref(), Some("exited with code 3"));
+        assert_eq!(q.retry(&Select::default()).unwrap(), 1);
+        assert_eq!(q.get(j.id).unwrap().unwrap().state, State::Ready);
+    }
+
+    #[test]
+    fn a_gone_runner_loses_its_job_to_a_retry() {
+        let (_d, mut q) = q();
+        q.add(&specs("sleep 9\n")).unwrap();
+        let req = q.ready_groups().unwrap()[0].req;
+        let j = q.reserve(&req, "r1", Some(5), 0.0).unwrap().unwrap();
+        assert_eq!(q.held().unwrap().len(), 1);
+        q.mark_lost(&[j.id]).unwrap();
+        assert_eq!(q.get(j.id).unwrap().unwrap().state, State::Lost);
+        assert_eq!(q.runner_gone(j.id, "r1", 10.0, 0.0).unwrap(), Outcome::Delayed);
+        assert_eq!(q.release_due(10.0).unwrap(), 1);
+        assert_eq!(q.reserve(&req, "r2", None, 11.0).unwrap().unwrap().attempts, 2);
+    }
+
+    #[test]
+    fn kill_buries_and_remove_spares_held_jobs() {
+        let (_d, mut q) = q();
+        q.add(&specs("sleep 1\t{\"rep_grp\":\"k\"}\nsleep 2\t{\"rep_grp\":\"k\"}\n")).unwrap();
+        let req = q.ready_groups().unwrap()[0].req;
+        let j = q.reserve(&req, "r1", None, 0.0).unwrap().unwrap();
+        let sel = Select { rep_grp: Some("k".into()), ..Default::default() };
+        assert_eq!(q.kill(&sel).unwrap(), 1);
+        assert_eq!(q.touch(j.id, "r1", 1.0).unwrap(), Some(true));
+        assert_eq!(q.touch(j.id, "other", 1.0).unwrap(), None);
+        assert_eq!(q.remove(&sel).unwrap(), 1);
+        let mut r = report(j.id, "r1", 0);
+        r.killed = true;
+        r.exit_code = None;
+        assert_eq!(q.report(&r, 30.0).unwrap(), Outcome::Buried);
+        assert_eq!(q.counts(Some("k")).unwrap()[&State::Buried], 1);
+    }
+
+    #[test]
+    fn dependents_wait_for_their_groups() {
+        let (_d, mut q) = q();
+        q.add(&specs("{\"cmd\":\"a\",\"dep_grps\":[\"g\"]}\n{\"cmd\":\"b\",\"dep_grps\":[\"g\"]}\n{\"cmd\":\"c\",\"deps\":[\"g\"]}\n{\"cmd\":\"d\",\"deps\":[\"none\"]}\n")).unwrap();
+        let c = q.counts(None).unwrap();
+        assert_eq!((c[&State::Ready], c[&State::Dependent]), (3, 1));
+        for runner in ["r1", "r2"] {
+            let g = q.ready_groups().unwrap();
+            let j = q.reserve(&g[0].req, runner, None, 0.0).unwrap().unwrap();
+            assert!(j.spec.cmd == "a" || j.spec.cmd == "b", "{}", j.spec.cmd);
+            q.report(&report(j.id, runner, 0), 30.0).unwrap();
+        }
+        assert_eq!(q.counts(None).unwrap()[&State::Dependent], 0);
+    }
+
+    #[test]
+    fn a_copy_reads_back() {
+        let (d, mut q) = q();
+        q.add(&specs("echo a\n")).unwrap();
+        let to = d.path().join("copy");
+        q.copy_to(&to).unwrap();
+        let c = Queue::open(&to).unwrap();
+        assert_eq!(c.counts(None).unwrap()[&State::Ready], 1);
+    }
+}
