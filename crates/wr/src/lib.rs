@@ -6,3 +6,4 @@ pub mod config;
 pub mod job;
 pub mod sched;
 pub mod queue;
+pub mod backup;
