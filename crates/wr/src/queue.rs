@@ -37,7 +37,7 @@ pub enum QueueError {
 type Result<T, E = QueueError> = std::result::Result<T, E>;
 
 /// A job as the queue holds it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Job {
     pub id: i64,
     pub key: String,
@@ -77,10 +77,13 @@ pub struct Report {
     pub stderr: String,
     pub started: f64,
     pub ended: f64,
+    /// Why the command could not be run at all.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// What became of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Complete,
@@ -106,6 +109,8 @@ pub struct Held {
     pub pid: Option<i64>,
     pub touched: f64,
     pub state: State,
+    /// The room its job takes.
+    pub req: Option<Req>,
 }
 
 const SCHEMA: &str = "
@@ -300,12 +305,13 @@ impl Queue {
             };
             let retries = serde_json::from_str::<JobSpec>(&spec).map(|s| s.retries).unwrap_or(0);
             let (outcome, reason) = match (r.killed, r.exit_code) {
-                (false, Some(0)) => (Outcome::Complete, None),
+                (false, Some(0)) if r.error.is_none() => (Outcome::Complete, None),
                 (true, _) => (Outcome::Buried, Some("killed by the user".to_string())),
                 (false, code) => {
-                    let why = match code {
-                        Some(c) => format!("exited with code {c}"),
-                        None => "ended by a signal".to_string(),
+                    let why = match (&r.error, code) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(c)) => format!("exited with code {c}"),
+                        (None, None) => "ended by a signal".to_string(),
                     };
                     if attempts <= retries {
                         (Outcome::Delayed, Some(why))
@@ -387,7 +393,7 @@ impl Queue {
     pub fn held(&self) -> Result<Vec<Held>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT id, runner, pid, touched, state FROM jobs WHERE state IN ('running', 'lost') AND runner IS NOT NULL")
+            .prepare_cached("SELECT id, runner, pid, touched, state, req_key FROM jobs WHERE state IN ('running', 'lost') AND runner IS NOT NULL")
             .map_err(self.db())?;
         let rows = st
             .query_map([], |r| {
@@ -397,6 +403,7 @@ impl Queue {
                     pid: r.get(2)?,
                     touched: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
                     state: State::parse(&r.get::<_, String>(4)?).unwrap_or(State::Lost),
+                    req: Req::parse_key(&r.get::<_, String>(5)?),
                 })
             })
             .map_err(self.db())?;
@@ -620,6 +627,7 @@ mod tests {
             stderr: String::new(),
             started: 1.0,
             ended: 2.0,
+            error: None,
         }
     }
 

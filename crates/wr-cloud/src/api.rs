@@ -1,0 +1,90 @@
+//! What the manager and its clients (the commands and the runners) send each other: JSON over
+//! HTTPS, every request carrying `Authorization: Bearer <token>`.
+//!
+//! | request | body | answer |
+//! |---|---|---|
+//! | `GET /ping` | | `Ping` |
+//! | `POST /add` | `[JobSpec]` | `Added` (all or nothing) |
+//! | `GET /counts?rep_grp=` | | `{state: n}` |
+//! | `GET /jobs?rep_grp=&state=&limit=` | | JSON lines of `Job` |
+//! | `POST /kill`, `/remove`, `/retry` | `Selection` | `Changed` |
+//! | `POST /reserve` | `Reserve` | `Job`, or 204 when none came within the wait |
+//! | `POST /touch` | `Touch` | `Touched`, or 410 when the runner no longer holds the job |
+//! | `POST /done` | `Report` | `Done` |
+//! | `POST /shutdown` | | `{"stopping": true}` |
+
+use serde::{Deserialize, Serialize};
+use wr::queue::Outcome;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ping {
+    pub deployment: String,
+    pub pid: u32,
+    pub port: u16,
+    pub web: u16,
+    pub managerdir: String,
+    pub backup: BackupStatus,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BackupStatus {
+    /// Where backups go; None in development, which keeps none.
+    pub target: Option<String>,
+    /// Unix seconds of the last backup that landed.
+    pub last_ok: Option<f64>,
+    /// The last backup's error, until one lands.
+    pub error: Option<String>,
+    /// Whether changes are waiting for the next backup.
+    pub pending: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Added {
+    pub added: u64,
+    pub dups: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Selection {
+    pub rep_grp: Option<String>,
+    pub all: bool,
+    #[serde(default)]
+    pub ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Changed {
+    pub action: String,
+    pub jobs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reserve {
+    pub runner: String,
+    /// The scheduler group's key (`RAM:minutes:cores:disk`).
+    pub group: String,
+    pub pid: u32,
+    /// Seconds to wait for a job before answering none.
+    pub wait: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Touch {
+    pub id: i64,
+    pub runner: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Touched {
+    pub kill: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Done {
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
