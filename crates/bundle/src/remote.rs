@@ -12,10 +12,10 @@ use crate::pb::HyperFrame;
 use crate::{write_atomic, Error};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
-use store::{Scheme, Store};
 use prost::Message;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use store::{Scheme, Store};
 
 type Result<T, E = RemoteError> = std::result::Result<T, E>;
 

@@ -42,6 +42,7 @@ fn tools() -> Vec<(clap::Command, &'static [(&'static str, &'static str)])> {
         (rerun::Cli::command(), rerun::MAN_SECTIONS),
         (service_ctl::Cli::command(), service_ctl::MAN_SECTIONS),
         (dsdt::Cli::command(), dsdt::MAN_SECTIONS),
+        (wr_cloud::Cli::command(), wr_cloud::MAN_SECTIONS),
     ]
 }
 

@@ -193,8 +193,7 @@ impl Store {
         let store: Arc<dyn ObjectStore> = match scheme {
             Scheme::S3 => s3_store(bucket, profile).map_err(store_err)?,
             Scheme::File => Arc::new(
-                object_store::local::LocalFileSystem::new_with_prefix(bucket)
-                    .map_err(store_err)?,
+                object_store::local::LocalFileSystem::new_with_prefix(bucket).map_err(store_err)?,
             ),
         };
         Ok(Store {
@@ -233,7 +232,11 @@ impl Store {
                 .map_err(|e| self.err(e))?;
         } else {
             use tokio::io::AsyncReadExt;
-            let upload = self.store.put_multipart(key).await.map_err(|e| self.err(e))?;
+            let upload = self
+                .store
+                .put_multipart(key)
+                .await
+                .map_err(|e| self.err(e))?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
             let mut file = tokio::fs::File::open(local).await.map_err(io(local))?;
             let mut buf = vec![0u8; 4 * 1024 * 1024];
@@ -291,7 +294,10 @@ mod tests {
     fn urls() {
         assert_eq!(split("s3://b/p/q/").unwrap(), (Scheme::S3, "b", "p/q"));
         assert_eq!(split("s3://b").unwrap(), (Scheme::S3, "b", ""));
-        assert_eq!(split("file:///tmp/r").unwrap(), (Scheme::File, "/tmp/r", ""));
+        assert_eq!(
+            split("file:///tmp/r").unwrap(),
+            (Scheme::File, "/tmp/r", "")
+        );
         assert!(split("http://b/p").is_err());
         assert!(split("file://relative").is_err());
         assert!(split("s3:///p").is_err());
@@ -314,8 +320,14 @@ mod tests {
             let back = dir.path().join("back/b");
             assert_eq!(s.download(&s.key("x/y"), &back, 0o600).await.unwrap(), 5);
             assert_eq!(std::fs::read(&back).unwrap(), b"hello");
-            assert!(s.download(&s.key("nope"), &dir.path().join("back/c"), 0o600).await.is_err());
-            assert_eq!(std::fs::read_dir(dir.path().join("back")).unwrap().count(), 1);
+            assert!(s
+                .download(&s.key("nope"), &dir.path().join("back/c"), 0o600)
+                .await
+                .is_err());
+            assert_eq!(
+                std::fs::read_dir(dir.path().join("back")).unwrap().count(),
+                1
+            );
         });
     }
 }

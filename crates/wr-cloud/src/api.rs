@@ -72,6 +72,10 @@ pub struct Reserve {
 pub struct Touch {
     pub id: i64,
     pub runner: String,
+    /// The command's pid (and process group), so a manager that gives the job up as lost can
+    /// end what is left of it before a retry.
+    #[serde(default)]
+    pub cmd_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

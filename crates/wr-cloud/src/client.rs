@@ -32,15 +32,21 @@ pub enum Answer<T> {
 }
 
 impl Client {
-    pub fn new(host: &str, port: u16, ca: &Path, token: String, timeout: Duration) -> Result<Client> {
+    pub fn new(
+        host: &str,
+        port: u16,
+        ca: &Path,
+        token: String,
+        timeout: Duration,
+    ) -> Result<Client> {
         let pem = std::fs::read(ca).with_context(|| {
             format!(
                 "reading the manager's CA {} (is the manager started for this deployment?)",
                 ca.display()
             )
         })?;
-        let cert = ureq::tls::Certificate::from_pem(&pem)
-            .map_err(|e| anyhow!("{}: {e}", ca.display()))?;
+        let cert =
+            ureq::tls::Certificate::from_pem(&pem).map_err(|e| anyhow!("{}: {e}", ca.display()))?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
@@ -59,7 +65,11 @@ impl Client {
         })
     }
 
-    fn finish<T: DeserializeOwned>(&self, url: &str, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer<T>, CallError> {
+    fn finish<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Answer<T>, CallError> {
         let mut r = r.map_err(|source| CallError::Unreachable {
             url: url.to_string(),
             source,
@@ -85,7 +95,11 @@ impl Client {
             .map_err(|e| CallError::Body(e.to_string()))
     }
 
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<Answer<T>, CallError> {
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Answer<T>, CallError> {
         let url = format!("{}{path}", self.base);
         let body = serde_json::to_vec(body).expect("requests serialize");
         let r = self
@@ -124,7 +138,9 @@ impl Client {
         let reader = std::io::BufReader::new(r.body_mut().with_config().limit(u64::MAX).reader());
         if status != 200 {
             let body: String = reader.lines().map_while(Result::ok).collect();
-            let message = serde_json::from_str::<ApiError>(&body).map(|e| e.error).unwrap_or(body);
+            let message = serde_json::from_str::<ApiError>(&body)
+                .map(|e| e.error)
+                .unwrap_or(body);
             bail!(CallError::Status { status, message });
         }
         for l in reader.lines() {

@@ -259,7 +259,10 @@ fn load_config(cli_deployment: &Option<String>) -> Result<Config> {
     }
     let config = Config::load(&Inputs::from_process(cli_deployment.clone()))?;
     for (file, key) in &config.unknown {
-        eprintln!("wr-cloud: warning: {}: unknown key {key:?} ignored", file.display());
+        eprintln!(
+            "wr-cloud: warning: {}: unknown key {key:?} ignored",
+            file.display()
+        );
     }
     Ok(config)
 }
@@ -401,10 +404,11 @@ fn ping(config: &Config, timeout: Duration) -> Result<api::Ping> {
 
 fn start(config: &Config, a: StartArgs, deployment: &Option<String>) -> Result<ExitCode> {
     let settings = manager::Settings {
-        max_cores: a
-            .max_cores
-            .filter(|c| *c > 0.0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64),
+        max_cores: a.max_cores.filter(|c| *c > 0.0).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1) as f64
+        }),
         max_ram: a.max_ram.filter(|r| *r > 0).unwrap_or_else(host_ram_mb),
         retry_delay: a.retry_delay,
         backup_interval: a.backup_interval,
@@ -441,8 +445,7 @@ fn start(config: &Config, a: StartArgs, deployment: &Option<String>) -> Result<E
             config.manager_port()
         );
     }
-    let dir = config.managerdir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating managerdir {}", dir.display()))?;
+    manager::make_managerdir(&config.managerdir())?;
     let log_path = PathBuf::from(&config.values.managerlogfile);
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -478,7 +481,9 @@ fn start(config: &Config, a: StartArgs, deployment: &Option<String>) -> Result<E
                 last.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        if config.values.managertokenfile.is_empty() || std::path::Path::new(&config.values.managertokenfile).exists() {
+        if config.values.managertokenfile.is_empty()
+            || std::path::Path::new(&config.values.managertokenfile).exists()
+        {
             if let Ok(p) = ping(config, Duration::from_secs(2)) {
                 print(&state(config, "started", Some(p.pid)))?;
                 return Ok(ExitCode::SUCCESS);
@@ -547,7 +552,8 @@ fn add(config: &Config, a: AddArgs) -> Result<ExitCode> {
     let mut input = String::new();
     match &a.file {
         Some(f) => {
-            input = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+            input =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
         }
         None => {
             std::io::stdin()
@@ -564,8 +570,12 @@ fn add(config: &Config, a: AddArgs) -> Result<ExitCode> {
                 .to_string(),
         },
         cpus: a.cpus,
-        memory: parse_memory(&a.memory)
-            .ok_or_else(|| anyhow!("--memory: expected 1G, 500M or a number of MB, got {:?}", a.memory))?,
+        memory: parse_memory(&a.memory).ok_or_else(|| {
+            anyhow!(
+                "--memory: expected 1G, 500M or a number of MB, got {:?}",
+                a.memory
+            )
+        })?,
         time: parse_duration(&a.time)
             .ok_or_else(|| anyhow!("--time: expected 1h, 30m, 90s or seconds, got {:?}", a.time))?,
         disk: a.disk,
@@ -600,7 +610,9 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect::<String>()
@@ -664,7 +676,10 @@ fn choose(deployment: &Option<String>, action: &str, a: ChooseArgs) -> Result<Ex
         let mut n = 0u64;
         let path = format!(
             "/jobs{}",
-            query(&[("rep_grp", a.rep_grp.clone()), ("state", state.map(|s| s.name().to_string()))])
+            query(&[
+                ("rep_grp", a.rep_grp.clone()),
+                ("state", state.map(|s| s.name().to_string()))
+            ])
         );
         c.get_lines(&path, |line| {
             let job: wr::queue::Job = serde_json::from_str(line)?;

@@ -13,7 +13,13 @@
 //! runners are known to be gone. The development deployment starts afresh every time and keeps
 //! no backup, as wr's does.
 
-use crate::api::{Added, ApiError, BackupStatus, Changed, Done, Ping, Reserve, Selection, Touch, Touched};
+// Handlers answer with `Result<Response, Response>`: the error arm is the HTTP answer to send
+// at once (a 400 or a 500), not an error carried anywhere, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use crate::api::{
+    Added, ApiError, BackupStatus, Changed, Done, Ping, Reserve, Selection, Touch, Touched,
+};
 use crate::tls;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -125,7 +131,10 @@ impl Shared {
     }
 
     fn changed(&self) {
-        self.pacer.lock().unwrap_or_else(|e| e.into_inner()).changed();
+        self.pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .changed();
     }
 
     fn authorized(&self, req: &Request<Incoming>) -> bool {
@@ -134,10 +143,10 @@ impl Shared {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let query = req.uri().query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-        });
+        let query = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
         bearer.or(query) == Some(self.token.as_str())
     }
 }
@@ -157,7 +166,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = (b[i] == b'%' && i + 2 < b.len())
-            .then(|| s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .then(|| {
+                s.get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .flatten();
         match (b[i], hex) {
             (_, Some(v)) => {
@@ -188,7 +200,9 @@ fn select_of(s: &Selection) -> Result<Select, String> {
     })
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response<Body>> {
+async fn body_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, Response<Body>> {
     let bytes = req
         .into_body()
         .collect()
@@ -238,7 +252,10 @@ async fn api(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
             Err(r) => Ok(r),
             Ok(t) => {
                 let now = now();
-                match sh.with_queue(move |q| q.touch(t.id, &t.runner, now)).await {
+                match sh
+                    .with_queue(move |q| q.touch(t.id, &t.runner, t.cmd_pid.map(i64::from), now))
+                    .await
+                {
                     Ok(Some(kill)) => Ok(json_response(StatusCode::OK, &Touched { kill })),
                     Ok(None) => Ok(empty(StatusCode::GONE)),
                     Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
@@ -267,9 +284,15 @@ async fn api(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
         },
         ("POST", "/shutdown") => {
             let _ = sh.stop.send(true);
-            Ok(json_response(StatusCode::OK, &serde_json::json!({"stopping": true})))
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({"stopping": true}),
+            ))
         }
-        _ => Ok(error(StatusCode::NOT_FOUND, format!("no such request: {method} {path}"))),
+        _ => Ok(error(
+            StatusCode::NOT_FOUND,
+            format!("no such request: {method} {path}"),
+        )),
     };
     Ok(r.unwrap_or_else(|e| e))
 }
@@ -288,7 +311,11 @@ async fn add(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>,
     Ok(json_response(StatusCode::OK, &Added { added, dups }))
 }
 
-async fn change(sh: &Arc<Shared>, req: Request<Incoming>, action: String) -> Result<Response<Body>, Response<Body>> {
+async fn change(
+    sh: &Arc<Shared>,
+    req: Request<Incoming>,
+    action: String,
+) -> Result<Response<Body>, Response<Body>> {
     let s: Selection = body_json(req).await?;
     let sel = select_of(&s).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
     let a = action.clone();
@@ -322,7 +349,10 @@ fn jobs(sh: &Arc<Shared>, req: &Request<Incoming>) -> Result<Response<Body>, Res
     let state = match query_param(req, "state") {
         None => None,
         Some(s) => Some(State::parse(&s).ok_or_else(|| {
-            error(StatusCode::BAD_REQUEST, format!("state: no such state {s:?}"))
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("state: no such state {s:?}"),
+            )
         })?),
     };
     let limit: Option<usize> = query_param(req, "limit").and_then(|l| l.parse().ok());
@@ -377,13 +407,24 @@ fn jobs(sh: &Arc<Shared>, req: &Request<Incoming>) -> Result<Response<Body>, Res
         .expect("a response builds"))
 }
 
-async fn reserve(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Response<Body>> {
+async fn reserve(
+    sh: &Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Response<Body>> {
     let r: Reserve = body_json(req).await?;
     let Some(group) = Req::parse_key(&r.group) else {
-        return Err(error(StatusCode::BAD_REQUEST, format!("group: not a requirements key: {:?}", r.group)));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("group: not a requirements key: {:?}", r.group),
+        ));
     };
     // A runner this manager did not start (one of a previous manager's) gets no more work.
-    if !sh.runners.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&r.runner) {
+    if !sh
+        .runners
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(&r.runner)
+    {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(r.wait.clamp(0.0, 60.0));
@@ -413,7 +454,12 @@ async fn web(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
         return Ok(Response::builder()
             .status(StatusCode::UNAUTHORIZED)
             .header("Content-Type", "text/plain")
-            .body(Full::new(Bytes::from_static(b"open this page with ?token=<the contents of managertokenfile>\n")).boxed())
+            .body(
+                Full::new(Bytes::from_static(
+                    b"open this page with ?token=<the contents of managertokenfile>\n",
+                ))
+                .boxed(),
+            )
             .expect("a response builds"));
     }
     let counts = match sh.with_queue(|q| q.counts(None)).await {
@@ -428,7 +474,13 @@ async fn web(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
     let backup = match (&b.target, &b.error) {
         (None, _) => "none (development)".to_string(),
         (Some(t), Some(e)) => format!("{} — FAILING: {}", html(t), html(e)),
-        (Some(t), None) => format!("{} — last at {}", html(t), b.last_ok.map(|t| format!("{t:.0}")).unwrap_or_else(|| "never yet".into())),
+        (Some(t), None) => format!(
+            "{} — last at {}",
+            html(t),
+            b.last_ok
+                .map(|t| format!("{t:.0}"))
+                .unwrap_or_else(|| "never yet".into())
+        ),
     };
     let page = format!(
         "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=5><title>wr-cloud {dep}</title></head><body><h1>wr-cloud manager ({dep})</h1><table border=1><tr><th>state</th><th>jobs</th></tr>{rows}</table><p>database backup: {backup}</p></body></html>\n",
@@ -442,7 +494,9 @@ async fn web(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
 }
 
 fn html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Serves `handler` over TLS on `listener` until stopped.
@@ -473,7 +527,9 @@ async fn serve<F, Fut>(
         let acceptor = acceptor.clone();
         let sh = sh.clone();
         tokio::spawn(async move {
-            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
                 return;
             };
             let io = hyper_util::rt::TokioIo::new(stream);
@@ -493,6 +549,18 @@ fn runner_alive(pid: Option<i64>, runner: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| c.split(|b| *b == 0).any(|arg| arg == runner.as_bytes()))
         .unwrap_or(false)
+}
+
+/// Whether `pid` is alive and leads its own process group (as a runner's command does).
+fn group_leader_alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // pid (comm) state ppid pgrp …; comm may hold spaces, so read after its ')'.
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().nth(2)?.parse::<i64>().ok()
+        })
+        == Some(pid)
 }
 
 /// One queue pass: release delayed jobs, give up jobs whose runners are gone, then start
@@ -523,16 +591,39 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
         }
     }
     for h in held {
-        let ours = sh.runners.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&h.runner);
+        let ours = sh
+            .runners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&h.runner);
         let alive = ours || runner_alive(h.pid, &h.runner);
         if !alive {
+            if let Some(pgid) = h.cmd_pid.filter(|p| group_leader_alive(*p)) {
+                // The runner is gone but its command is not: end it, so a retry never runs
+                // beside it.
+                log(&format!(
+                    "job {}: ending the command its gone runner left (process group {pgid})",
+                    h.id
+                ));
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pgid}")])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
             let (id, runner, base) = (h.id, h.runner.clone(), sh.settings.retry_delay);
-            let outcome = sh.with_queue(move |q| q.runner_gone(id, &runner, t, base)).await?;
+            let outcome = sh
+                .with_queue(move |q| q.runner_gone(id, &runner, t, base))
+                .await?;
             if outcome != Outcome::Stale {
-                log(&format!("job {} lost: its runner {} ended without reporting; {}", h.id, h.runner, match outcome {
-                    Outcome::Delayed => "it will be retried",
-                    _ => "it is buried (no retries left)",
-                }));
+                log(&format!(
+                    "job {} lost: its runner {} ended without reporting; {}",
+                    h.id,
+                    h.runner,
+                    match outcome {
+                        Outcome::Delayed => "it will be retried",
+                        _ => "it is buried (no retries left)",
+                    }
+                ));
                 sh.changed();
             }
             continue;
@@ -544,7 +635,12 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
             }
         }
         if h.state == State::Running && t - h.touched > sh.settings.touch_ttr {
-            log(&format!("job {} lost: its runner {} has not touched it for {:.0} s", h.id, h.runner, t - h.touched));
+            log(&format!(
+                "job {} lost: its runner {} has not touched it for {:.0} s",
+                h.id,
+                h.runner,
+                t - h.touched
+            ));
             let id = h.id;
             sh.with_queue(move |q| q.mark_lost(&[id])).await?;
             sh.changed();
@@ -577,12 +673,22 @@ fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
     let v = &sh.config.values;
     let mut cmd = tokio::process::Command::new(&sh.settings.exe);
     cmd.arg("runner")
-        .args(["--server", &format!("{}:{}", connect_host(&v.managerhost), sh.config.manager_port())])
+        .args([
+            "--server",
+            &format!(
+                "{}:{}",
+                connect_host(&v.managerhost),
+                sh.config.manager_port()
+            ),
+        ])
         .args(["--ca", &v.managercafile])
         .args(["--token-file", &v.managertokenfile])
         .args(["--runner-id", &id])
         .args(["--group", &req.key()])
-        .args(["--reserve-timeout", &sh.settings.reserve_timeout.to_string()])
+        .args([
+            "--reserve-timeout",
+            &sh.settings.reserve_timeout.to_string(),
+        ])
         .args(["--touch-every", &sh.settings.touch_every.to_string()])
         .args(["--shell", &v.runnerexecshell])
         .args(["--umask", &format!("{:o}", sh.config.umask())])
@@ -590,7 +696,9 @@ fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
         .stdout(std::process::Stdio::null())
         .process_group(0)
         .kill_on_drop(false);
-    let mut child = cmd.spawn().with_context(|| format!("starting a runner ({})", sh.settings.exe.display()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting a runner ({})", sh.settings.exe.display()))?;
     sh.runners
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -598,7 +706,10 @@ fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
     let sh = sh.clone();
     tokio::spawn(async move {
         let status = child.wait().await;
-        sh.runners.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        sh.runners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
         if let Ok(s) = status {
             if !s.success() {
                 log(&format!("runner {id} ended: {s}"));
@@ -637,7 +748,9 @@ async fn backup_once(sh: &Arc<Shared>, target: &Target) -> bool {
     let (t, db) = (target.clone(), sh.db.clone());
     let snap = sh.with_queue(move |q| wr::backup::snapshot(q, &t, &db));
     let r = match snap.await {
-        Ok(p) => wr::backup::send(&p, target).await.map_err(anyhow::Error::from),
+        Ok(p) => wr::backup::send(&p, target)
+            .await
+            .map_err(anyhow::Error::from),
         Err(e) => Err(e),
     };
     let mut st = sh.backup.lock().unwrap_or_else(|e| e.into_inner());
@@ -649,7 +762,10 @@ async fn backup_once(sh: &Arc<Shared>, target: &Target) -> bool {
         }
         Err(e) => {
             let msg = format!("{e:#}");
-            log(&format!("database backup to {} FAILED: {msg}", target.describe()));
+            log(&format!(
+                "database backup to {} FAILED: {msg}",
+                target.describe()
+            ));
             st.error = Some(msg);
             false
         }
@@ -659,10 +775,17 @@ async fn backup_once(sh: &Arc<Shared>, target: &Target) -> bool {
 async fn backups(sh: Arc<Shared>, target: Target) {
     let mut stop = sh.stop.subscribe();
     loop {
-        let start = sh.pacer.lock().unwrap_or_else(|e| e.into_inner()).start(now());
+        let start = sh
+            .pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .start(now());
         if start {
             let ok = backup_once(&sh, &target).await;
-            sh.pacer.lock().unwrap_or_else(|e| e.into_inner()).finished(now(), ok);
+            sh.pacer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finished(now(), ok);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -693,7 +816,7 @@ pub fn run(config: Config, settings: Settings) -> Result<()> {
 async fn main(config: Config, settings: Settings) -> Result<()> {
     let v = config.values.clone();
     let dir = config.managerdir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating managerdir {}", dir.display()))?;
+    make_managerdir(&dir)?;
     let db = PathBuf::from(&v.managerdbfile);
     let target = match config.deployment {
         Deployment::Production => Some(Target::parse(&v.managerdbbkfile)?),
@@ -701,7 +824,11 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     };
     if config.deployment == Deployment::Development {
         // Development starts afresh, as wr's does.
-        for p in [&db, &PathBuf::from(format!("{}-wal", db.display())), &PathBuf::from(format!("{}-shm", db.display()))] {
+        for p in [
+            &db,
+            &PathBuf::from(format!("{}-wal", db.display())),
+            &PathBuf::from(format!("{}-shm", db.display())),
+        ] {
             remove_if_there(p)?;
         }
         if !v.managerdbbkfile.starts_with("s3://") {
@@ -711,11 +838,14 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     let mut restored = false;
     if let Some(t) = &target {
         if !db.exists() {
-            restored = wr::backup::restore(t, &db)
-                .await
-                .with_context(|| format!("restoring the database from its backup {}", t.describe()))?;
+            restored = wr::backup::restore(t, &db).await.with_context(|| {
+                format!("restoring the database from its backup {}", t.describe())
+            })?;
             if restored {
-                log(&format!("restored the queue from the backup {}", t.describe()));
+                log(&format!(
+                    "restored the queue from the backup {}",
+                    t.describe()
+                ));
             }
         }
     }
@@ -728,7 +858,11 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     let cert = PathBuf::from(&v.managercertfile);
     let key = PathBuf::from(&v.managerkeyfile);
     if tls::ensure_certs(&ca, &cert, &key, &v.managercertdomain)? {
-        log(&format!("made the manager's CA and certificate for {} in {}", v.managercertdomain, dir.display()));
+        log(&format!(
+            "made the manager's CA and certificate for {} in {}",
+            v.managercertdomain,
+            dir.display()
+        ));
     }
     let token = tls::ensure_token(Path::new(&v.managertokenfile))?;
     let tls_config = tls::server_config(&cert, &key)?;
@@ -741,12 +875,20 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     let web_port = config.manager_web();
     let api_listener = tokio::net::TcpListener::bind((bind_host, port))
         .await
-        .with_context(|| format!("listening on managerport {port} (another manager, or another program, holds it?)"))?;
+        .with_context(|| {
+            format!(
+                "listening on managerport {port} (another manager, or another program, holds it?)"
+            )
+        })?;
     let web_listener = tokio::net::TcpListener::bind((bind_host, web_port))
         .await
         .with_context(|| format!("listening on managerweb {web_port}"))?;
     let pidfile = PathBuf::from(&v.managerpidfile);
-    tls::write_private(&pidfile, format!("{}\n", std::process::id()).as_bytes(), 0o644)?;
+    tls::write_private(
+        &pidfile,
+        format!("{}\n", std::process::id()).as_bytes(),
+        0o644,
+    )?;
     let (stop, _) = watch::channel(false);
     let sh = Arc::new(Shared {
         queue: Mutex::new(queue),
@@ -814,6 +956,17 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     remove_if_there(&pidfile)?;
     log("manager stopped");
     Ok(())
+}
+
+/// Makes managerdir, the owner's alone: it holds the queue (commands and their environments),
+/// the token and the key.
+pub fn make_managerdir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating managerdir {}", dir.display()))
 }
 
 /// The pid in the pid file, when that process is alive.

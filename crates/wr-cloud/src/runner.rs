@@ -29,7 +29,10 @@ pub struct Args {
 }
 
 /// Calls `f` until the manager answers, for at most `patience`.
-fn patiently<T>(patience: Duration, mut f: impl FnMut() -> Result<T, CallError>) -> Result<T, CallError> {
+fn patiently<T>(
+    patience: Duration,
+    mut f: impl FnMut() -> Result<T, CallError>,
+) -> Result<T, CallError> {
     let start = Instant::now();
     let mut wait = Duration::from_millis(200);
     loop {
@@ -51,7 +54,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
             pid: std::process::id(),
             wait: a.reserve_timeout,
         };
-        let job: Job = match patiently(Duration::from_secs(30), || a.client.post("/reserve", &ask)) {
+        let job: Job = match patiently(Duration::from_secs(30), || a.client.post("/reserve", &ask))
+        {
             Ok(Answer::Some(job)) => job,
             Ok(Answer::Empty(_)) => return Ok(ExitCode::SUCCESS),
             Err(e) => {
@@ -62,9 +66,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let Some(report) = execute(&a, &job) else {
             continue;
         };
-        match patiently(Duration::from_secs(3600), || a.client.post::<_, Done>("/done", &report)) {
+        match patiently(Duration::from_secs(3600), || {
+            a.client.post::<_, Done>("/done", &report)
+        }) {
             Ok(_) => {}
-            Err(e) => log(&format!("{}: the result of job {} is lost: {e}", a.runner_id, job.id)),
+            Err(e) => log(&format!(
+                "{}: the result of job {} is lost: {e}",
+                a.runner_id, job.id
+            )),
         }
     }
 }
@@ -142,16 +151,28 @@ fn execute(a: &Args, job: &Job) -> Option<Report> {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
+    // Tell the manager the command's pid at once, for the case this runner dies before it.
+    let _ = a.client.post::<_, Touched>(
+        "/touch",
+        &Touch {
+            id: job.id,
+            runner: a.runner_id.clone(),
+            cmd_pid: Some(pid),
+        },
+    );
     let every = Duration::from_secs_f64(a.touch_every.max(0.1));
     let mut abandoned = false;
     let status = loop {
         match rx.recv_timeout(every) {
             Ok(s) => break s,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break Err(std::io::Error::other("lost the command")),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(std::io::Error::other("lost the command"))
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let touch = Touch {
                     id: job.id,
                     runner: a.runner_id.clone(),
+                    cmd_pid: None,
                 };
                 match a.client.post::<_, Touched>("/touch", &touch) {
                     Ok(Answer::Some(Touched { kill: true })) if !report.killed => {

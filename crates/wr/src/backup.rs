@@ -74,7 +74,9 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Local(p) => p.display().to_string(),
-            Target::S3 { bucket_url, key, .. } => format!("{bucket_url}/{key}"),
+            Target::S3 {
+                bucket_url, key, ..
+            } => format!("{bucket_url}/{key}"),
         }
     }
 }
@@ -225,14 +227,25 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert_eq!(Target::parse("/a/db_bk").unwrap(), Target::Local("/a/db_bk".into()));
+        assert_eq!(
+            Target::parse("/a/db_bk").unwrap(),
+            Target::Local("/a/db_bk".into())
+        );
         assert_eq!(
             Target::parse("s3://prof@bucket/path/file").unwrap(),
-            Target::S3 { bucket_url: "s3://bucket".into(), key: "path/file".into(), profile: Some("prof".into()) }
+            Target::S3 {
+                bucket_url: "s3://bucket".into(),
+                key: "path/file".into(),
+                profile: Some("prof".into())
+            }
         );
         assert_eq!(
             Target::parse("s3://bucket/file").unwrap(),
-            Target::S3 { bucket_url: "s3://bucket".into(), key: "file".into(), profile: None }
+            Target::S3 {
+                bucket_url: "s3://bucket".into(),
+                key: "file".into(),
+                profile: None
+            }
         );
         assert!(Target::parse("s3://bucket").is_err());
         assert!(Target::parse("s3://bucket/").is_err());
@@ -263,17 +276,28 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let db = d.path().join("db");
         let mut q = Queue::open(&db).unwrap();
-        q.add(&crate::job::parse_lines("echo a\n", &Default::default()).unwrap()).unwrap();
+        q.add(&crate::job::parse_lines("echo a\n", &Default::default()).unwrap())
+            .unwrap();
         let t = Target::Local(d.path().join("bk/db_bk"));
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let snap = snapshot(&q, &t, &db).unwrap();
         rt.block_on(send(&snap, &t)).unwrap();
         assert!(!snap.exists());
         let db2 = d.path().join("db2");
         assert!(rt.block_on(restore(&t, &db2)).unwrap());
-        assert!(!rt.block_on(restore(&t, &db2)).unwrap(), "a database there is kept");
+        assert!(
+            !rt.block_on(restore(&t, &db2)).unwrap(),
+            "a database there is kept"
+        );
         let q2 = Queue::open(&db2).unwrap();
         assert_eq!(q2.counts(None).unwrap()[&crate::job::State::Ready], 1);
-        assert!(!rt.block_on(restore(&Target::Local(d.path().join("none")), &d.path().join("db3"))).unwrap());
+        assert!(!rt
+            .block_on(restore(
+                &Target::Local(d.path().join("none")),
+                &d.path().join("db3")
+            ))
+            .unwrap());
     }
 }

@@ -241,7 +241,11 @@ fn env_int(key: &str, var: &str, raw: &str) -> Result<i64, ConfigError> {
     } else {
         raw
     };
-    let s = if s.is_empty() && !raw.is_empty() { "0" } else { s };
+    let s = if s.is_empty() && !raw.is_empty() {
+        "0"
+    } else {
+        s
+    };
     s.parse().map_err(|_| ConfigError::Env {
         var: var.to_string(),
         expected: "an integer",
@@ -270,7 +274,9 @@ impl Inputs {
             home: env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
             env,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-            uid: std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0),
+            uid: std::fs::metadata("/proc/self")
+                .map(|m| m.uid())
+                .unwrap_or(0),
             deployment,
         }
     }
@@ -293,7 +299,12 @@ pub fn deployment(inputs: &Inputs) -> Deployment {
         .deployment
         .as_deref()
         .and_then(Deployment::parse)
-        .or_else(|| inputs.env.get("WR_DEPLOYMENT").and_then(|d| Deployment::parse(d)))
+        .or_else(|| {
+            inputs
+                .env
+                .get("WR_DEPLOYMENT")
+                .and_then(|d| Deployment::parse(d))
+        })
         .unwrap_or_else(|| {
             if inputs.cwd.join("jobqueue/server.go").exists() {
                 Deployment::Development
@@ -332,7 +343,10 @@ fn read_file(path: &Path) -> Result<Option<(FileValues, Vec<String>)>, ConfigErr
         .keys()
         .map(|k| match k {
             serde_yaml::Value::String(s) => s.clone(),
-            other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+            other => serde_yaml::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
         })
         .filter(|k| !KEYS.contains(&k.as_str()))
         .collect();
@@ -516,7 +530,10 @@ mod tests {
         assert_eq!(c.manager_web(), 5022);
         let mdir = d.path().join("home/.wr_production");
         assert_eq!(c.managerdir(), mdir);
-        assert_eq!(c.values.managerdbfile, mdir.join("db").display().to_string());
+        assert_eq!(
+            c.values.managerdbfile,
+            mdir.join("db").display().to_string()
+        );
         assert_eq!(c.values.cloudkeepalive, 120);
         assert_eq!(c.values.cloudcidr, "192.168.64.0/18");
         assert_eq!(c.sources["cloudkeepalive"], Source::Default);
@@ -534,18 +551,36 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut i = inputs(d.path());
         let home = i.home.clone().unwrap();
-        std::fs::write(home.join(".wr_config.yml"), "cloudkeepalive: 300\nmanagerport: 11320\ncloudos: home\n").unwrap();
-        std::fs::write(home.join(".wr_config.production.yml"), "cloudos: homeprod\n").unwrap();
-        std::fs::write(i.cwd.join(".wr_config.yml"), "cloudos: cwd\ncloudram: 2048\n").unwrap();
+        std::fs::write(
+            home.join(".wr_config.yml"),
+            "cloudkeepalive: 300\nmanagerport: 11320\ncloudos: home\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.join(".wr_config.production.yml"),
+            "cloudos: homeprod\n",
+        )
+        .unwrap();
+        std::fs::write(
+            i.cwd.join(".wr_config.yml"),
+            "cloudos: cwd\ncloudram: 2048\n",
+        )
+        .unwrap();
         std::fs::write(i.cwd.join(".wr_config.development.yml"), "cloudos: notme\n").unwrap();
         i.env.insert("WR_CLOUDKEEPALIVE".into(), "60".into());
         i.env.insert("WR_MANAGERDIR".into(), "~/.wr_one".into());
         i.env.insert("WR_MANAGERUMASK".into(), "077".into());
         let c = Config::load(&i).unwrap();
         assert_eq!(c.values.cloudkeepalive, 60);
-        assert_eq!(c.sources["cloudkeepalive"], Source::Env("WR_CLOUDKEEPALIVE".into()));
+        assert_eq!(
+            c.sources["cloudkeepalive"],
+            Source::Env("WR_CLOUDKEEPALIVE".into())
+        );
         assert_eq!(c.values.cloudos, "cwd");
-        assert_eq!(c.sources["cloudos"], Source::File(i.cwd.join(".wr_config.yml")));
+        assert_eq!(
+            c.sources["cloudos"],
+            Source::File(i.cwd.join(".wr_config.yml"))
+        );
         // The same value as the default: the file is not its source.
         assert_eq!(c.sources["cloudram"], Source::Default);
         assert_eq!(c.manager_port(), 11320);
@@ -595,19 +630,36 @@ mod tests {
         i.env.clear();
         i.env.insert("WR_MANAGERPORT".into(), "99999".into());
         let e = Config::load(&i).unwrap_err().to_string();
-        assert!(e.contains("managerport") && e.contains("WR_MANAGERPORT"), "{e}");
+        assert!(
+            e.contains("managerport") && e.contains("WR_MANAGERPORT"),
+            "{e}"
+        );
         i.env.clear();
         i.uid = 20000;
-        assert!(matches!(Config::load(&i), Err(ConfigError::PortRange { .. })));
+        assert!(matches!(
+            Config::load(&i),
+            Err(ConfigError::PortRange { .. })
+        ));
     }
 
     #[test]
     fn bools_from_env() {
         let d = tempfile::tempdir().unwrap();
         let mut i = inputs(d.path());
-        for (v, want) in [("", false), ("0", false), ("f", false), ("false", false), ("yes", true), ("1", true)] {
+        for (v, want) in [
+            ("", false),
+            ("0", false),
+            ("f", false),
+            ("false", false),
+            ("yes", true),
+            ("1", true),
+        ] {
             i.env.insert("WR_MANAGERSETDOMAINIP".into(), v.into());
-            assert_eq!(Config::load(&i).unwrap().values.managersetdomainip, want, "{v:?}");
+            assert_eq!(
+                Config::load(&i).unwrap().values.managersetdomainip,
+                want,
+                "{v:?}"
+            );
         }
     }
 }

@@ -230,7 +230,9 @@ pub fn parse_lines(input: &str, d: &Defaults) -> Result<Vec<JobSpec>, LineError>
                 ))
             })?;
             if o.cmd.is_some() {
-                return Err(err("a line with a command before the TAB gives no \"cmd\" in its JSON".into()));
+                return Err(err(
+                    "a line with a command before the TAB gives no \"cmd\" in its JSON".into(),
+                ));
             }
             (Some(cmd.to_string()), o)
         } else {
@@ -240,11 +242,14 @@ pub fn parse_lines(input: &str, d: &Defaults) -> Result<Vec<JobSpec>, LineError>
             .or(opts.cmd)
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| err("no command: a JSON line needs a non-empty \"cmd\"".into()))?;
-        let size = |v: Option<Size>, what: &str, parse: fn(&str) -> Option<u64>, default: u64| match v {
-            None => Ok(default),
-            Some(Size::N(n)) => Ok(n),
-            Some(Size::S(s)) => parse(&s).ok_or_else(|| err(format!("{what}: cannot read {s:?}"))),
-        };
+        let size =
+            |v: Option<Size>, what: &str, parse: fn(&str) -> Option<u64>, default: u64| match v {
+                None => Ok(default),
+                Some(Size::N(n)) => Ok(n),
+                Some(Size::S(s)) => {
+                    parse(&s).ok_or_else(|| err(format!("{what}: cannot read {s:?}")))
+                }
+            };
         let memory = size(opts.memory, "memory", parse_memory, d.memory)?;
         let time = size(opts.time, "time", parse_duration, d.time)?;
         let cpus = opts.cpus.unwrap_or(d.cpus);
@@ -313,7 +318,10 @@ mod tests {
         let jobs = parse_lines(input, &d).unwrap();
         assert_eq!(jobs.len(), 3);
         assert_eq!(jobs[0].cmd, "echo a");
-        assert_eq!((jobs[0].memory, jobs[0].time, jobs[0].cpus), (1024, 3600, 1.0));
+        assert_eq!(
+            (jobs[0].memory, jobs[0].time, jobs[0].cpus),
+            (1024, 3600, 1.0)
+        );
         assert_eq!(jobs[0].rep_grp, "manually_added");
         assert_eq!(jobs[0].req_grp, "echo");
         assert_eq!(jobs[1].cmd, "/usr/bin/sort -k1 f");

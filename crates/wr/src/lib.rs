@@ -2,8 +2,8 @@
 //! the queue database (`queue`), its backup (`backup`) and the pure scheduler core (`sched`).
 //! The `wr-cloud` binary does the I/O around them.
 
+pub mod backup;
 pub mod config;
 pub mod job;
-pub mod sched;
 pub mod queue;
-pub mod backup;
+pub mod sched;

@@ -111,6 +111,8 @@ pub struct Held {
     pub state: State,
     /// The room its job takes.
     pub req: Option<Req>,
+    /// The command's process (and process group), once the runner said.
+    pub cmd_pid: Option<i64>,
 }
 
 const SCHEMA: &str = "
@@ -126,6 +128,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     until REAL,
     runner TEXT,
     pid INTEGER,
+    cmd_pid INTEGER,
     touched REAL,
     kill INTEGER NOT NULL DEFAULT 0,
     started REAL,
@@ -181,9 +184,15 @@ impl Queue {
         }
     }
 
-    fn tx<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+    fn tx<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let path = self.path.clone();
-        let db = move |source| QueueError::Db { path: path.clone(), source };
+        let db = move |source| QueueError::Db {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(&db)?;
         let v = f(&tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
@@ -240,21 +249,35 @@ impl Queue {
             .map_err(self.db())?;
         let rows = st
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, r.get::<_, u64>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, u64>(2)?,
+                ))
             })
             .map_err(self.db())?;
         let mut out = Vec::new();
         for row in rows {
             let (key, priority, ready) = row.map_err(self.db())?;
             if let Some(req) = Req::parse_key(&key) {
-                out.push(ReadyGroup { req, priority, ready });
+                out.push(ReadyGroup {
+                    req,
+                    priority,
+                    ready,
+                });
             }
         }
         Ok(out)
     }
 
     /// Takes the next ready job of the group with requirements `req` for `runner`.
-    pub fn reserve(&mut self, req: &Req, runner: &str, pid: Option<i64>, now: f64) -> Result<Option<Job>> {
+    pub fn reserve(
+        &mut self,
+        req: &Req,
+        runner: &str,
+        pid: Option<i64>,
+        now: f64,
+    ) -> Result<Option<Job>> {
         let key = req.key();
         let id: Option<i64> = self.tx(|tx| {
             let id: Option<i64> = tx
@@ -265,7 +288,7 @@ impl Queue {
                 .optional()?;
             if let Some(id) = id {
                 tx.prepare_cached(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, runner = ?2, pid = ?3, started = ?4, touched = ?4, ended = NULL, exit_code = NULL, kill = 0 WHERE id = ?1",
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, runner = ?2, pid = ?3, cmd_pid = NULL, started = ?4, touched = ?4, ended = NULL, exit_code = NULL, kill = 0 WHERE id = ?1",
                 )?
                 .execute(params![id, runner, pid, now])?;
             }
@@ -277,17 +300,23 @@ impl Queue {
         }
     }
 
-    /// A runner's sign of life for its job; returns whether the user asked to kill it, or None
-    /// when the runner no longer holds the job.
-    pub fn touch(&mut self, id: i64, runner: &str, now: f64) -> Result<Option<bool>> {
+    /// A runner's sign of life for its job (with its command's pid once started); returns
+    /// whether the user asked to kill it, or None when the runner no longer holds the job.
+    pub fn touch(
+        &mut self,
+        id: i64,
+        runner: &str,
+        cmd_pid: Option<i64>,
+        now: f64,
+    ) -> Result<Option<bool>> {
         self.tx(|tx| {
             let kill: Option<bool> = tx
                 .prepare_cached("SELECT kill FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
                 .query_row(params![id, runner], |r| r.get(0))
                 .optional()?;
             if kill.is_some() {
-                tx.prepare_cached("UPDATE jobs SET touched = ?2, state = 'running' WHERE id = ?1")?
-                    .execute(params![id, now])?;
+                tx.prepare_cached("UPDATE jobs SET touched = ?2, state = 'running', cmd_pid = COALESCE(?3, cmd_pid) WHERE id = ?1")?
+                    .execute(params![id, now, cmd_pid])?;
             }
             Ok(kill)
         })
@@ -338,7 +367,13 @@ impl Queue {
 
     /// Gives up on a held job whose runner is gone without a report: retried after a delay
     /// while attempts allow, else buried.
-    pub fn runner_gone(&mut self, id: i64, runner: &str, now: f64, retry_base: f64) -> Result<Outcome> {
+    pub fn runner_gone(
+        &mut self,
+        id: i64,
+        runner: &str,
+        now: f64,
+        retry_base: f64,
+    ) -> Result<Outcome> {
         self.tx(|tx| {
             let held: Option<(u32, String)> = tx
                 .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
@@ -365,7 +400,9 @@ impl Queue {
     /// manager restored from a backup).
     pub fn mark_lost(&mut self, ids: &[i64]) -> Result<()> {
         self.tx(|tx| {
-            let mut st = tx.prepare_cached("UPDATE jobs SET state = 'lost' WHERE id = ?1 AND state = 'running'")?;
+            let mut st = tx.prepare_cached(
+                "UPDATE jobs SET state = 'lost' WHERE id = ?1 AND state = 'running'",
+            )?;
             for id in ids {
                 st.execute(params![id])?;
             }
@@ -393,7 +430,7 @@ impl Queue {
     pub fn held(&self) -> Result<Vec<Held>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT id, runner, pid, touched, state, req_key FROM jobs WHERE state IN ('running', 'lost') AND runner IS NOT NULL")
+            .prepare_cached("SELECT id, runner, pid, touched, state, req_key, cmd_pid FROM jobs WHERE state IN ('running', 'lost') AND runner IS NOT NULL")
             .map_err(self.db())?;
         let rows = st
             .query_map([], |r| {
@@ -404,6 +441,7 @@ impl Queue {
                     touched: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
                     state: State::parse(&r.get::<_, String>(4)?).unwrap_or(State::Lost),
                     req: Req::parse_key(&r.get::<_, String>(5)?),
+                    cmd_pid: r.get(6)?,
                 })
             })
             .map_err(self.db())?;
@@ -424,7 +462,9 @@ impl Queue {
                     .conn
                     .prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")
                     .map_err(self.db())?;
-                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.db())?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(self.db())?;
                 for row in rows {
                     let (s, n) = row.map_err(self.db())?;
                     add(s, n);
@@ -433,9 +473,13 @@ impl Queue {
             Some(g) => {
                 let mut st = self
                     .conn
-                    .prepare_cached("SELECT state, COUNT(*) FROM jobs WHERE rep_grp = ?1 GROUP BY state")
+                    .prepare_cached(
+                        "SELECT state, COUNT(*) FROM jobs WHERE rep_grp = ?1 GROUP BY state",
+                    )
                     .map_err(self.db())?;
-                let rows = st.query_map(params![g], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.db())?;
+                let rows = st
+                    .query_map(params![g], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(self.db())?;
                 for row in rows {
                     let (s, n) = row.map_err(self.db())?;
                     add(s, n);
@@ -445,7 +489,10 @@ impl Queue {
         Ok(out)
     }
 
-    fn row(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<std::result::Result<Job, serde_json::Error>> {
+    fn row(
+        &self,
+        r: &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<std::result::Result<Job, serde_json::Error>> {
         let spec: String = r.get(2)?;
         let spec = match serde_json::from_str(&spec) {
             Ok(s) => s,
@@ -474,7 +521,10 @@ impl Queue {
             .conn
             .prepare_cached(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"))
             .map_err(self.db())?;
-        let job = st.query_row(params![id], |r| self.row(r)).optional().map_err(self.db())?;
+        let job = st
+            .query_row(params![id], |r| self.row(r))
+            .optional()
+            .map_err(self.db())?;
         job.transpose().map_err(|source| QueueError::Spec {
             path: self.path.clone(),
             source,
@@ -489,12 +539,17 @@ impl Queue {
             .conn
             .prepare(&format!("SELECT {COLS} FROM jobs{sql} ORDER BY id"))
             .map_err(self.db())?;
-        let mut rows = st.query(rusqlite::params_from_iter(args.iter())).map_err(self.db())?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(self.db())?;
         while let Some(r) = rows.next().map_err(self.db())? {
-            let job = self.row(r).map_err(self.db())?.map_err(|source| QueueError::Spec {
-                path: self.path.clone(),
-                source,
-            })?;
+            let job = self
+                .row(r)
+                .map_err(self.db())?
+                .map_err(|source| QueueError::Spec {
+                    path: self.path.clone(),
+                    source,
+                })?;
             if !each(job) {
                 break;
             }
@@ -521,8 +576,14 @@ impl Queue {
         self.tx(|tx| {
             let cond = format!("{sql}{extra} state NOT IN ('running', 'lost', 'reserved')");
             let p = || rusqlite::params_from_iter(args.iter());
-            tx.execute(&format!("DELETE FROM dep_grps WHERE job IN (SELECT id FROM jobs{cond})"), p())?;
-            tx.execute(&format!("DELETE FROM deps WHERE job IN (SELECT id FROM jobs{cond})"), p())?;
+            tx.execute(
+                &format!("DELETE FROM dep_grps WHERE job IN (SELECT id FROM jobs{cond})"),
+                p(),
+            )?;
+            tx.execute(
+                &format!("DELETE FROM deps WHERE job IN (SELECT id FROM jobs{cond})"),
+                p(),
+            )?;
             tx.execute(&format!("DELETE FROM jobs{cond}"), p())
         })
     }
@@ -641,7 +702,10 @@ mod tests {
         assert_eq!(g[0].ready, 2);
         let j = q.reserve(&g[0].req, "r1", Some(10), 1.0).unwrap().unwrap();
         assert_eq!(j.spec.cmd, "echo a");
-        assert_eq!(q.report(&report(j.id, "r1", 0), 30.0).unwrap(), Outcome::Complete);
+        assert_eq!(
+            q.report(&report(j.id, "r1", 0), 30.0).unwrap(),
+            Outcome::Complete
+        );
         // Complete: the same command may be queued again.
         assert_eq!(q.add(&specs("echo a\n")).unwrap(), (1, 0));
         let c = q.counts(None).unwrap();
@@ -654,15 +718,24 @@ mod tests {
         q.add(&specs("false\t{\"retries\":1}\n")).unwrap();
         let req = q.ready_groups().unwrap()[0].req;
         let j = q.reserve(&req, "r1", None, 0.0).unwrap().unwrap();
-        assert_eq!(q.report(&report(j.id, "r1", 3), 30.0).unwrap(), Outcome::Delayed);
+        assert_eq!(
+            q.report(&report(j.id, "r1", 3), 30.0).unwrap(),
+            Outcome::Delayed
+        );
         assert_eq!(q.get(j.id).unwrap().unwrap().until, Some(32.0));
         assert_eq!(q.release_due(31.0).unwrap(), 0);
         assert_eq!(q.release_due(32.0).unwrap(), 1);
         let j = q.reserve(&req, "r2", None, 40.0).unwrap().unwrap();
         assert_eq!(j.attempts, 2);
         // The first runner's late report is not the holder's.
-        assert_eq!(q.report(&report(j.id, "r1", 0), 30.0).unwrap(), Outcome::Stale);
-        assert_eq!(q.report(&report(j.id, "r2", 3), 30.0).unwrap(), Outcome::Buried);
+        assert_eq!(
+            q.report(&report(j.id, "r1", 0), 30.0).unwrap(),
+            Outcome::Stale
+        );
+        assert_eq!(
+            q.report(&report(j.id, "r2", 3), 30.0).unwrap(),
+            Outcome::Buried
+        );
         let b = q.get(j.id).unwrap().unwrap();
         assert_eq!((b.state, b.exit_code), (State::Buried, Some(3)));
         assert_eq!(b.fail_reason.as_deref(), Some("exited with code 3"));
@@ -679,21 +752,34 @@ mod tests {
         assert_eq!(q.held().unwrap().len(), 1);
         q.mark_lost(&[j.id]).unwrap();
         assert_eq!(q.get(j.id).unwrap().unwrap().state, State::Lost);
-        assert_eq!(q.runner_gone(j.id, "r1", 10.0, 0.0).unwrap(), Outcome::Delayed);
+        assert_eq!(
+            q.runner_gone(j.id, "r1", 10.0, 0.0).unwrap(),
+            Outcome::Delayed
+        );
         assert_eq!(q.release_due(10.0).unwrap(), 1);
-        assert_eq!(q.reserve(&req, "r2", None, 11.0).unwrap().unwrap().attempts, 2);
+        assert_eq!(
+            q.reserve(&req, "r2", None, 11.0).unwrap().unwrap().attempts,
+            2
+        );
     }
 
     #[test]
     fn kill_buries_and_remove_spares_held_jobs() {
         let (_d, mut q) = q();
-        q.add(&specs("sleep 1\t{\"rep_grp\":\"k\"}\nsleep 2\t{\"rep_grp\":\"k\"}\n")).unwrap();
+        q.add(&specs(
+            "sleep 1\t{\"rep_grp\":\"k\"}\nsleep 2\t{\"rep_grp\":\"k\"}\n",
+        ))
+        .unwrap();
         let req = q.ready_groups().unwrap()[0].req;
         let j = q.reserve(&req, "r1", None, 0.0).unwrap().unwrap();
-        let sel = Select { rep_grp: Some("k".into()), ..Default::default() };
+        let sel = Select {
+            rep_grp: Some("k".into()),
+            ..Default::default()
+        };
         assert_eq!(q.kill(&sel).unwrap(), 1);
-        assert_eq!(q.touch(j.id, "r1", 1.0).unwrap(), Some(true));
-        assert_eq!(q.touch(j.id, "other", 1.0).unwrap(), None);
+        assert_eq!(q.touch(j.id, "r1", Some(77), 1.0).unwrap(), Some(true));
+        assert_eq!(q.held().unwrap()[0].cmd_pid, Some(77));
+        assert_eq!(q.touch(j.id, "other", None, 1.0).unwrap(), None);
         assert_eq!(q.remove(&sel).unwrap(), 1);
         let mut r = report(j.id, "r1", 0);
         r.killed = true;

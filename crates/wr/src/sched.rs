@@ -191,7 +191,13 @@ impl Pass {
 
 /// A group's size: its share of the largest server's RAM or cores, 0-255.
 fn size(req: &Req, max_ram: u64, max_millicores: u64) -> u64 {
-    let pct = |v: u64, max: u64| if max == 0 { 0.0 } else { 100.0 * v as f64 / max as f64 };
+    let pct = |v: u64, max: u64| {
+        if max == 0 {
+            0.0
+        } else {
+            100.0 * v as f64 / max as f64
+        }
+    };
     let s = (2.55 * pct(req.ram, max_ram).max(pct(req.millicores, max_millicores))).round();
     s.clamp(0.0, 255.0) as u64
 }
@@ -264,7 +270,10 @@ mod tests {
         let r = Req::for_scheduler(100, 0, 1.0, 0);
         assert_eq!((r.ram, r.minutes), (200, 0));
         assert_eq!(r.key(), "200:0:1:0");
-        assert_eq!(Req::for_scheduler(1024, 3600, 0.5, 2).key(), "1024:60:0.5:2");
+        assert_eq!(
+            Req::for_scheduler(1024, 3600, 0.5, 2).key(),
+            "1024:60:0.5:2"
+        );
         assert_eq!(Req::for_scheduler(924, 61, 2.0, 0).key(), "924:30:2:0");
         assert_eq!(Req::for_scheduler(923, 1801, 2.0, 0).minutes, 60);
         assert_eq!(Req::for_scheduler(923, 1800, 2.0, 0).minutes, 30);
@@ -307,8 +316,16 @@ mod tests {
         assert_eq!(
             p.starts,
             vec![
-                Start { group: 1, server: 0, runners: 1 },
-                Start { group: 0, server: 0, runners: 2 },
+                Start {
+                    group: 1,
+                    server: 0,
+                    runners: 1
+                },
+                Start {
+                    group: 0,
+                    server: 0,
+                    runners: 2
+                },
             ]
         );
         assert_eq!(p.short, vec![(2, 1), (0, 8)]);
@@ -317,12 +334,22 @@ mod tests {
 
     #[test]
     fn running_runners_count_and_bad_servers_get_nothing() {
-        let mut servers = vec![Server::new("a", 2.0, 8000, 100), Server::new("b", 2.0, 8000, 100)];
+        let mut servers = vec![
+            Server::new("a", 2.0, 8000, 100),
+            Server::new("b", 2.0, 8000, 100),
+        ];
         servers[0].bad = true;
         let mut g = group(1000, 1.0, 0, 5);
         g.running = 2;
         let p = pass(&[g], &mut servers);
-        assert_eq!(p.starts, vec![Start { group: 0, server: 1, runners: 2 }]);
+        assert_eq!(
+            p.starts,
+            vec![Start {
+                group: 0,
+                server: 1,
+                runners: 2
+            }]
+        );
         assert_eq!(p.short, vec![(0, 1)]);
     }
 
@@ -331,8 +358,9 @@ mod tests {
     #[test]
     fn simulated_time_runs_everything_without_overcommit() {
         let run = || {
-            let mut servers: Vec<Server> =
-                (0..3).map(|i| Server::new(&format!("s{i}"), 4.0, 16000, 100)).collect();
+            let mut servers: Vec<Server> = (0..3)
+                .map(|i| Server::new(&format!("s{i}"), 4.0, 16000, 100))
+                .collect();
             let mut groups = vec![
                 group(1000, 1.0, 0, 40),
                 group(4000, 2.0, 1, 10),
