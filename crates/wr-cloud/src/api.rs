@@ -10,7 +10,7 @@
 //! | `POST /kill`, `/remove`, `/retry` | `Selection` | `Changed` |
 //! | `POST /reserve` | `Reserve` | `Job`, or 204 when none came within the wait |
 //! | `POST /touch` | `Touch` | `Touched`, or 410 when the runner no longer holds the job |
-//! | `POST /done` | `Report` | `Done` |
+//! | `POST /done` | `Finished` | `Done` (with the runner's next job, when one is ready) |
 //! | `POST /shutdown` | | `{"stopping": true}` |
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,10 @@ pub struct Reserve {
     pub pid: u32,
     /// Seconds to wait for a job before answering none.
     pub wait: f64,
+    /// Take the job to run after the current one (it stays reserved until the runner begins
+    /// it), so the runner starts it the moment the current one ends.
+    #[serde(default)]
+    pub prefetch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,9 +87,20 @@ pub struct Touched {
     pub kill: bool,
 }
 
+/// What a runner says between commands, in one request: the result of the command before
+/// (if any), the reserved job it has begun (if any), and its wish for the next job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finished {
+    pub report: Option<wr::queue::Report>,
+    pub began: Option<i64>,
+    pub next: Option<Reserve>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Done {
-    pub outcome: Outcome,
+    pub outcome: Option<Outcome>,
+    /// The next job, when `next` was asked for and one was ready at once.
+    pub next: Option<wr::queue::Job>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

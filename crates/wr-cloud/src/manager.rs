@@ -18,7 +18,8 @@
 #![allow(clippy::result_large_err)]
 
 use crate::api::{
-    Added, ApiError, BackupStatus, Changed, Done, Ping, Reserve, Selection, Touch, Touched,
+    Added, ApiError, BackupStatus, Changed, Done, Finished, Ping, Reserve, Selection, Touch,
+    Touched,
 };
 use crate::tls;
 use anyhow::{bail, Context, Result};
@@ -35,7 +36,7 @@ use tokio::sync::{watch, Notify};
 use wr::backup::{Pacer, Target};
 use wr::config::{Config, Deployment};
 use wr::job::{JobSpec, State};
-use wr::queue::{Outcome, Queue, Report, Select};
+use wr::queue::{Outcome, Queue, Select};
 use wr::sched::{self, Req, Server};
 
 /// How the manager runs, beyond the configuration.
@@ -117,6 +118,26 @@ fn empty(status: StatusCode) -> Response<Body> {
 impl Shared {
     /// Runs `f` on the queue off the async threads.
     async fn with_queue<T: Send + 'static, E: Into<anyhow::Error> + Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Queue) -> Result<T, E> + Send + 'static,
+    ) -> Result<T> {
+        self.off_thread(f).await
+    }
+
+    /// A short step on the queue (one job's reserve, touch or report): here, when the queue is
+    /// free, sparing the hand-off to a blocking thread that a runner's every request would
+    /// otherwise pay; off the async threads when something long holds it.
+    async fn quick<T: Send + 'static, E: Into<anyhow::Error> + Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Queue) -> Result<T, E> + Send + 'static,
+    ) -> Result<T> {
+        if let Ok(mut q) = self.queue.try_lock() {
+            return f(&mut q).map_err(Into::into);
+        }
+        self.off_thread(f).await
+    }
+
+    async fn off_thread<T: Send + 'static, E: Into<anyhow::Error> + Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut Queue) -> Result<T, E> + Send + 'static,
     ) -> Result<T> {
@@ -253,7 +274,7 @@ async fn api(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
             Ok(t) => {
                 let now = now();
                 match sh
-                    .with_queue(move |q| q.touch(t.id, &t.runner, t.cmd_pid.map(i64::from), now))
+                    .quick(move |q| q.touch(t.id, &t.runner, t.cmd_pid.map(i64::from), now))
                     .await
                 {
                     Ok(Some(kill)) => Ok(json_response(StatusCode::OK, &Touched { kill })),
@@ -262,25 +283,9 @@ async fn api(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
                 }
             }
         },
-        ("POST", "/done") => match body_json::<Report>(req).await {
+        ("POST", "/done") => match body_json::<Finished>(req).await {
             Err(r) => Ok(r),
-            Ok(rep) => {
-                let base = sh.settings.retry_delay;
-                match sh.with_queue(move |q| q.report(&rep, base)).await {
-                    Ok(outcome) => {
-                        if outcome != Outcome::Stale {
-                            sh.changed();
-                        }
-                        if outcome == Outcome::Complete {
-                            // Dependents may have become ready.
-                            sh.work.notify_waiters();
-                        }
-                        sh.wake.notify_one();
-                        Ok(json_response(StatusCode::OK, &Done { outcome }))
-                    }
-                    Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
-                }
-            }
+            Ok(f) => finished(&sh, f).await,
         },
         ("POST", "/shutdown") => {
             let _ = sh.stop.send(true);
@@ -295,6 +300,86 @@ async fn api(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
         )),
     };
     Ok(r.unwrap_or_else(|e| e))
+}
+
+/// A runner between commands: its last result, the reserved job it began, the next job.
+async fn finished(sh: &Arc<Shared>, f: Finished) -> Result<Response<Body>, Response<Body>> {
+    let Finished {
+        report,
+        began,
+        next,
+    } = f;
+    let runner = report
+        .as_ref()
+        .map(|r| r.runner.clone())
+        .or_else(|| next.as_ref().map(|n| n.runner.clone()));
+    // A runner this manager did not start (one of a previous manager's) finishes what it holds
+    // and gets no more work.
+    let known = runner.is_some_and(|r| {
+        sh.runners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&r)
+    });
+    let next = next
+        .filter(|_| known)
+        .and_then(|n| Some((Req::parse_key(&n.group)?, n)));
+    // A job reserved ahead waits for its runner's current one: granted only while the group
+    // has more ready jobs than runners, so no runner that could start it now goes without.
+    let runners_in_group = next.as_ref().map_or(0, |(req, _)| {
+        let key = req.key();
+        sh.runners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|r| r.req.key() == key)
+            .count() as u64
+    });
+    let began = began.zip(
+        report
+            .as_ref()
+            .map(|r| r.runner.clone())
+            .or_else(|| next.as_ref().map(|n| n.1.runner.clone())),
+    );
+    let (base, t) = (sh.settings.retry_delay, now());
+    let done = sh
+        .quick(move |q| -> Result<_, wr::queue::QueueError> {
+            let (outcome, released) = match &report {
+                Some(r) => {
+                    let (o, n) = q.report(r, base)?;
+                    (Some(o), n)
+                }
+                None => (None, 0),
+            };
+            if let Some((id, runner)) = &began {
+                q.begin(*id, runner, t)?;
+            }
+            let job = match next {
+                Some((req, n)) if n.prefetch => {
+                    if q.ready_in(&req)? > runners_in_group {
+                        q.prefetch(&req, &n.runner, Some(n.pid as i64), t)?
+                    } else {
+                        None
+                    }
+                }
+                Some((req, n)) => q.reserve(&req, &n.runner, Some(n.pid as i64), t)?,
+                None => None,
+            };
+            Ok((outcome, released, job))
+        })
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    let (outcome, released, next) = done;
+    sh.changed();
+    if released > 0 {
+        sh.work.notify_waiters();
+    }
+    // A pass is due when work became ready or room may free: a runner that goes on to a job
+    // it holds frees none.
+    if released > 0 || (outcome.is_some() && next.is_none()) {
+        sh.wake.notify_one();
+    }
+    Ok(json_response(StatusCode::OK, &Done { outcome, next }))
 }
 
 async fn add(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Response<Body>> {
@@ -364,7 +449,7 @@ fn jobs(sh: &Arc<Shared>, req: &Request<Incoming>) -> Result<Response<Body>, Res
     let db = sh.db.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     tokio::task::spawn_blocking(move || {
-        let q = match Queue::open(&db) {
+        let q = match Queue::open_read(&db) {
             Ok(q) => q,
             Err(e) => {
                 log(&format!("listing jobs: {e}"));
@@ -434,7 +519,7 @@ async fn reserve(
         notified.as_mut().enable();
         let (runner, pid, t) = (r.runner.clone(), r.pid, now());
         let job = sh
-            .with_queue(move |q| q.reserve(&group, &runner, Some(pid as i64), t))
+            .quick(move |q| q.reserve(&group, &runner, Some(pid as i64), t))
             .await
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
         if let Some(job) = job {
@@ -628,7 +713,7 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
             }
             continue;
         }
-        if !ours {
+        if !ours && h.state != State::Reserved {
             // A previous manager's runner, still at work: its job holds its room.
             if let Some(req) = h.req {
                 localhost.allocate(&req, 1);
@@ -732,11 +817,16 @@ pub fn connect_host(host: &str) -> &str {
 async fn scheduler(sh: Arc<Shared>) {
     let mut stop = sh.stop.subscribe();
     loop {
+        let last = tokio::time::Instant::now();
         if let Err(e) = pass(&sh).await {
             log(&format!("queue pass: {e:#}"));
         }
         tokio::select! {
-            _ = sh.wake.notified() => {}
+            _ = sh.wake.notified() => {
+                // Wakes that come in a burst (runners finishing together) make one pass: at
+                // most one every 20 ms.
+                tokio::time::sleep_until(last + Duration::from_millis(20)).await;
+            }
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return,
         }
@@ -746,12 +836,13 @@ async fn scheduler(sh: Arc<Shared>) {
 /// Takes and sends one backup; records how it went.
 async fn backup_once(sh: &Arc<Shared>, target: &Target) -> bool {
     let (t, db) = (target.clone(), sh.db.clone());
-    let snap = sh.with_queue(move |q| wr::backup::snapshot(q, &t, &db));
-    let r = match snap.await {
-        Ok(p) => wr::backup::send(&p, target)
+    let snap = tokio::task::spawn_blocking(move || wr::backup::snapshot(&t, &db)).await;
+    let r = match snap {
+        Ok(Ok(p)) => wr::backup::send(&p, target)
             .await
             .map_err(anyhow::Error::from),
-        Err(e) => Err(e),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(anyhow::Error::from(e)),
     };
     let mut st = sh.backup.lock().unwrap_or_else(|e| e.into_inner());
     match r {

@@ -275,10 +275,10 @@ fn a_killed_runner_loses_its_job_which_is_retried_alone() {
         &format!("sleep 3; echo done >> {}\n", log.display()),
         &["-r", "1"],
     );
-    wr.wait_for("a running job with its runner", 20, |w| {
+    wr.wait_for("a running job with its runner and command", 20, |w| {
         w.jobs(&["--state", "running"])
             .first()
-            .is_some_and(|j| j["pid"].is_u64())
+            .is_some_and(|j| j["pid"].is_u64() && j["cmd_pid"].is_u64())
     });
     let runner = wr.jobs(&["--state", "running"])[0]["pid"].as_u64().unwrap();
     kill9(runner as u32);

@@ -88,9 +88,10 @@ fn remove_if_there(p: &Path) -> Result<()> {
     }
 }
 
-/// The consistent copy a backup sends: taken under the caller's hold of the queue, so it
-/// is quick and the transfer happens after.
-pub fn snapshot(queue: &Queue, target: &Target, db: &Path) -> Result<PathBuf> {
+/// The consistent copy a backup sends, read through a connection of its own: in WAL mode a
+/// reader sees one moment of the database and holds up no writer, so the manager goes on
+/// while a large queue is copied.
+pub fn snapshot(target: &Target, db: &Path) -> Result<PathBuf> {
     let tmp = match target {
         Target::Local(bk) => PathBuf::from(format!("{}.tmp", bk.display())),
         Target::S3 { .. } => PathBuf::from(format!("{}.s3backup_tmp", db.display())),
@@ -99,7 +100,7 @@ pub fn snapshot(queue: &Queue, target: &Target, db: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
     remove_if_there(&tmp)?;
-    queue.copy_to(&tmp)?;
+    Queue::open_read(db)?.copy_to(&tmp)?;
     Ok(tmp)
 }
 
@@ -282,7 +283,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let snap = snapshot(&q, &t, &db).unwrap();
+        let snap = snapshot(&t, &db).unwrap();
         rt.block_on(send(&snap, &t)).unwrap();
         assert!(!snap.exists());
         let db2 = d.path().join("db2");

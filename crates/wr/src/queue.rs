@@ -10,6 +10,8 @@
 //! - A failed run (non-zero exit, or a runner that ended without reporting) is retried after a
 //!   delay while attempts ≤ retries, then buried until `retry`. A job killed by the user is
 //!   buried at once.
+//! - Counts per (requirements, priority, state) are kept by triggers in `tally`, so the
+//!   scheduler's groups and `status --counts` cost the same over a million jobs as over ten.
 //! - A report from a runner that no longer holds the job (it was given up as lost and retried)
 //!   is ignored, so a job's result is the result of the run that owns it.
 
@@ -55,6 +57,9 @@ pub struct Job {
     pub fail_reason: Option<String>,
     /// When a delayed job becomes ready.
     pub until: Option<f64>,
+    /// The running command's pid (its process group), once its runner said.
+    #[serde(default)]
+    pub cmd_pid: Option<i64>,
 }
 
 /// Which jobs a kill, remove, retry or listing acts on.
@@ -91,6 +96,8 @@ pub enum Outcome {
     Buried,
     /// Not the runner that holds the job: ignored.
     Stale,
+    /// Reserved by a runner that is gone before starting it: ready again, nothing counted.
+    Released,
 }
 
 /// A group of ready jobs with equal requirements.
@@ -141,13 +148,35 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, req_key, priority DESC, id);
 CREATE INDEX IF NOT EXISTS jobs_rep ON jobs (rep_grp, state);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_live_key ON jobs (key) WHERE state != 'complete';
+CREATE TABLE IF NOT EXISTS tally (
+    req_key TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    PRIMARY KEY (req_key, priority, state)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tally_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO tally VALUES (NEW.req_key, NEW.priority, NEW.state, 1, NEW.id)
+        ON CONFLICT (req_key, priority, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tally_delete AFTER DELETE ON jobs BEGIN
+    UPDATE tally SET n = n - 1
+        WHERE req_key = OLD.req_key AND priority = OLD.priority AND state = OLD.state;
+END;
+CREATE TRIGGER IF NOT EXISTS tally_update AFTER UPDATE OF state ON jobs WHEN OLD.state != NEW.state BEGIN
+    UPDATE tally SET n = n - 1
+        WHERE req_key = OLD.req_key AND priority = OLD.priority AND state = OLD.state;
+    INSERT INTO tally VALUES (NEW.req_key, NEW.priority, NEW.state, 1, NEW.id)
+        ON CONFLICT (req_key, priority, state) DO UPDATE SET n = n + 1;
+END;
 CREATE TABLE IF NOT EXISTS dep_grps (grp TEXT NOT NULL, job INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS dep_grps_grp ON dep_grps (grp);
 CREATE TABLE IF NOT EXISTS deps (grp TEXT NOT NULL, job INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS deps_grp ON deps (grp);
 ";
 
-const COLS: &str = "id, key, spec, state, attempts, runner, pid, started, ended, exit_code, stdout, stderr, fail_reason, until";
+const COLS: &str = "id, key, spec, state, attempts, runner, pid, started, ended, exit_code, stdout, stderr, fail_reason, until, cmd_pid";
 
 pub struct Queue {
     conn: Connection,
@@ -160,6 +189,26 @@ pub fn retry_delay(base: f64, attempt: u32) -> f64 {
 }
 
 impl Queue {
+    /// Opens a database for reading only (listings, backups): it writes nothing, not even the
+    /// schema, so it never holds up the manager's writes.
+    pub fn open_read(path: &Path) -> Result<Queue> {
+        let db = |source| QueueError::Db {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(db)?;
+        Ok(Queue {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
     pub fn open(path: &Path) -> Result<Queue> {
         let db = |source| QueueError::Db {
             path: path.to_path_buf(),
@@ -167,10 +216,18 @@ impl Queue {
         };
         let conn = Connection::open(path).map_err(db)?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            // A large cache keeps inserts into the indexes of a million-job queue in memory;
+            // checkpoints (which sync) come every 32 MiB of log rather than every 4.
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=8192;",
         )
         .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        // A database written before the tally existed: count once.
+        conn.execute_batch(
+            "INSERT INTO tally SELECT req_key, priority, state, COUNT(*), MIN(id) FROM jobs
+               WHERE NOT EXISTS (SELECT 1 FROM tally) GROUP BY req_key, priority, state;",
+        )
+        .map_err(db)?;
         Ok(Queue {
             conn,
             path: path.to_path_buf(),
@@ -193,7 +250,12 @@ impl Queue {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(&db)?;
+        // IMMEDIATE: the write lock is taken at the start, where busy_timeout waits for it; a
+        // deferred transaction that reads first can fail at once when it comes to write.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&db)?;
         let v = f(&tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(v)
@@ -244,7 +306,7 @@ impl Queue {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT req_key, MAX(priority), COUNT(*), MIN(id) FROM jobs WHERE state = 'ready' GROUP BY req_key ORDER BY MIN(id)",
+                "SELECT req_key, MAX(priority), SUM(n), MIN(first) FROM tally WHERE state = 'ready' AND n > 0 GROUP BY req_key ORDER BY MIN(first)",
             )
             .map_err(self.db())?;
         let rows = st
@@ -270,13 +332,47 @@ impl Queue {
         Ok(out)
     }
 
-    /// Takes the next ready job of the group with requirements `req` for `runner`.
+    /// Takes the next ready job of the group with requirements `req` for `runner`, to run now.
     pub fn reserve(
         &mut self,
         req: &Req,
         runner: &str,
         pid: Option<i64>,
         now: f64,
+    ) -> Result<Option<Job>> {
+        self.take(req, runner, pid, now, false)
+    }
+
+    /// Takes the next ready job for `runner` to run after its current one: it stays
+    /// `reserved` (no attempt counted) until `begin`.
+    pub fn prefetch(
+        &mut self,
+        req: &Req,
+        runner: &str,
+        pid: Option<i64>,
+        now: f64,
+    ) -> Result<Option<Job>> {
+        self.take(req, runner, pid, now, true)
+    }
+
+    /// A reserved job's runner started it. Returns whether it held it.
+    pub fn begin(&mut self, id: i64, runner: &str, now: f64) -> Result<bool> {
+        self.tx(|tx| {
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, cmd_pid = NULL, started = ?3, touched = ?3, ended = NULL, exit_code = NULL, kill = 0 WHERE id = ?1 AND runner = ?2 AND state = 'reserved'",
+            )?
+            .execute(params![id, runner, now])
+            .map(|n| n == 1)
+        })
+    }
+
+    fn take(
+        &mut self,
+        req: &Req,
+        runner: &str,
+        pid: Option<i64>,
+        now: f64,
+        hold_only: bool,
     ) -> Result<Option<Job>> {
         let key = req.key();
         let id: Option<i64> = self.tx(|tx| {
@@ -287,10 +383,12 @@ impl Queue {
                 .query_row(params![key], |r| r.get(0))
                 .optional()?;
             if let Some(id) = id {
-                tx.prepare_cached(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, runner = ?2, pid = ?3, cmd_pid = NULL, started = ?4, touched = ?4, ended = NULL, exit_code = NULL, kill = 0 WHERE id = ?1",
-                )?
-                .execute(params![id, runner, pid, now])?;
+                let sql = if hold_only {
+                    "UPDATE jobs SET state = 'reserved', runner = ?2, pid = ?3, cmd_pid = NULL, touched = ?4, kill = 0 WHERE id = ?1"
+                } else {
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, runner = ?2, pid = ?3, cmd_pid = NULL, started = ?4, touched = ?4, ended = NULL, exit_code = NULL, kill = 0 WHERE id = ?1"
+                };
+                tx.prepare_cached(sql)?.execute(params![id, runner, pid, now])?;
             }
             Ok(id)
         })?;
@@ -311,26 +409,27 @@ impl Queue {
     ) -> Result<Option<bool>> {
         self.tx(|tx| {
             let kill: Option<bool> = tx
-                .prepare_cached("SELECT kill FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
+                .prepare_cached("SELECT kill FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('reserved', 'running', 'lost')")?
                 .query_row(params![id, runner], |r| r.get(0))
                 .optional()?;
             if kill.is_some() {
-                tx.prepare_cached("UPDATE jobs SET touched = ?2, state = 'running', cmd_pid = COALESCE(?3, cmd_pid) WHERE id = ?1")?
+                tx.prepare_cached("UPDATE jobs SET touched = ?2, state = CASE state WHEN 'lost' THEN 'running' ELSE state END, cmd_pid = COALESCE(?3, cmd_pid) WHERE id = ?1")?
                     .execute(params![id, now, cmd_pid])?;
             }
             Ok(kill)
         })
     }
 
-    /// Stores a runner's report.
-    pub fn report(&mut self, r: &Report, retry_base: f64) -> Result<Outcome> {
+    /// Stores a runner's report. Returns what became of the job, and how many dependents it
+    /// made ready.
+    pub fn report(&mut self, r: &Report, retry_base: f64) -> Result<(Outcome, usize)> {
         self.tx(|tx| {
             let held: Option<(u32, String)> = tx
                 .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
                 .query_row(params![r.id, r.runner], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
             let Some((attempts, spec)) = held else {
-                return Ok(Outcome::Stale);
+                return Ok((Outcome::Stale, 0));
             };
             let retries = serde_json::from_str::<JobSpec>(&spec).map(|s| s.retries).unwrap_or(0);
             let (outcome, reason) = match (r.killed, r.exit_code) {
@@ -355,13 +454,15 @@ impl Queue {
                 _ => (State::Buried, None),
             };
             tx.prepare_cached(
-                "UPDATE jobs SET state = ?2, until = ?3, started = ?4, ended = ?5, exit_code = ?6, stdout = ?7, stderr = ?8, fail_reason = ?9, runner = NULL, pid = NULL WHERE id = ?1",
+                "UPDATE jobs SET state = ?2, until = ?3, started = ?4, ended = ?5, exit_code = ?6, stdout = ?7, stderr = ?8, fail_reason = ?9, runner = NULL, pid = NULL, cmd_pid = NULL WHERE id = ?1",
             )?
             .execute(params![r.id, state.name(), until, r.started, r.ended, r.exit_code, r.stdout, r.stderr, reason])?;
-            if state == State::Complete {
-                after_complete(tx, r.id)?;
-            }
-            Ok(outcome)
+            let released = if state == State::Complete {
+                after_complete(tx, r.id)?
+            } else {
+                0
+            };
+            Ok((outcome, released))
         })
     }
 
@@ -375,6 +476,13 @@ impl Queue {
         retry_base: f64,
     ) -> Result<Outcome> {
         self.tx(|tx| {
+            // A job only reserved never ran: it goes back as it was.
+            let released = tx
+                .prepare_cached("UPDATE jobs SET state = 'ready', runner = NULL, pid = NULL WHERE id = ?1 AND runner = ?2 AND state = 'reserved'")?
+                .execute(params![id, runner])?;
+            if released > 0 {
+                return Ok(Outcome::Released);
+            }
             let held: Option<(u32, String)> = tx
                 .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
                 .query_row(params![id, runner], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -389,7 +497,7 @@ impl Queue {
                 (State::Buried, None, Outcome::Buried)
             };
             tx.prepare_cached(
-                "UPDATE jobs SET state = ?2, until = ?3, ended = ?4, fail_reason = 'lost: its runner ended without reporting', runner = NULL, pid = NULL WHERE id = ?1",
+                "UPDATE jobs SET state = ?2, until = ?3, ended = ?4, fail_reason = 'lost: its runner ended without reporting', runner = NULL, pid = NULL, cmd_pid = NULL WHERE id = ?1",
             )?
             .execute(params![id, state.name(), until, now])?;
             Ok(outcome)
@@ -418,6 +526,16 @@ impl Queue {
         })
     }
 
+    /// Ready jobs of the group with requirements `req`.
+    pub fn ready_in(&self, req: &Req) -> Result<u64> {
+        self.conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(n), 0) FROM tally WHERE state = 'ready' AND req_key = ?1",
+            )
+            .and_then(|mut s| s.query_row(params![req.key()], |r| r.get(0)))
+            .map_err(self.db())
+    }
+
     /// The earliest time a delayed job becomes ready.
     pub fn next_due(&self) -> Result<Option<f64>> {
         self.conn
@@ -426,11 +544,11 @@ impl Queue {
             .map_err(self.db())
     }
 
-    /// Jobs runners hold (running or lost).
+    /// Jobs runners hold (reserved, running or lost).
     pub fn held(&self) -> Result<Vec<Held>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT id, runner, pid, touched, state, req_key, cmd_pid FROM jobs WHERE state IN ('running', 'lost') AND runner IS NOT NULL")
+            .prepare_cached("SELECT id, runner, pid, touched, state, req_key, cmd_pid FROM jobs WHERE state IN ('reserved', 'running', 'lost') AND runner IS NOT NULL")
             .map_err(self.db())?;
         let rows = st
             .query_map([], |r| {
@@ -460,7 +578,7 @@ impl Queue {
             None => {
                 let mut st = self
                     .conn
-                    .prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                    .prepare_cached("SELECT state, SUM(n) FROM tally GROUP BY state")
                     .map_err(self.db())?;
                 let rows = st
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -513,6 +631,7 @@ impl Queue {
             stderr: r.get(11)?,
             fail_reason: r.get(12)?,
             until: r.get(13)?,
+            cmd_pid: r.get(14)?,
         }))
     }
 
@@ -633,34 +752,36 @@ fn where_clause(sel: &Select) -> (String, Vec<rusqlite::types::Value>) {
 }
 
 /// Dependents of the groups `id` belongs to that have nothing left to wait for become ready.
-fn after_complete(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+/// Returns how many dependents became ready.
+fn after_complete(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<usize> {
     let groups: Vec<String> = tx
         .prepare_cached("SELECT grp FROM dep_grps WHERE job = ?1")?
         .query_map(params![id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let mut released = 0;
     for g in groups {
         let waiting: Vec<i64> = tx
             .prepare_cached("SELECT d.job FROM deps d JOIN jobs j ON j.id = d.job WHERE d.grp = ?1 AND j.state = 'dependent'")?
             .query_map(params![g], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for job in waiting {
-            release_if_satisfied(tx, job)?;
+            released += release_if_satisfied(tx, job)?;
         }
     }
-    Ok(())
+    Ok(released)
 }
 
-fn release_if_satisfied(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+fn release_if_satisfied(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<usize> {
     let blocking: i64 = tx
         .prepare_cached(
             "SELECT COUNT(*) FROM deps d JOIN dep_grps g ON g.grp = d.grp JOIN jobs j ON j.id = g.job WHERE d.job = ?1 AND j.state != 'complete' AND j.id != ?1",
         )?
         .query_row(params![id], |r| r.get(0))?;
-    if blocking == 0 {
-        tx.prepare_cached("UPDATE jobs SET state = 'ready' WHERE id = ?1 AND state = 'dependent'")?
-            .execute(params![id])?;
+    if blocking > 0 {
+        return Ok(0);
     }
-    Ok(())
+    tx.prepare_cached("UPDATE jobs SET state = 'ready' WHERE id = ?1 AND state = 'dependent'")?
+        .execute(params![id])
 }
 
 #[cfg(test)]
@@ -703,7 +824,7 @@ mod tests {
         let j = q.reserve(&g[0].req, "r1", Some(10), 1.0).unwrap().unwrap();
         assert_eq!(j.spec.cmd, "echo a");
         assert_eq!(
-            q.report(&report(j.id, "r1", 0), 30.0).unwrap(),
+            q.report(&report(j.id, "r1", 0), 30.0).unwrap().0,
             Outcome::Complete
         );
         // Complete: the same command may be queued again.
@@ -719,7 +840,7 @@ mod tests {
         let req = q.ready_groups().unwrap()[0].req;
         let j = q.reserve(&req, "r1", None, 0.0).unwrap().unwrap();
         assert_eq!(
-            q.report(&report(j.id, "r1", 3), 30.0).unwrap(),
+            q.report(&report(j.id, "r1", 3), 30.0).unwrap().0,
             Outcome::Delayed
         );
         assert_eq!(q.get(j.id).unwrap().unwrap().until, Some(32.0));
@@ -729,11 +850,11 @@ mod tests {
         assert_eq!(j.attempts, 2);
         // The first runner's late report is not the holder's.
         assert_eq!(
-            q.report(&report(j.id, "r1", 0), 30.0).unwrap(),
+            q.report(&report(j.id, "r1", 0), 30.0).unwrap().0,
             Outcome::Stale
         );
         assert_eq!(
-            q.report(&report(j.id, "r2", 3), 30.0).unwrap(),
+            q.report(&report(j.id, "r2", 3), 30.0).unwrap().0,
             Outcome::Buried
         );
         let b = q.get(j.id).unwrap().unwrap();
@@ -764,6 +885,42 @@ mod tests {
     }
 
     #[test]
+    fn a_prefetched_job_counts_once_it_begins_and_goes_back_if_its_runner_goes() {
+        let (_d, mut q) = q();
+        q.add(&specs("a\nb\nc\n")).unwrap();
+        let req = q.ready_groups().unwrap()[0].req;
+        let a = q.reserve(&req, "r", None, 0.0).unwrap().unwrap();
+        let b = q.prefetch(&req, "r", None, 0.0).unwrap().unwrap();
+        assert_eq!((b.state, b.attempts), (State::Reserved, 0));
+        assert_eq!(q.touch(b.id, "r", None, 1.0).unwrap(), Some(false));
+        assert_eq!(q.get(b.id).unwrap().unwrap().state, State::Reserved);
+        assert_eq!(
+            q.report(&report(a.id, "r", 0), 1.0).unwrap().0,
+            Outcome::Complete
+        );
+        assert!(q.begin(b.id, "r", 2.0).unwrap());
+        assert!(!q.begin(b.id, "r", 2.0).unwrap(), "once");
+        let b = q.get(b.id).unwrap().unwrap();
+        assert_eq!((b.state, b.attempts), (State::Running, 1));
+        let c = q.prefetch(&req, "r", None, 2.0).unwrap().unwrap();
+        assert_eq!(
+            q.remove(&Select {
+                ids: vec![c.id],
+                ..Default::default()
+            })
+            .unwrap(),
+            0,
+            "held"
+        );
+        assert_eq!(
+            q.runner_gone(c.id, "r", 3.0, 0.0).unwrap(),
+            Outcome::Released
+        );
+        let c = q.get(c.id).unwrap().unwrap();
+        assert_eq!((c.state, c.attempts), (State::Ready, 0));
+    }
+
+    #[test]
     fn kill_buries_and_remove_spares_held_jobs() {
         let (_d, mut q) = q();
         q.add(&specs(
@@ -784,7 +941,7 @@ mod tests {
         let mut r = report(j.id, "r1", 0);
         r.killed = true;
         r.exit_code = None;
-        assert_eq!(q.report(&r, 30.0).unwrap(), Outcome::Buried);
+        assert_eq!(q.report(&r, 30.0).unwrap().0, Outcome::Buried);
         assert_eq!(q.counts(Some("k")).unwrap()[&State::Buried], 1);
     }
 
@@ -798,9 +955,46 @@ mod tests {
             let g = q.ready_groups().unwrap();
             let j = q.reserve(&g[0].req, runner, None, 0.0).unwrap().unwrap();
             assert!(j.spec.cmd == "a" || j.spec.cmd == "b", "{}", j.spec.cmd);
-            q.report(&report(j.id, runner, 0), 30.0).unwrap();
+            let released = q.report(&report(j.id, runner, 0), 30.0).unwrap().1;
+            assert_eq!(
+                released,
+                usize::from(runner == "r2"),
+                "c is released by the last of its group"
+            );
         }
         assert_eq!(q.counts(None).unwrap()[&State::Dependent], 0);
+    }
+
+    #[test]
+    fn the_tally_follows_every_change() {
+        let (d, mut q) = q();
+        q.add(&specs("a\nb\t{\"priority\":3}\nc\t{\"memory\":\"2G\"}\n"))
+            .unwrap();
+        let groups = q.ready_groups().unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!((groups[0].ready, groups[0].priority), (2, 3));
+        let j = q.reserve(&groups[0].req, "r", None, 0.0).unwrap().unwrap();
+        assert_eq!(j.spec.cmd, "b", "priority first");
+        q.report(&report(j.id, "r", 0), 1.0).unwrap();
+        q.remove(&Select {
+            ids: vec![1],
+            ..Default::default()
+        })
+        .unwrap();
+        let c = q.counts(None).unwrap();
+        assert_eq!((c[&State::Ready], c[&State::Complete]), (1, 1));
+        // Counting from scratch agrees.
+        let direct: i64 = q
+            .conn
+            .query_row("SELECT COUNT(*) FROM jobs WHERE state = 'ready'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(direct, 1);
+        q.conn.execute("DELETE FROM tally", []).unwrap();
+        drop(q);
+        let q = Queue::open(&d.path().join("db")).unwrap();
+        assert_eq!(q.counts(None).unwrap(), c, "rebuilt when missing");
     }
 
     #[test]
