@@ -43,13 +43,17 @@ impl Wr {
     }
 
     fn managerdir(&self) -> PathBuf {
-        let dep = &self
-            .env
-            .iter()
-            .find(|(k, _)| k == "WR_DEPLOYMENT")
-            .unwrap()
-            .1;
-        self.home().join(format!(".wr_{dep}"))
+        let get = |key: &str| {
+            self.env
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let dep = get("WR_DEPLOYMENT").unwrap();
+        match get("WR_MANAGERDIR") {
+            Some(dir) => PathBuf::from(format!("{dir}_{dep}")),
+            None => self.home().join(format!(".wr_{dep}")),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -427,24 +431,35 @@ fn conf_shows_every_value_and_its_source() {
 }
 
 #[test]
-fn two_deployments_side_by_side_never_see_each_other() {
+fn deployments_side_by_side_never_see_each_other() {
     let prod = Wr::new("production");
-    let dev = Wr::new("development").with("HOME", &prod.home().display().to_string());
-    prod.start(&[]);
-    dev.start(&[]);
+    let home = prod.home().display().to_string();
+    let dev = Wr::new("development").with("HOME", &home);
+    // A second production deployment of the same user: its own dir and ports.
+    let other = Wr::new("production")
+        .with("HOME", &home)
+        .with("WR_MANAGERDIR", &format!("{home}/.wr_other"));
+    for w in [&prod, &dev, &other] {
+        w.start(&[]);
+    }
     assert_ne!(prod.managerdir(), dev.managerdir());
-    prod.add("echo prod\n", &["-i", "p"]);
-    dev.add("echo dev\n", &["-i", "d"]);
-    prod.wait_for("prod's job", 20, |w| n(&w.counts(None), "complete") == 1);
-    dev.wait_for("dev's job", 20, |w| n(&w.counts(None), "complete") == 1);
-    assert_eq!(prod.jobs(&[])[0]["stdout"], "prod\n");
-    assert_eq!(dev.jobs(&[])[0]["stdout"], "dev\n");
+    assert_eq!(other.managerdir(), prod.home().join(".wr_other_production"));
+    for (w, word) in [(&prod, "prod"), (&dev, "dev"), (&other, "other")] {
+        w.add(&format!("echo {word}\n"), &["-i", word]);
+    }
+    for (w, word) in [(&prod, "prod"), (&dev, "dev"), (&other, "other")] {
+        w.wait_for(word, 20, |w| n(&w.counts(None), "complete") == 1);
+        let jobs = w.jobs(&[]);
+        assert_eq!(jobs.len(), 1, "{word} sees only its own job");
+        assert_eq!(jobs[0]["stdout"], format!("{word}\n"));
+    }
     let status: Value = serde_json::from_str(&dev.ok(&["manager", "status"])).unwrap();
     assert_eq!(status["deployment"], "development");
     assert!(
         status["backup"]["target"].is_null(),
         "development keeps no backup"
     );
+    assert!(other.managerdir().join("db").exists() && !prod.home().join(".wr_other").exists());
 }
 
 #[test]

@@ -38,6 +38,7 @@ fn main() {
     let mut now = 0u64;
     let mut placed = 0u64;
     let mut passes = 0u64;
+    let mut starts = 0u64;
     let mut in_core = std::time::Duration::ZERO;
     while placed < jobs || !ends.is_empty() {
         for (i, g) in groups.iter_mut().enumerate() {
@@ -48,6 +49,7 @@ fn main() {
         let p = pass(&groups, &mut servers);
         in_core += t.elapsed();
         passes += 1;
+        starts += p.starts.len() as u64;
         for s in &p.starts {
             pending[s.group] -= s.runners;
             running[s.group] += s.runners;
@@ -71,7 +73,7 @@ fn main() {
     assert!(servers.iter().all(Server::is_idle));
     let secs = in_core.as_secs_f64();
     println!(
-        "{{\"jobs\": {jobs}, \"servers\": {nservers}, \"groups\": {ngroups}, \"passes\": {passes}, \"placed\": {placed}, \"core_seconds\": {secs:.3}, \"placements_per_second\": {:.0}}}",
+        "{{\"jobs\": {jobs}, \"servers\": {nservers}, \"groups\": {ngroups}, \"passes\": {passes}, \"placed\": {placed}, \"starts\": {starts}, \"core_seconds\": {secs:.3}, \"placements_per_second\": {:.0}}}",
         placed as f64 / secs
     );
 }
