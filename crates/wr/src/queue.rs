@@ -566,42 +566,27 @@ impl Queue {
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
 
-    /// Counts per state (every state, zeros included).
+    /// Counts per state (every state, zeros included), of every job or of one rep_grp.
     pub fn counts(&self, rep_grp: Option<&str>) -> Result<BTreeMap<State, u64>> {
+        use rusqlite::types::Value;
+        let (sql, args) = match rep_grp {
+            None => ("SELECT state, SUM(n) FROM tally GROUP BY state", vec![]),
+            Some(g) => (
+                "SELECT state, COUNT(*) FROM jobs WHERE rep_grp = ?1 GROUP BY state",
+                vec![Value::Text(g.to_string())],
+            ),
+        };
         let mut out: BTreeMap<State, u64> = State::ALL.iter().map(|s| (*s, 0)).collect();
-        let mut add = |state: String, n: u64| {
+        let mut st = self.conn.prepare_cached(sql).map_err(self.db())?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+            })
+            .map_err(self.db())?;
+        for row in rows {
+            let (state, n) = row.map_err(self.db())?;
             if let Some(s) = State::parse(&state) {
                 out.insert(s, n);
-            }
-        };
-        match rep_grp {
-            None => {
-                let mut st = self
-                    .conn
-                    .prepare_cached("SELECT state, SUM(n) FROM tally GROUP BY state")
-                    .map_err(self.db())?;
-                let rows = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(self.db())?;
-                for row in rows {
-                    let (s, n) = row.map_err(self.db())?;
-                    add(s, n);
-                }
-            }
-            Some(g) => {
-                let mut st = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT state, COUNT(*) FROM jobs WHERE rep_grp = ?1 GROUP BY state",
-                    )
-                    .map_err(self.db())?;
-                let rows = st
-                    .query_map(params![g], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(self.db())?;
-                for row in rows {
-                    let (s, n) = row.map_err(self.db())?;
-                    add(s, n);
-                }
             }
         }
         Ok(out)
