@@ -375,6 +375,14 @@ fn bad_input_is_refused_whole_and_named() {
     let c = wr.counts(None);
     assert!(c.as_object().unwrap().values().all(|v| v == 0), "{c}");
 
+    // A reporting group's name travels whole in a query.
+    wr.add("echo odd\n", &["-i", "odd name&x=1"]);
+    wr.wait_for("the odd group's job", 20, |w| {
+        n(&w.counts(Some("odd name&x=1")), "complete") == 1
+    });
+    assert_eq!(wr.jobs(&["-i", "odd name&x=1"]).len(), 1);
+    assert_eq!(n(&wr.counts(Some("odd name")), "complete"), 0);
+
     // A wrong token is refused.
     let token = wr.managerdir().join("client.token");
     let good = std::fs::read_to_string(&token).unwrap();

@@ -410,27 +410,23 @@ impl Config {
         let dir = expand_home(&values.managerdir, inputs.home.as_deref())?;
         values.managerdir = format!("{}_{}", dir.display(), dep.name());
         let managerdir = PathBuf::from(&values.managerdir);
-        for (key, v) in [
-            ("managerpidfile", &mut values.managerpidfile),
-            ("managerlogfile", &mut values.managerlogfile),
-            ("managerdbfile", &mut values.managerdbfile),
-            ("managerdbbkfile", &mut values.managerdbbkfile),
-            ("managertokenfile", &mut values.managertokenfile),
-            ("manageruploaddir", &mut values.manageruploaddir),
-            ("managercafile", &mut values.managercafile),
-            ("managercertfile", &mut values.managercertfile),
-            ("managerkeyfile", &mut values.managerkeyfile),
+        // Relative file options live in managerdir; an s3:// backup stays as given.
+        for v in [
+            &mut values.managerpidfile,
+            &mut values.managerlogfile,
+            &mut values.managerdbfile,
+            &mut values.managerdbbkfile,
+            &mut values.managertokenfile,
+            &mut values.manageruploaddir,
+            &mut values.managercafile,
+            &mut values.managercertfile,
+            &mut values.managerkeyfile,
         ] {
             if v.starts_with("s3://") {
                 continue;
             }
             let p = expand_home(v, inputs.home.as_deref())?;
-            if p.is_relative() {
-                *v = managerdir.join(p).display().to_string();
-            } else {
-                *v = p.display().to_string();
-            }
-            let _ = key;
+            *v = managerdir.join(p).display().to_string();
         }
         let base = 1021u64 + 4 * inputs.uid as u64;
         let offset = match dep {
@@ -489,11 +485,6 @@ impl Config {
 
     pub fn managerdir(&self) -> PathBuf {
         PathBuf::from(&self.values.managerdir)
-    }
-
-    /// A path option, as merged (absolute; `managerdbbkfile` may be an `s3://` URL instead).
-    pub fn path(&self, value: &str) -> PathBuf {
-        PathBuf::from(value)
     }
 
     /// The umask wr gives commands, read as octal digits (wr keeps `007` as 7).
