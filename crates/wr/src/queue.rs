@@ -10,6 +10,9 @@
 //! - A failed run (non-zero exit, or a runner that ended without reporting) is retried after a
 //!   delay while attempts ≤ retries, then buried until `retry`. A job killed by the user is
 //!   buried at once.
+//! - Indexes hold what each question needs and change as little as a job's life allows: the
+//!   ready jobs by group and priority, the held ones, the delayed ones by due time (partial
+//!   indexes, so a job moving between other states touches none), and jobs by rep_grp.
 //! - Counts per (requirements, priority, state) are kept by triggers in `tally`, so the
 //!   scheduler's groups and `status --counts` cost the same over a million jobs as over ten.
 //! - A report from a runner that no longer holds the job (it was given up as lost and retried)
@@ -145,8 +148,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     stderr TEXT,
     fail_reason TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, req_key, priority DESC, id);
-CREATE INDEX IF NOT EXISTS jobs_rep ON jobs (rep_grp, state);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (req_key, priority DESC, id) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS jobs_held ON jobs (id) WHERE state IN ('reserved', 'running', 'lost');
+CREATE INDEX IF NOT EXISTS jobs_delayed ON jobs (until) WHERE state = 'delayed';
+CREATE INDEX IF NOT EXISTS jobs_rep ON jobs (rep_grp);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_live_key ON jobs (key) WHERE state != 'complete';
 CREATE TABLE IF NOT EXISTS tally (
     req_key TEXT NOT NULL,
@@ -722,8 +727,14 @@ fn where_clause(sel: &Select) -> (String, Vec<rusqlite::types::Value>) {
         conds.push(format!("rep_grp = ?{}", args.len()));
     }
     if let Some(s) = sel.state {
-        args.push(Value::Text(s.name().to_string()));
-        conds.push(format!("state = ?{}", args.len()));
+        // Written out, not bound: a partial index is used only for the state it names.
+        conds.push(match s {
+            State::Reserved | State::Running | State::Lost => format!(
+                "state IN ('reserved', 'running', 'lost') AND state = '{}'",
+                s.name()
+            ),
+            _ => format!("state = '{}'", s.name()),
+        });
     }
     if !sel.ids.is_empty() {
         let list: Vec<String> = sel.ids.iter().map(|i| i.to_string()).collect();
