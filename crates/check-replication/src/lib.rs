@@ -10,7 +10,7 @@
 //!
 //! Reads: soa-configs, deployments.json, the system config, the cluster (one look).
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Parser;
 use cluster::{App, Backend};
 use rayon::prelude::*;
@@ -238,6 +238,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         );
         (selection, apps.join().expect("the cluster reader panicked"))
     });
+    if let Some(e) = &selection.unreadable_root {
+        bail!("{e}");
+    }
     let apps = apps?;
     for f in &selection.failures {
         eprintln!(

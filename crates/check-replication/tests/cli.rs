@@ -240,6 +240,30 @@ fn events_go_to_the_sensu_client_socket() {
 }
 
 #[test]
+fn an_unreadable_root_is_unknown_and_said_once() {
+    let dir = tree();
+    let out = Command::new(env!("CARGO_BIN_EXE_check-replication"))
+        .env("SOA_DIR", dir.path().join("nowhere"))
+        .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .args(["--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        out.stdout.is_empty(),
+        "no per-instance event for a tree that cannot be read"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "check-replication: error: {}: No such file or directory (os error 2)",
+            dir.path().join("nowhere").display()
+        )
+    );
+}
+
+#[test]
 fn an_unreachable_engine_is_unknown() {
     let dir = tree();
     let out = Command::new(env!("CARGO_BIN_EXE_check-replication"))

@@ -50,8 +50,8 @@ pub struct Cli {
     #[arg(short = 'i', long)]
     pub instance: Option<String>,
 
-    /// The soa-configs root.
-    #[arg(short = 'y', long, env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR, value_name = "SOA_DIR")]
+    /// The soa-configs root (PaaSTA's --yelpsoa-config-root is the same).
+    #[arg(short = 'y', long, visible_alias = "yelpsoa-config-root", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR, value_name = "SOA_DIR")]
     pub soa_dir: PathBuf,
 
     /// Pull the image from the registry first.
@@ -95,9 +95,33 @@ pub struct Cli {
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub date: Option<chrono::NaiveDate>,
 
-    /// Run the image of this commit instead of the deployed one.
-    #[arg(long, value_name = "SHA")]
+    /// Run the image of this commit instead of the deployed one (hex, 4 to 40 digits).
+    #[arg(long, value_name = "SHA", value_parser = parse_sha)]
     pub sha: Option<String>,
+
+    /// Say on stderr what will run (the equivalent `docker run` argv) before running it.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Accepted for PaaSTA's sake; this local-run reads no secrets.
+    #[arg(long)]
+    pub skip_secrets: bool,
+
+    /// Accepted for PaaSTA's sake; unused (no Vault here).
+    #[arg(long, value_name = "METHOD")]
+    pub vault_auth_method: Option<String>,
+
+    /// Accepted for PaaSTA's sake; unused (no Vault here).
+    #[arg(long, value_name = "FILE")]
+    pub vault_token_file: Option<PathBuf>,
+}
+
+fn parse_sha(s: &str) -> Result<String, String> {
+    if (4..=40).contains(&s.len()) && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!("{s:?} is not a git sha (4 to 40 hex digits)"))
+    }
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
@@ -143,7 +167,22 @@ struct Plan {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    for (given, flag) in [
+        (cli.skip_secrets, "--skip-secrets"),
+        (cli.vault_auth_method.is_some(), "--vault-auth-method"),
+        (cli.vault_token_file.is_some(), "--vault-token-file"),
+    ] {
+        if given {
+            eprintln!("local-run: note: {flag} is accepted as PaaSTA's local-run takes it, and unused: this local-run reads no secrets");
+        }
+    }
     let plan = plan(&cli)?;
+    if cli.verbose {
+        eprintln!(
+            "local-run: running {}",
+            serde_json::Value::from(plan.spec.docker_run_argv())
+        );
+    }
     if cli.json_dict {
         cli::print_json_line(&plan.spec.to_json())?;
         return Ok(ExitCode::SUCCESS);

@@ -521,6 +521,40 @@ fn bad_input_is_refused_clearly() {
         2,
         "is not a date of the form YYYY-MM-DD",
     );
+    expect(
+        &["-s", "example_service", "-i", "batch", "--sha", "not-a-sha"],
+        2,
+        "\"not-a-sha\" is not a git sha (4 to 40 hex digits)",
+    );
+    // Flags PaaSTA users type from habit: the same root by its PaaSTA name, the secrets
+    // flags accepted and said to be unused, -v saying what will run.
+    let (c, out, err) = output(
+        f.cmd("bad")
+            .args([
+                "-s",
+                "example_service",
+                "-i",
+                "batch",
+                "--dry-run",
+                "-v",
+                "--skip-secrets",
+                "--vault-token-file",
+                "/nowhere",
+                "--yelpsoa-config-root",
+            ])
+            .arg(f.soa()),
+    );
+    assert_eq!(c, 0, "{err}");
+    assert!(out.starts_with("[\"docker\",\"run\""), "{out}");
+    assert!(
+        err.contains("--skip-secrets is accepted")
+            && err.contains("--vault-token-file is accepted"),
+        "{err}"
+    );
+    assert!(
+        err.contains("local-run: running [\"docker\",\"run\""),
+        "{err}"
+    );
     std::fs::remove_file(f.soa().join("example_service/deployments.json")).unwrap();
     let soa = f.soa().display().to_string();
     expect(

@@ -193,6 +193,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         &[InstanceType::Marathon, InstanceType::Chronos],
         &cli.instances,
     );
+    if let Some(e) = &selection.unreadable_root {
+        bail!("{e}");
+    }
     let rt = cli::runtime()?;
     rt.block_on(async {
         let backend = cluster::open(

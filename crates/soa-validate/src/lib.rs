@@ -2,7 +2,7 @@
 //! whether it is valid and, if not, exactly what is wrong: the file, line, instance, key, value
 //! and what was expected. Reads only; writes nothing.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,8 +29,8 @@ pub struct Cli {
     #[arg(short = 's', long)]
     pub service: Option<String>,
 
-    /// The soa-configs root.
-    #[arg(short = 'y', long, env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR, value_name = "SOA_DIR")]
+    /// The soa-configs root (PaaSTA's --yelpsoa-config-root is the same).
+    #[arg(short = 'y', long, visible_alias = "yelpsoa-config-root", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR, value_name = "SOA_DIR")]
     pub soa_dir: PathBuf,
 
     /// Print one JSON document instead of ✓/✗ lines.
@@ -55,8 +55,8 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let services = cli.service.as_ref().map(|s| vec![s.clone()]);
-    let report = soa::validate::validate(&cli.soa_dir, services.as_deref())
-        .with_context(|| format!("validating {}", cli.soa_dir.display()))?;
+    // Its errors name the path they concern.
+    let report = soa::validate::validate(&cli.soa_dir, services.as_deref())?;
     if cli.json {
         cli::print_json_line(&serde_json::to_value(&report)?)?;
     } else {

@@ -100,6 +100,16 @@ fn unknown_key() {
         n + 3
     );
     assert!(out.contains(&want), "{out}");
+    let (out, _) = invalid_with(
+        "example_service/adhoc-local.yaml",
+        "other:\n  deploy_group: prod\n  instances: 3\n",
+    );
+    assert!(
+        out.contains(
+            "unknown key instances for an adhoc instance (it is a key of marathon instances)"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -214,7 +224,18 @@ fn unreadable_tree_exits_2() {
         .code(2)
         .get_output()
         .clone();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/soa"));
+    // The OS error once, the path once; and PaaSTA's name for -y works the same.
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        err.trim_end(),
+        "soa-validate: error: /nonexistent/soa: No such file or directory (os error 2)"
+    );
     let dir = tree();
+    Command::cargo_bin("soa-validate")
+        .unwrap()
+        .arg("--yelpsoa-config-root")
+        .arg(dir.path().join("soa"))
+        .assert()
+        .code(0);
     cmd(dir.path()).args(["-s", "nope"]).assert().code(2);
 }

@@ -28,6 +28,9 @@ pub struct Selection {
     pub failures: Vec<Failure>,
     /// Services that could not be loaded at all: whatever of them runs must be left alone.
     pub unreadable_services: Vec<String>,
+    /// The soa-configs root itself could not be listed (with every service asked for): no
+    /// instance can be judged, so a tool stops with an error rather than a per-instance line.
+    pub unreadable_root: Option<String>,
 }
 
 /// Splits `service.instance` (the instance is after the first dot: service names have none).
@@ -66,11 +69,7 @@ pub fn select(
         let services = match crate::service::list_services(soa_dir) {
             Ok(s) => s,
             Err(e) => {
-                out.failures.push(Failure {
-                    service: String::new(),
-                    instance: None,
-                    message: e.to_string(),
-                });
+                out.unreadable_root = Some(e.to_string());
                 return out;
             }
         };

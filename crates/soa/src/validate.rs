@@ -350,7 +350,15 @@ fn check_instance(
             };
             out.push(at(
                 Some(&key),
-                format!("unknown key {key} for a {} instance{hint}", file.kind),
+                format!(
+                    "unknown key {key} for {} {} instance{hint}",
+                    if file.kind.as_str().starts_with('a') {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    file.kind
+                ),
             ));
         }
     }
