@@ -244,13 +244,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let apps = apps?;
     for f in &selection.failures {
         eprintln!(
-            "check-replication: {}{}: {}",
-            f.service,
-            f.instance
-                .as_deref()
-                .map(|i| format!(".{i}"))
-                .unwrap_or_default(),
-            f.message
+            "check-replication: {}",
+            soa::select::about(&f.name(), &f.message)
         );
     }
     let mut by_instance: HashMap<(&str, &str), Vec<&App>> = HashMap::new();

@@ -373,7 +373,7 @@ async fn execute<B: Backend>(
         }
         if let Some(e) = line.record.error() {
             failed = true;
-            eprintln!("setup-service: {name}: {e}");
+            eprintln!("setup-service: {}", soa::select::about(&name, e));
         }
         if let (Some(sender), Some(event), false) = (&mut sensu, line.event, cli.dry_run) {
             if let Err(e) = sender.send(&event) {

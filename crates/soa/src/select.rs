@@ -22,6 +22,26 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// `service[.instance]`.
+    pub fn name(&self) -> String {
+        match &self.instance {
+            Some(i) => format!("{}.{i}", self.service),
+            None => self.service.clone(),
+        }
+    }
+}
+
+/// A message about `name` (a service or `service.instance`), prefixed with the name unless the
+/// message already names it, so no line says the same instance twice.
+pub fn about(name: &str, message: &str) -> String {
+    if name.is_empty() || message.contains(name) {
+        message.to_string()
+    } else {
+        format!("{name}: {message}")
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Selection {
     pub selected: Vec<Selected>,
@@ -174,4 +194,28 @@ pub fn select(
     out.unreadable_services.sort();
     out.unreadable_services.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_said_once() {
+        assert_eq!(
+            about(
+                "svc.main",
+                "/s/svc/marathon-c.yaml:2: instance svc.main: key cpus: bad"
+            ),
+            "/s/svc/marathon-c.yaml:2: instance svc.main: key cpus: bad"
+        );
+        assert_eq!(about("svc.main", "no engine"), "svc.main: no engine");
+        assert_eq!(about("", "the root"), "the root");
+        let f = Failure {
+            service: "svc".into(),
+            instance: Some("main".into()),
+            message: String::new(),
+        };
+        assert_eq!(f.name(), "svc.main");
+    }
 }
