@@ -239,3 +239,94 @@ fn unreadable_tree_exits_2() {
         .code(0);
     cmd(dir.path()).args(["-s", "nope"]).assert().code(2);
 }
+
+/// One file that cannot be read or parsed is ✗ with its reason; every other file is still
+/// checked and printed, and the exit status is 1.
+#[test]
+fn one_bad_file_never_hides_the_rest() {
+    type Spoil = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Spoil, &str)> = vec![
+        (
+            "latin-1",
+            Box::new(|p: &Path| std::fs::write(p, b"main:\n  cmd: caf\xe9\n").unwrap()),
+            "line 2: not UTF-8 text",
+        ),
+        (
+            "a symlink loop",
+            Box::new(|p: &Path| {
+                std::fs::remove_file(p).unwrap();
+                std::os::unix::fs::symlink(p, p).unwrap();
+            }),
+            "cannot be read: Too many levels of symbolic links",
+        ),
+        (
+            "200 KB of nested brackets",
+            Box::new(|p: &Path| {
+                let deep = format!("main: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+                std::fs::write(p, deep).unwrap()
+            }),
+            "line 1: not valid YAML: collections nested more than 100 deep",
+        ),
+    ];
+    for (what, spoil, reason) in cases {
+        let dir = tree();
+        let bad = dir.path().join("soa/example_service/marathon-local.yaml");
+        spoil(&bad);
+        let started = std::time::Instant::now();
+        let out = cmd(dir.path()).output().unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{what}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(&format!("✗ {}\n    {reason}", bad.display())),
+            "{what}: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "✓ {}",
+                dir.path()
+                    .join("soa/example_service/service.yaml")
+                    .display()
+            )),
+            "{what}: the other files are still checked: {text}"
+        );
+        assert!(text.contains("chronos-local.yaml"), "{what}: {text}");
+    }
+}
+
+#[test]
+fn a_root_without_services_is_an_error_that_says_what_it_found() {
+    let dir = tree();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let run = |root: &Path| {
+        let out = Command::cargo_bin("soa-validate")
+            .unwrap()
+            .arg("-y")
+            .arg(root)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = run(&empty);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("no service here: a soa-configs root holds one directory per service"),
+        "{err}"
+    );
+    let (code, err) = run(&dir.path().join("soa/example_service"));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(&format!(
+            "this is one service's directory, not a soa-configs root: validate its parent ({}), or `-s example_service` there",
+            dir.path().join("soa").display()
+        )),
+        "{err}"
+    );
+}

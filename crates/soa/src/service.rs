@@ -81,11 +81,18 @@ pub struct Service {
     pub files: Vec<InstanceFile>,
 }
 
+/// A file of a service, if it is there. One that is there but cannot be read (a symlink loop,
+/// no permission) is a problem of that file, so the rest of the tree is still checked.
 fn read_optional(path: &Path) -> Result<Option<YamlFile>> {
+    let unreadable = |e: std::io::Error| Problem::new(path, format!("cannot be read: {e}")).into();
     match std::fs::metadata(path) {
-        Ok(_) => yaml::read_mapping(path).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(e)),
+        Ok(_) => {}
+    }
+    match yaml::read_mapping(path) {
+        Err(Error::Io { source, .. }) => Err(unreadable(source)),
+        r => r.map(Some),
     }
 }
 

@@ -39,11 +39,39 @@ impl Report {
 }
 
 /// Validates the given services of `soa_dir` (all of them when `services` is None).
+/// What a root with no service directories holds instead: nothing checked is not "valid".
+fn no_services(soa_dir: &Path) -> Problem {
+    let looks_like_a_service = std::fs::read_dir(soa_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name == "service.yaml"
+                || InstanceType::ALL
+                    .iter()
+                    .any(|t| name.starts_with(&format!("{t}-")) && name.ends_with(".yaml"))
+        });
+    let message = if looks_like_a_service {
+        format!(
+            "this is one service's directory, not a soa-configs root: validate its parent ({}), or `-s {}` there",
+            soa_dir.parent().unwrap_or(soa_dir).display(),
+            soa_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        )
+    } else {
+        "no service here: a soa-configs root holds one directory per service".to_string()
+    };
+    Problem::new(soa_dir, message)
+}
+
 pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, Error> {
     let names = match services {
         Some(s) => s.to_vec(),
         None => crate::service::list_services(soa_dir)?,
     };
+    if names.is_empty() {
+        return Err(no_services(soa_dir).into());
+    }
     let mut index = JobIndex::new(soa_dir);
     let mut by_file: BTreeMap<PathBuf, Vec<Problem>> = BTreeMap::new();
     for name in &names {

@@ -13,13 +13,67 @@ pub struct YamlFile {
 }
 
 /// Reads `path` as a YAML mapping. An empty file is an empty mapping, as PaaSTA treats it.
+/// Bytes that are not UTF-8 are a problem of this file, not an error that stops a whole run.
 pub fn read_mapping(path: &Path) -> Result<YamlFile> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        Problem::new(
+            path,
+            format!(
+                "not UTF-8 text (byte {at} is not valid UTF-8; a Latin-1 file must be converted)"
+            ),
+        )
+        .line(Some(line))
+    })?;
     let map = parse_mapping(path, &text)?;
     Ok(YamlFile { text, map })
 }
 
+/// Flow collections (`[`, `{`) nested deeper than this are refused before parsing: no
+/// soa-config needs them, and the parser takes tens of seconds to reach its own limit.
+const MAX_FLOW_DEPTH: usize = 100;
+
+/// The line where flow nesting first goes past MAX_FLOW_DEPTH, if it does.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    for c in text.chars() {
+        match c {
+            '\n' => {
+                line += 1;
+                comment = false;
+                continue;
+            }
+            _ if comment => continue,
+            '\'' | '"' if quote == Some(c) => quote = None,
+            '\'' | '"' if quote.is_none() => quote = Some(c),
+            _ if quote.is_some() => {}
+            '#' => comment = true,
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 pub fn parse_mapping(path: &Path, text: &str) -> Result<Mapping> {
+    if let Some(line) = too_deep(text) {
+        return Err(Problem::new(
+            path,
+            format!("not valid YAML: collections nested more than {MAX_FLOW_DEPTH} deep"),
+        )
+        .line(Some(line))
+        .into());
+    }
     let mut value: Value = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         // serde_yaml appends "at line X column Y"; the line is already in our prefix.
@@ -135,6 +189,27 @@ pub fn locate(text: &str, path: &[&str]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_at_once() {
+        let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let started = std::time::Instant::now();
+        let e = parse_mapping(Path::new("f.yaml"), &deep)
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            e.contains("f.yaml:1") && e.contains("nested more than 100 deep"),
+            "{e}"
+        );
+        // Brackets in strings and comments do not count; ordinary nesting passes.
+        let fine = format!(
+            "a: \"{}\" # {}\nb: [[1, 2], {{c: [3]}}]\n",
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(parse_mapping(Path::new("f.yaml"), &fine).is_ok());
+    }
 
     #[test]
     fn merge_is_deep_and_overrides_win() {
