@@ -330,3 +330,55 @@ fn a_root_without_services_is_an_error_that_says_what_it_found() {
         "{err}"
     );
 }
+
+/// Keys PaaSTA's schemas have (v0.86, and later releases') are accepted in every file type.
+#[test]
+fn keys_paasta_accepts_are_accepted() {
+    let dir = tree();
+    let svc = dir.path().join("soa/example_service");
+    let append = |file: &str, text: &str| {
+        let path = svc.join(file);
+        let mut content = std::fs::read_to_string(&path).unwrap();
+        content.push_str(text);
+        std::fs::write(&path, content).unwrap();
+    };
+    append(
+        "marathon-local.yaml",
+        "more:\n  deploy_group: prod\n  gpus: 1\n  bounce_priority: -2\n  bounce_start_deadline: 30.5\n  previous_marathon_shards: [1, 2]\n  sfn_autoscaling: {min: 1}\n",
+    );
+    append(
+        "adhoc-local.yaml",
+        "gpu_batch:\n  deploy_group: prod\n  gpus: 2\n",
+    );
+    append(
+        "chronos-local.yaml",
+        "graceful:\n  cmd: \"true\"\n  schedule: \"R/2026-01-01T03:00:00Z/P1D\"\n  deploy_group: prod\n  bounce_method: graceful\n",
+    );
+    append(
+        "service.yaml",
+        "cost_owner: search-team\nneeds_puppet_help: false\n",
+    );
+    append(
+        "smartstack.yaml",
+        "  extra_headers: {X-Mode: fast}\n  proxied_through: main.proxy\n  allredisp: true\n  idle_timeout: 300\n  balance: leastconn\n  endpoint_timeouts: {/slow: 5000}\nunlisted:\n  proxy_port: null\n",
+    );
+    append(
+        "deploy.yaml",
+        "  - step: later\n    slack_notify: true\n    timeout: 3600\n    command: make deploy\n    auto_rollback: false\n    ignore_failure: true\nallow_no_verify_deploy: true\ndefault_deploy_strategy: verify\n",
+    );
+    let out = cmd(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // A wrong type is still refused.
+    let path = svc.join("service.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("needs_puppet_help: false", "needs_puppet_help: sometimes"),
+    )
+    .unwrap();
+    let out = cmd(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("key needs_puppet_help: needs_puppet_help is the string \"sometimes\", expected true or false"), "{text}");
+}

@@ -82,6 +82,8 @@ pub enum Kind {
     AlertDuration,
     /// Like `StrList`, and null means none.
     OptStrList,
+    /// The inner kind, or null (unset).
+    OrNull(&'static Kind),
 }
 
 pub struct KeySpec {
@@ -109,6 +111,15 @@ const COUNT: Kind = Kind::Integer {
     max: i64::MAX,
 };
 const PORT: Kind = Kind::Integer { min: 0, max: 65535 };
+const NUMBER: Kind = Kind::Number {
+    min: f64::MIN,
+    exclusive: false,
+    max: f64::MAX,
+};
+const ANY_INT: Kind = Kind::Integer {
+    min: i64::MIN,
+    max: i64::MAX,
+};
 
 /// Keys of an instance in `marathon-`, `chronos-` and `adhoc-<cluster>.yaml`.
 pub static INSTANCE_KEYS: &[KeySpec] = &[
@@ -153,6 +164,7 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
     k("role", Kind::Str, ALL),
     k("iam_role", Kind::Str, ALL),
     k("docker_registry", Kind::Str, ALL),
+    k("gpus", COUNT, M | A),
     // long-running (marathon) instances
     k("instances", COUNT, M),
     k("min_instances", COUNT, M),
@@ -211,6 +223,10 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
     k("accepted_resource_roles", Kind::StrList, M),
     k("host_port", PORT, M),
     k("marathon_shard", COUNT, M),
+    k("previous_marathon_shards", Kind::List, M),
+    k("bounce_priority", ANY_INT, M),
+    k("bounce_start_deadline", NONNEG, M),
+    k("sfn_autoscaling", Kind::Mapping, M),
     // scheduled (chronos) jobs
     k("schedule", Kind::Str, C),
     k("parents", Kind::OptStrList, C),
@@ -224,6 +240,8 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
         Kind::OneOf(&["percent", "brace"]),
         C,
     ),
+    // Later PaaSTA documents it for jobs too; a job's run is not bounced here.
+    k("bounce_method", Kind::Str, C),
 ];
 
 /// Keys of service.yaml of its own; any instance key may also be set there as a default.
@@ -233,6 +251,8 @@ pub static SERVICE_KEYS: &[KeySpec] = &[
     k("git_url", Kind::Str, ALL),
     k("docker_registry", Kind::Str, ALL),
     k("owner", Kind::Str, ALL),
+    k("cost_owner", Kind::Str, ALL),
+    k("needs_puppet_help", Kind::Bool, ALL),
 ];
 
 /// Keys of monitoring.yaml and of an instance's `monitoring` mapping.
@@ -263,7 +283,8 @@ pub static MONITORING_KEYS: &[KeySpec] = &[
 
 /// Keys of one namespace in smartstack.yaml.
 pub static SMARTSTACK_KEYS: &[KeySpec] = &[
-    k("proxy_port", PORT, ALL),
+    k("proxy_port", Kind::OrNull(&PORT), ALL),
+    k("port", PORT, ALL),
     k("mode", Kind::OneOf(&["http", "https", "tcp"]), ALL),
     k("healthcheck_uri", Kind::Str, ALL),
     k(
@@ -285,6 +306,18 @@ pub static SMARTSTACK_KEYS: &[KeySpec] = &[
     k("lb_policy", Kind::Str, ALL),
     k("updown_timeout_s", COUNT, ALL),
     k("is_proxy_port_shared", Kind::Bool, ALL),
+    k("allredisp", Kind::Bool, ALL),
+    k("extra_headers", Kind::Mapping, ALL),
+    k("proxied_through", Kind::Str, ALL),
+    k("idle_timeout", COUNT, ALL),
+    k("balance", Kind::OneOf(&["leastconn", "roundrobin"]), ALL),
+    k("choice_count", COUNT, ALL),
+    k("chaos", Kind::Mapping, ALL),
+    k("clb_proxy", Kind::Str, ALL),
+    k("fixed_delay", Kind::Mapping, ALL),
+    k("is_proxy", Kind::Bool, ALL),
+    k("plugins", Kind::Mapping, ALL),
+    k("endpoint_timeouts", Kind::Mapping, ALL),
 ];
 
 /// Keys of deploy.yaml, and of one step of its pipeline.
@@ -294,6 +327,12 @@ pub static DEPLOY_KEYS: &[KeySpec] = &[
     k("slack_notify", Kind::Bool, ALL),
     k("production_deploy_group", Kind::Str, ALL),
     k("allowed_push_groups", Kind::StrList, ALL),
+    k("allow_no_verify_deploy", Kind::Bool, ALL),
+    k(
+        "default_deploy_strategy",
+        Kind::OneOf(&["verify", "no-verify"]),
+        ALL,
+    ),
 ];
 pub static STEP_KEYS: &[KeySpec] = &[
     k("step", Kind::Str, ALL),
@@ -304,6 +343,31 @@ pub static STEP_KEYS: &[KeySpec] = &[
     k("notify_after_auto_rollback", Kind::Bool, ALL),
     k("parallel", Kind::List, ALL),
     k("disabled", Kind::Bool, ALL),
+    k("display_step_for_confirmation", Kind::Bool, ALL),
+    k("confirmation_required", Kind::Bool, ALL),
+    k("auto_rollback", Kind::Bool, ALL),
+    k("auto_certify_delay", ANY_INT, ALL),
+    k("auto_abandon_delay", ANY_INT, ALL),
+    k("auto_rollback_delay", ANY_INT, ALL),
+    k("timeout", ANY_INT, ALL),
+    k("warn", ANY_INT, ALL),
+    k("command", Kind::Str, ALL),
+    k("slack_notify", Kind::Bool, ALL),
+    k("ignore_failure", Kind::Bool, ALL),
+    k("notify_after_abort", Kind::Bool, ALL),
+    k("deployment_steps", Kind::List, ALL),
+    k("abandon_above_breakage_pct", NUMBER, ALL),
+    k("complete_below_breakage_pct", NUMBER, ALL),
+    k("prompt_after_abandon", Kind::Bool, ALL),
+    k("confirm_complete", Kind::Bool, ALL),
+    k("enable_automated_redeploys", Kind::Bool, ALL),
+    k("alertmanager_rollback", Kind::Bool, ALL),
+    k("alertmanager_rollback_dry_run", Kind::Bool, ALL),
+    k("alertmanager_poll_interval_s", ANY_INT, ALL),
+    k("enable_crashloop_auto_rollback", Kind::Bool, ALL),
+    k("min_restarts_for_crashloop_rollback", ANY_INT, ALL),
+    k("crashloop_rollback_percentage_threshold", NUMBER, ALL),
+    k("service_account", Kind::Str, ALL),
 ];
 
 /// The spec of `key` in `table`, if the key is allowed for instances of type `ty`.
@@ -390,6 +454,12 @@ fn expect(kind: Kind, value: &Value) -> Result<(), String> {
             }
             return Err(format!("one of {}", options.join(", ")));
         }
+        Kind::OrNull(inner) => {
+            if value.is_null() {
+                return Ok(());
+            }
+            return expect(*inner, value).map_err(|e| format!("{e}, or null"));
+        }
         Kind::AlertDuration => match value {
             // -1 means "never" (realert_every's default).
             Value::Number(n) => n.as_i64().is_some_and(|n| n >= -1),
@@ -412,6 +482,7 @@ fn expectation(kind: Kind) -> &'static str {
         Kind::Str => "a string",
         Kind::StrList => "a list of strings",
         Kind::OptStrList => "a list of strings or null",
+        Kind::OrNull(_) => "a value or null",
         Kind::Cmd => "a string, or a list of strings",
         Kind::StrMap => "a mapping of names to strings",
         Kind::Volumes => "a list of {containerPath, hostPath, mode: RO|RW}",
