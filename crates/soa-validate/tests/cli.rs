@@ -382,3 +382,27 @@ fn keys_paasta_accepts_are_accepted() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("key needs_puppet_help: needs_puppet_help is the string \"sometimes\", expected true or false"), "{text}");
 }
+
+#[test]
+fn an_empty_instance_file_is_invalid() {
+    let dir = tree();
+    let file = dir.path().join("soa/example_service/adhoc-local.yaml");
+    std::fs::write(&file, "# nothing here yet\n\n").unwrap();
+    let out = cmd(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "✗ {}\n    line 1: the file holds no instance",
+            file.display()
+        )),
+        "{text}"
+    );
+    // A file that does not parse is said to be invalid YAML, not empty as well.
+    std::fs::write(&file, "batch: [unclosed\n").unwrap();
+    let text = String::from_utf8_lossy(&cmd(dir.path()).output().unwrap().stdout).to_string();
+    assert!(
+        text.contains("not valid YAML") && !text.contains("holds no instance"),
+        "{text}"
+    );
+}

@@ -247,6 +247,22 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
     let deploy_groups = check_deploy(s, &mut out);
     let mut seen: HashMap<(String, String), PathBuf> = HashMap::new();
     for file in &s.files {
+        // PaaSTA's schemas want at least one instance. (A file that failed to parse is also
+        // loaded empty; its text is read again so it is not said to be empty as well.)
+        if file.yaml.map.is_empty()
+            && std::fs::read_to_string(&file.path).is_ok_and(|t| {
+                t.lines()
+                    .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            })
+        {
+            out.push(
+                Problem::new(
+                    &file.path,
+                    "the file holds no instance: an instance file lists at least one (delete it if the service has none here)",
+                )
+                .line(Some(1)),
+            );
+        }
         for (name, _) in file.instances() {
             if let Some(first) =
                 seen.insert((file.cluster.clone(), name.clone()), file.path.clone())
