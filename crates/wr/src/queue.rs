@@ -429,34 +429,26 @@ impl Queue {
     /// made ready.
     pub fn report(&mut self, r: &Report, retry_base: f64) -> Result<(Outcome, usize)> {
         self.tx(|tx| {
-            let held: Option<(u32, String)> = tx
-                .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
-                .query_row(params![r.id, r.runner], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            let Some((attempts, spec)) = held else {
+            let Some((attempts, retries)) = held_by(tx, r.id, &r.runner)? else {
                 return Ok((Outcome::Stale, 0));
             };
-            let retries = serde_json::from_str::<JobSpec>(&spec).map(|s| s.retries).unwrap_or(0);
-            let (outcome, reason) = match (r.killed, r.exit_code) {
-                (false, Some(0)) if r.error.is_none() => (Outcome::Complete, None),
-                (true, _) => (Outcome::Buried, Some("killed by the user".to_string())),
+            let (outcome, until, reason) = match (r.killed, r.exit_code) {
+                (false, Some(0)) if r.error.is_none() => (Outcome::Complete, None, None),
+                (true, _) => (Outcome::Buried, None, Some("killed by the user".to_string())),
                 (false, code) => {
                     let why = match (&r.error, code) {
                         (Some(e), _) => e.clone(),
                         (None, Some(c)) => format!("exited with code {c}"),
                         (None, None) => "ended by a signal".to_string(),
                     };
-                    if attempts <= retries {
-                        (Outcome::Delayed, Some(why))
-                    } else {
-                        (Outcome::Buried, Some(why))
-                    }
+                    let (outcome, until) = after_failure(attempts, retries, r.ended, retry_base);
+                    (outcome, until, Some(why))
                 }
             };
-            let (state, until) = match outcome {
-                Outcome::Complete => (State::Complete, None),
-                Outcome::Delayed => (State::Delayed, Some(r.ended + retry_delay(retry_base, attempts))),
-                _ => (State::Buried, None),
+            let state = match outcome {
+                Outcome::Complete => State::Complete,
+                Outcome::Delayed => State::Delayed,
+                _ => State::Buried,
             };
             tx.prepare_cached(
                 "UPDATE jobs SET state = ?2, until = ?3, started = ?4, ended = ?5, exit_code = ?6, stdout = ?7, stderr = ?8, fail_reason = ?9, runner = NULL, pid = NULL, cmd_pid = NULL WHERE id = ?1",
@@ -488,18 +480,14 @@ impl Queue {
             if released > 0 {
                 return Ok(Outcome::Released);
             }
-            let held: Option<(u32, String)> = tx
-                .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
-                .query_row(params![id, runner], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            let Some((attempts, spec)) = held else {
+            let Some((attempts, retries)) = held_by(tx, id, runner)? else {
                 return Ok(Outcome::Stale);
             };
-            let retries = serde_json::from_str::<JobSpec>(&spec).map(|s| s.retries).unwrap_or(0);
-            let (state, until, outcome) = if attempts <= retries {
-                (State::Delayed, Some(now + retry_delay(retry_base, attempts)), Outcome::Delayed)
+            let (outcome, until) = after_failure(attempts, retries, now, retry_base);
+            let state = if outcome == Outcome::Delayed {
+                State::Delayed
             } else {
-                (State::Buried, None, Outcome::Buried)
+                State::Buried
             };
             tx.prepare_cached(
                 "UPDATE jobs SET state = ?2, until = ?3, ended = ?4, fail_reason = 'lost: its runner ended without reporting', runner = NULL, pid = NULL, cmd_pid = NULL WHERE id = ?1",
@@ -715,6 +703,37 @@ impl Queue {
             .execute("VACUUM INTO ?1", params![to.display().to_string()])
             .map(|_| ())
             .map_err(self.db())
+    }
+}
+
+/// The attempts and retries of the job `runner` holds (running or lost), or None when it holds
+/// it no longer.
+fn held_by(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    runner: &str,
+) -> rusqlite::Result<Option<(u32, u32)>> {
+    let held: Option<(u32, String)> = tx
+        .prepare_cached("SELECT attempts, spec FROM jobs WHERE id = ?1 AND runner = ?2 AND state IN ('running', 'lost')")?
+        .query_row(params![id, runner], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(held.map(|(attempts, spec)| {
+        let retries = serde_json::from_str::<JobSpec>(&spec)
+            .map(|s| s.retries)
+            .unwrap_or(0);
+        (attempts, retries)
+    }))
+}
+
+/// Where a failed attempt goes: delayed (until when) while attempts ≤ retries, else buried.
+fn after_failure(attempts: u32, retries: u32, at: f64, retry_base: f64) -> (Outcome, Option<f64>) {
+    if attempts <= retries {
+        (
+            Outcome::Delayed,
+            Some(at + retry_delay(retry_base, attempts)),
+        )
+    } else {
+        (Outcome::Buried, None)
     }
 }
 
