@@ -10,7 +10,8 @@
 //! Objects go up with server-side encryption AES256 (AWS_SERVER_SIDE_ENCRYPTION chooses another)
 //! and a SHA-256 checksum (AWS_CHECKSUM_ALGORITHM chooses another). A file comes down into a temp
 //! file beside its destination and is renamed when complete, so a transfer cut short leaves no
-//! part behind.
+//! part behind. `write_file` and `remove_file` are that local end for files written whole:
+//! Disdat's index files, wr's keys, tokens and pid file, its database backups.
 
 use futures_util::StreamExt;
 use object_store::path::Path as Key;
@@ -53,6 +54,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temp file beside it (created 0600), synced,
+/// given `mode`, renamed over `path`.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Removes the file at `path`; one that is not there is no error.
+pub fn remove_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -301,6 +327,26 @@ mod tests {
         assert!(split("http://b/p").is_err());
         assert!(split("file://relative").is_err());
         assert!(split("s3:///p").is_err());
+    }
+
+    #[test]
+    fn files_are_written_whole_with_their_mode_and_removed_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
+        write_file(&p, b"one", 0o600).unwrap();
+        write_file(&p, b"two", 0o600).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        remove_file(&p).unwrap();
+        remove_file(&p).unwrap();
+        assert!(write_file(&dir.path().join("no/such/dir/f"), b"x", 0o644).is_err());
     }
 
     #[test]

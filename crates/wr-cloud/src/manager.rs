@@ -66,6 +66,19 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Kills a process group (a command and whatever it started).
+pub fn kill_group(pgid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// The mutex's value; a panic elsewhere while it was held leaves the value as it was.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn log(msg: &str) {
     eprintln!("{:.3} {msg}", now());
 }
@@ -143,7 +156,7 @@ impl Shared {
     ) -> Result<T> {
         let sh = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut q = sh.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let mut q = lock(&sh.queue);
             f(&mut q)
         })
         .await
@@ -152,10 +165,7 @@ impl Shared {
     }
 
     fn changed(&self) {
-        self.pacer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .changed();
+        lock(&self.pacer).changed();
     }
 
     fn authorized(&self, req: &Request<Incoming>) -> bool {
@@ -211,8 +221,8 @@ async fn api(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
     let r = match (method.as_str(), path.as_str()) {
         ("GET", "/ping") => {
             let mut p = sh.ping.clone();
-            p.backup = sh.backup.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            p.backup.pending = sh.pacer.lock().unwrap_or_else(|e| e.into_inner()).pending;
+            p.backup = lock(&sh.backup).clone();
+            p.backup.pending = lock(&sh.pacer).pending;
             Ok(json_response(StatusCode::OK, &p))
         }
         ("POST", "/add") => add(&sh, req).await,
@@ -280,12 +290,7 @@ async fn finished(sh: &Arc<Shared>, f: Finished) -> Result<Response<Body>, Respo
         .or_else(|| next.as_ref().map(|n| n.runner.clone()));
     // A runner this manager did not start (one of a previous manager's) finishes what it holds
     // and gets no more work.
-    let known = runner.is_some_and(|r| {
-        sh.runners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&r)
-    });
+    let known = runner.is_some_and(|r| lock(&sh.runners).contains_key(&r));
     let next = next
         .filter(|_| known)
         .and_then(|n| Some((Req::parse_key(&n.group)?, n)));
@@ -293,9 +298,7 @@ async fn finished(sh: &Arc<Shared>, f: Finished) -> Result<Response<Body>, Respo
     // has more ready jobs than runners, so no runner that could start it now goes without.
     let runners_in_group = next.as_ref().map_or(0, |(req, _)| {
         let key = req.key();
-        sh.runners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&sh.runners)
             .values()
             .filter(|r| r.req.key() == key)
             .count() as u64
@@ -469,12 +472,7 @@ async fn reserve(
         ));
     };
     // A runner this manager did not start (one of a previous manager's) gets no more work.
-    if !sh
-        .runners
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(&r.runner)
-    {
+    if !lock(&sh.runners).contains_key(&r.runner) {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(r.wait.clamp(0.0, 60.0));
@@ -516,7 +514,7 @@ async fn web(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
         Ok(c) => c,
         Err(e) => return Ok(error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
     };
-    let b = sh.backup.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let b = lock(&sh.backup).clone();
     let mut rows = String::new();
     for (s, n) in counts {
         rows.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>", s.name()));
@@ -634,18 +632,14 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
     );
     let mut per_group: HashMap<String, u64> = HashMap::new();
     {
-        let runners = sh.runners.lock().unwrap_or_else(|e| e.into_inner());
+        let runners = lock(&sh.runners);
         for r in runners.values() {
             localhost.allocate(&r.req, 1);
             *per_group.entry(r.req.key()).or_default() += 1;
         }
     }
     for h in held {
-        let ours = sh
-            .runners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&h.runner);
+        let ours = lock(&sh.runners).contains_key(&h.runner);
         let alive = ours || runner_alive(h.pid, &h.runner);
         if !alive {
             if let Some(pgid) = h.cmd_pid.filter(|p| group_leader_alive(*p)) {
@@ -655,10 +649,7 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
                     "job {}: ending the command its gone runner left (process group {pgid})",
                     h.id
                 ));
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{pgid}")])
-                    .stderr(std::process::Stdio::null())
-                    .status();
+                kill_group(pgid as u32);
             }
             let (id, runner, base) = (h.id, h.runner.clone(), sh.settings.retry_delay);
             let outcome = sh
@@ -749,17 +740,11 @@ fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting a runner ({})", sh.settings.exe.display()))?;
-    sh.runners
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone(), RunnerInfo { req });
+    lock(&sh.runners).insert(id.clone(), RunnerInfo { req });
     let sh = sh.clone();
     tokio::spawn(async move {
         let status = child.wait().await;
-        sh.runners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        lock(&sh.runners).remove(&id);
         if let Ok(s) = status {
             if !s.success() {
                 log(&format!("runner {id} ended: {s}"));
@@ -809,7 +794,7 @@ async fn backup_once(sh: &Arc<Shared>, target: &Target) -> bool {
         Ok(Err(e)) => Err(e.into()),
         Err(e) => Err(anyhow::Error::from(e)),
     };
-    let mut st = sh.backup.lock().unwrap_or_else(|e| e.into_inner());
+    let mut st = lock(&sh.backup);
     match r {
         Ok(()) => {
             st.last_ok = Some(now());
@@ -831,17 +816,10 @@ async fn backup_once(sh: &Arc<Shared>, target: &Target) -> bool {
 async fn backups(sh: Arc<Shared>, target: Target) {
     let mut stop = sh.stop.subscribe();
     loop {
-        let start = sh
-            .pacer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .start(now());
+        let start = lock(&sh.pacer).start(now());
         if start {
             let ok = backup_once(&sh, &target).await;
-            sh.pacer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .finished(now(), ok);
+            lock(&sh.pacer).finished(now(), ok);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -851,12 +829,7 @@ async fn backups(sh: Arc<Shared>, target: Target) {
 }
 
 fn remove_if_there(p: &Path) -> Result<()> {
-    match std::fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("removing {}", p.display()))
-        }
-        _ => Ok(()),
-    }
+    store::remove_file(p).with_context(|| format!("removing {}", p.display()))
 }
 
 /// Runs the manager in this process until it is stopped (SIGTERM, SIGINT or `manager stop`).
@@ -971,7 +944,7 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
         stop,
         config,
     });
-    sh.pacer.lock().unwrap_or_else(|e| e.into_inner()).interval = sh.settings.backup_interval;
+    lock(&sh.pacer).interval = sh.settings.backup_interval;
     if restored {
         sh.changed();
     }
@@ -1004,7 +977,7 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
         let _ = t.await;
     }
     if let Some(t) = &sh.target {
-        let pending = sh.pacer.lock().unwrap_or_else(|e| e.into_inner()).pending;
+        let pending = lock(&sh.pacer).pending;
         if pending && !backup_once(&sh, t).await {
             log("the last backup failed; the database in managerdir is whole");
         }

@@ -13,7 +13,7 @@
 
 use crate::api::{Done, Finished, Reserve, Touch, Touched};
 use crate::client::{Answer, CallError, Client};
-use crate::manager::{log, now};
+use crate::manager::{kill_group, lock, log, now};
 use anyhow::{Context, Result};
 use std::io::{Read, Seek, SeekFrom};
 use std::process::ExitCode;
@@ -92,13 +92,6 @@ struct Current {
     abandoned: bool,
 }
 
-fn kill_group(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stderr(std::process::Stdio::null())
-        .status();
-}
-
 /// Touches the current job: first soon after its start (with the command's pid, in case this
 /// runner dies before the command ends), then every `touch_every`.
 fn toucher(a: Arc<Args>, current: Arc<Mutex<Option<Current>>>) {
@@ -106,7 +99,7 @@ fn toucher(a: Arc<Args>, current: Arc<Mutex<Option<Current>>>) {
     loop {
         std::thread::sleep(Duration::from_millis(10));
         let due = {
-            let cur = current.lock().unwrap_or_else(|e| e.into_inner());
+            let cur = lock(&current);
             cur.as_ref().and_then(|c| {
                 let due = match c.last_touch {
                     None => c.started.elapsed() >= FIRST_TOUCH.min(every),
@@ -124,7 +117,7 @@ fn toucher(a: Arc<Args>, current: Arc<Mutex<Option<Current>>>) {
             cmd_pid: first.then_some(pid),
         };
         let answer = a.client.post::<_, Touched>("/touch", &touch);
-        let mut cur = current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = lock(&current);
         let Some(c) = cur.as_mut().filter(|c| c.id == id) else {
             continue;
         };
@@ -320,7 +313,7 @@ fn execute(
             return Some(report);
         }
     };
-    *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Current {
+    *lock(current) = Some(Current {
         id: job.id,
         pid: child.id(),
         started: Instant::now(),
@@ -329,7 +322,7 @@ fn execute(
         abandoned: false,
     });
     let status = child.wait();
-    let cur = current.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let cur = lock(current).take();
     report.stdout = tail(out);
     report.stderr = tail(err);
     report.ended = now();

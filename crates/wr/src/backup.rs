@@ -82,10 +82,7 @@ impl Target {
 }
 
 fn remove_if_there(p: &Path) -> Result<()> {
-    match std::fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(p)(e)),
-        _ => Ok(()),
-    }
+    store::remove_file(p).map_err(io(p))
 }
 
 /// The consistent copy a backup sends, read through a connection of its own: in WAL mode a
