@@ -78,6 +78,43 @@ fn md5_10(text: &str) -> String {
         .collect()
 }
 
+/// What made a bundle: `dsdt add` of files, or a transform run.
+pub enum Origin {
+    Added,
+    Run(Run),
+}
+
+/// A transform run's output bundle: the uuid the host chose, what it ran, on what, with what.
+pub struct Run {
+    pub uuid: String,
+    /// The transform as named to run it (Python `module.Class`, or an executable's path in the
+    /// pipeline): the lineage's code method.
+    pub pipe_cls: String,
+    /// Its short name (the class, or the executable's file name): the processing name's start.
+    pub task: String,
+    /// Its parameters (tagged `__param.NAME`).
+    pub params: Vec<(String, String)>,
+    /// The input bundles.
+    pub depends_on: Vec<pb::Dependency>,
+    pub start_time: f64,
+    pub stop_time: f64,
+}
+
+impl Run {
+    /// `<transform>_<md5 of its params>_<md5 of its inputs' uuids>`, each md5 cut to 10
+    /// digits, as Disdat names a task's output by what determines it.
+    pub fn processing_name(&self) -> String {
+        let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let inputs: Vec<&str> = self.depends_on.iter().map(|d| d.hframe_uuid.as_str()).collect();
+        format!(
+            "{}_{}_{}",
+            self.task,
+            md5_10(&params.join(",")),
+            md5_10(&inputs.join(","))
+        )
+    }
+}
+
 impl Context {
     /// Opens `name` for reading.
     pub fn open(disdat: &Disdat, name: &str) -> Result<Context> {
@@ -175,7 +212,32 @@ impl Context {
         paths: &[PathBuf],
         tags: &[(String, String)],
     ) -> Result<HyperFrame> {
-        let uuid = uuid::Uuid::new_v4().to_string();
+        self.make(name, paths, tags, &Origin::Added)
+    }
+
+    /// A new bundle of the files, as `add` makes it, with the lineage and params of `origin`.
+    pub fn make(
+        &self,
+        name: &str,
+        paths: &[PathBuf],
+        tags: &[(String, String)],
+        origin: &Origin,
+    ) -> Result<HyperFrame> {
+        let uuid = match origin {
+            Origin::Added => uuid::Uuid::new_v4().to_string(),
+            Origin::Run(run) => {
+                uuid::Uuid::parse_str(&run.uuid).map_err(|_| {
+                    self.bundle_err(name, format!("{:?} is not a uuid", run.uuid))
+                })?;
+                if self.bundle_dir(&run.uuid).exists() {
+                    return Err(self.bundle_err(
+                        name,
+                        format!("a bundle with uuid {} is here already", run.uuid),
+                    ));
+                }
+                run.uuid.clone()
+            }
+        };
         let dir = self.bundle_dir(&uuid);
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         let mut any_dir = false;
@@ -230,13 +292,48 @@ impl Context {
                 &frame.encode_to_vec(),
                 0o644,
             )?;
-            let typed = paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let proc_name = format!("add_{}_{EMPTY_MD5_10}", md5_10(&typed));
-            let mut all_tags = vec![StringTuple::new("__param.path", typed)];
+            let (proc_name, mut all_tags, lineage) = match origin {
+                Origin::Added => {
+                    let typed = paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let proc_name = format!("add_{}_{EMPTY_MD5_10}", md5_10(&typed));
+                    let lineage = Lineage {
+                        hframe_proc_name: proc_name.clone(),
+                        hframe_uuid: uuid.clone(),
+                        creation_date: now(),
+                        code_method: "add".into(),
+                        ..Default::default()
+                    };
+                    (
+                        proc_name,
+                        vec![StringTuple::new("__param.path", typed)],
+                        lineage,
+                    )
+                }
+                Origin::Run(run) => {
+                    let proc_name = run.processing_name();
+                    let lineage = Lineage {
+                        hframe_proc_name: proc_name.clone(),
+                        hframe_uuid: uuid.clone(),
+                        creation_date: now(),
+                        code_method: run.pipe_cls.clone(),
+                        data_context: self.info.local.clone(),
+                        depends_on: run.depends_on.clone(),
+                        start_time: run.start_time,
+                        stop_time: run.stop_time,
+                        ..Default::default()
+                    };
+                    let params = run
+                        .params
+                        .iter()
+                        .map(|(k, v)| StringTuple::new(format!("__param.{k}"), v.clone()))
+                        .collect();
+                    (proc_name, params, lineage)
+                }
+            };
             for (k, v) in tags {
                 match all_tags.iter_mut().find(|t| &t.k == k) {
                     Some(t) => t.v = v.clone(),
@@ -254,13 +351,7 @@ impl Context {
                 processing_name: proc_name.clone(),
                 uuid: uuid.clone(),
                 frames: vec![StringTuple::new("unnamed:0", frame_uuid)],
-                lineage: Some(Lineage {
-                    hframe_proc_name: proc_name,
-                    hframe_uuid: uuid.clone(),
-                    creation_date: now(),
-                    code_method: "add".into(),
-                    ..Default::default()
-                }),
+                lineage: Some(lineage),
                 tags: all_tags,
                 presentation: presentation as i32,
                 hash: String::new(),

@@ -17,7 +17,7 @@ pub mod remote;
 pub mod root;
 pub mod values;
 
-pub use context::{Context, Filter};
+pub use context::{Context, Filter, Origin, Run};
 pub use root::Disdat;
 
 use std::path::{Path, PathBuf};

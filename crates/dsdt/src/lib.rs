@@ -14,6 +14,8 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod entrypoint;
+
 const EXAMPLES: &str = "\
 Examples:
   dsdt init && dsdt context examples && dsdt switch examples
@@ -126,6 +128,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The runtime inside a transform's image (its entrypoint, which dsdt dockerize sets):
+    /// pull the input bundle, run the transform, commit and push the output bundle.
+    Entrypoint(entrypoint::EntrypointArgs),
     /// Run `dsdt-<name>` (e.g. `dsdt run` runs dsdt-run).
     #[command(external_subcommand)]
     External(Vec<String>),
@@ -228,12 +233,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Err(dir) => bail!("DisDat already initialized in {}.", dir.display()),
         };
     }
-    if let Command::External(args) = &cli.command {
-        return external(args);
-    }
+    let command = match cli.command {
+        Command::External(args) => return external(&args),
+        Command::Entrypoint(args) => return Ok(entrypoint::run(&home, args)),
+        other => other,
+    };
+    let cli = Cli { command, ..cli };
     let d = Disdat::locate(&home)?;
     match cli.command {
-        Command::Init | Command::External(_) => unreachable!("handled above"),
+        Command::Init | Command::External(_) | Command::Entrypoint(_) => {
+            unreachable!("handled above")
+        }
         Command::Context { name: None } => {
             let cur = d.current()?;
             for c in d.contexts()? {
