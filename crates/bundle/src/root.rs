@@ -70,6 +70,15 @@ impl Disdat {
         })
     }
 
+    /// `key` of `[section]` in disdat.cfg (e.g. `[docker] registry`), if set and not empty.
+    pub fn setting(&self, section: &str, key: &str) -> Result<Option<String>> {
+        let path = self.config_dir.join("disdat.cfg");
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        Ok(cfg_value(&text, section, key)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string))
+    }
+
     /// `dsdt init`: writes the default config; Err(dir) when one is there already.
     pub fn init(home: &Path) -> Result<std::result::Result<Disdat, PathBuf>> {
         let dir = config_dir(home);
@@ -204,14 +213,19 @@ impl Disdat {
 
 /// `[core] meta_dir_root = …` in an ini text.
 fn meta_dir_root(cfg: &str) -> Option<&str> {
-    let mut in_core = false;
+    cfg_value(cfg, "core", "meta_dir_root")
+}
+
+/// `key` of `[section]` in the config's ini text (`=` or `:`, as Python's configparser).
+pub fn cfg_value<'a>(cfg: &'a str, section: &str, key: &str) -> Option<&'a str> {
+    let mut inside = false;
     for line in cfg.lines() {
         let line = line.trim();
-        if line.starts_with('[') {
-            in_core = line == "[core]";
-        } else if in_core {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+        } else if inside {
             if let Some((k, v)) = line.split_once(['=', ':']) {
-                if k.trim() == "meta_dir_root" {
+                if k.trim() == key {
                     return Some(v.trim());
                 }
             }

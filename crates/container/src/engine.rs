@@ -343,6 +343,38 @@ impl Engine {
     }
 }
 
+/// Copies an attached container's output to our stdout and stderr as it comes, until the
+/// container closes it. A stdout whose reader left (a closed pipe) is not an error.
+pub async fn copy_output(output: &mut AttachedOutput) -> std::io::Result<()> {
+    use std::io::Write;
+    while let Some(item) = output.next().await {
+        let Ok(item) = item else { break };
+        let written = match item {
+            LogOutput::StdErr { message } => {
+                let mut e = std::io::stderr().lock();
+                // A failing stderr cannot be reported anywhere.
+                let _ = e.write_all(&message).and_then(|_| e.flush());
+                Ok(())
+            }
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(&message).and_then(|_| o.flush())
+            }
+            LogOutput::StdIn { .. } => Ok(()),
+        };
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// The output half of an attached container.
+pub type AttachedOutput = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
+
 /// A directory with a Dockerfile as a tar build context (symlinks kept as links).
 pub fn build_context(dir: &Path) -> Result<Vec<u8>> {
     if !dir.join("Dockerfile").exists() {

@@ -242,14 +242,17 @@ pub fn transform(pipeline: &Path, pipe_cls: &str) -> Result<Transform> {
 }
 
 /// The Python side of the calling convention (docs/disdat.md §8): `Class()` is made and its
-/// `pipe_run(inputs, output_dir, **params)` called; inputs are the input bundle's files.
+/// `pipe_run(inputs, output_dir, **params)` called; inputs are the input bundle's files, params
+/// come as NAME VALUE words. Only the minimal standard library is used (python3-minimal).
 const PYTHON_SHIM: &str = r#"
-import importlib, json, os, sys
-root, module, cls, in_dir, out_dir, params = sys.argv[1:7]
+import importlib, os, sys
+root, module, cls, in_dir, out_dir = sys.argv[1:6]
+words = sys.argv[6:]
+params = dict(zip(words[0::2], words[1::2]))
 sys.path.insert(0, root)
 task = getattr(importlib.import_module(module), cls)()
 inputs = sorted(os.path.join(d, f) for d, _, fs in os.walk(in_dir) for f in fs)
-task.pipe_run(inputs, out_dir, **json.loads(params))
+task.pipe_run(inputs, out_dir, **params)
 "#;
 
 fn run_transform(
@@ -266,10 +269,6 @@ fn run_transform(
             c
         }
         Transform::Python { module, class } => {
-            let map: serde_json::Map<String, serde_json::Value> = params
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
             let mut c = std::process::Command::new("python3");
             c.arg("-c")
                 .arg(PYTHON_SHIM)
@@ -278,7 +277,7 @@ fn run_transform(
                 .arg(class)
                 .arg(in_dir)
                 .arg(out_dir)
-                .arg(serde_json::Value::Object(map).to_string());
+                .args(params.iter().flat_map(|(k, v)| [k, v]));
             c
         }
     };

@@ -209,7 +209,8 @@ fn home() -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("HOME is not set: Disdat's config lives in ~/.config/disdat"))
 }
 
-fn tags(pairs: &[String]) -> Result<Vec<(String, String)>> {
+/// `KEY:VALUE` words as pairs; an error naming the word without a colon.
+pub fn tags(pairs: &[String]) -> Result<Vec<(String, String)>> {
     pairs
         .iter()
         .map(|p| {

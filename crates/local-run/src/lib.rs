@@ -9,13 +9,12 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
-use container::engine::LogOutput;
 use container::health::{self, Probe, Target, Verdict};
 use container::spec::{number_text, Network};
 use container::{ContainerSpec, Engine, SpecOptions};
 use soa::deployments::{Deployments, DesiredState};
 use soa::{InstanceConfig, InstanceType, Service, SystemConfig};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -503,7 +502,6 @@ async fn execute(cli: &Cli, plan: Plan) -> Result<ExitCode> {
 
 /// Streams the container, runs the health check, and answers signals; the exit status.
 async fn supervise(engine: &Engine, id: &str, plan: &Plan, cli: &Cli) -> Result<ExitCode> {
-    use futures_util::StreamExt as _;
     use tokio::signal::unix::{signal, SignalKind};
     let spec = &plan.spec;
     let attached = engine.attach(id, spec.interactive).await?;
@@ -519,23 +517,7 @@ async fn supervise(engine: &Engine, id: &str, plan: &Plan, cli: &Cli) -> Result<
             let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut input).await;
         });
     }
-    let pump = async {
-        while let Some(item) = output.next().await {
-            let Ok(item) = item else { break };
-            match item {
-                LogOutput::StdErr { message } => {
-                    let mut e = std::io::stderr().lock();
-                    let _ = e.write_all(&message).and_then(|_| e.flush());
-                }
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    let mut o = std::io::stdout().lock();
-                    o.write_all(&message).and_then(|_| o.flush())?;
-                }
-                LogOutput::StdIn { .. } => {}
-            }
-        }
-        Ok::<(), std::io::Error>(())
-    };
+    let pump = container::engine::copy_output(&mut output);
     let health = async {
         let Some(probe) = &plan.probe else {
             return std::future::pending::<Verdict>().await;
@@ -591,7 +573,7 @@ async fn supervise(engine: &Engine, id: &str, plan: &Plan, cli: &Cli) -> Result<
     let status = loop {
         tokio::select! {
             r = &mut pump => {
-                r.or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })?;
+                r?;
                 break ExitCode::from(exit_byte(engine.wait(id).await?));
             }
             v = &mut health, if !health_done => {

@@ -138,52 +138,92 @@ fn ini_section(path: &Path, section: &str) -> BTreeMap<String, String> {
     out
 }
 
-fn s3_store(bucket: &str, profile: Option<&str>) -> object_store::Result<Arc<dyn ObjectStore>> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-    let home = env("HOME").map(PathBuf::from).unwrap_or_default();
-    let profile = profile
-        .map(str::to_string)
-        .or_else(|| env("AWS_PROFILE"))
-        .unwrap_or_else(|| "default".into());
-    if env("AWS_ACCESS_KEY_ID").is_none() {
-        let creds = ini_section(
-            &env("AWS_SHARED_CREDENTIALS_FILE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| home.join(".aws/credentials")),
-            &profile,
-        );
-        if let Some(v) = creds.get("aws_access_key_id") {
-            b = b.with_access_key_id(v);
-        }
-        if let Some(v) = creds.get("aws_secret_access_key") {
-            b = b.with_secret_access_key(v);
-        }
-        if let Some(v) = creds.get("aws_session_token") {
-            b = b.with_token(v);
-        }
-    }
-    let region = env("AWS_REGION")
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .or_else(|| {
-            let section = if profile == "default" {
-                "default".to_string()
-            } else {
-                format!("profile {profile}")
-            };
-            ini_section(
-                &env("AWS_CONFIG_FILE")
+/// AWS credentials and region as the AWS CLI finds them (the module's doc says where).
+#[derive(Debug, Clone, Default)]
+pub struct Aws {
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub region: Option<String>,
+    /// The profile looked in.
+    pub profile: String,
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+impl Aws {
+    /// `profile`, else AWS_PROFILE, else `default`.
+    pub fn find(profile: Option<&str>) -> Aws {
+        let home = env("HOME").map(PathBuf::from).unwrap_or_default();
+        let profile = profile
+            .map(str::to_string)
+            .or_else(|| env("AWS_PROFILE"))
+            .unwrap_or_else(|| "default".into());
+        let mut aws = Aws {
+            profile: profile.clone(),
+            ..Default::default()
+        };
+        if env("AWS_ACCESS_KEY_ID").is_some() {
+            aws.access_key_id = env("AWS_ACCESS_KEY_ID");
+            aws.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
+            aws.session_token = env("AWS_SESSION_TOKEN");
+        } else {
+            let creds = ini_section(
+                &env("AWS_SHARED_CREDENTIALS_FILE")
                     .map(PathBuf::from)
-                    .unwrap_or_else(|| home.join(".aws/config")),
-                &section,
-            )
-            .get("region")
-            .cloned()
-        });
-    if let Some(r) = region {
+                    .unwrap_or_else(|| home.join(".aws/credentials")),
+                &profile,
+            );
+            aws.access_key_id = creds.get("aws_access_key_id").cloned();
+            aws.secret_access_key = creds.get("aws_secret_access_key").cloned();
+            aws.session_token = creds.get("aws_session_token").cloned();
+        }
+        aws.region = env("AWS_REGION")
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or_else(|| {
+                let section = if profile == "default" {
+                    "default".to_string()
+                } else {
+                    format!("profile {profile}")
+                };
+                ini_section(
+                    &env("AWS_CONFIG_FILE")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| home.join(".aws/config")),
+                    &section,
+                )
+                .get("region")
+                .cloned()
+            });
+        aws
+    }
+
+    /// Where to send requests for `service` (e.g. `s3`, `batch`): AWS_ENDPOINT_URL_<SERVICE>,
+    /// then AWS_ENDPOINT_URL; None for AWS's own.
+    pub fn endpoint(service: &str) -> Option<String> {
+        env(&format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase()))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+    }
+}
+
+fn s3_store(bucket: &str, profile: Option<&str>) -> object_store::Result<Arc<dyn ObjectStore>> {
+    let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let aws = Aws::find(profile);
+    if let Some(v) = &aws.access_key_id {
+        b = b.with_access_key_id(v);
+    }
+    if let Some(v) = &aws.secret_access_key {
+        b = b.with_secret_access_key(v);
+    }
+    if let Some(v) = &aws.session_token {
+        b = b.with_token(v);
+    }
+    if let Some(r) = &aws.region {
         b = b.with_region(r);
     }
-    if let Some(endpoint) = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
+    if let Some(endpoint) = Aws::endpoint("s3") {
         b = b
             .with_allow_http(endpoint.starts_with("http://"))
             .with_endpoint(endpoint);
