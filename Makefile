@@ -23,6 +23,7 @@ demo: build
 test:
 	sh bin/ensure-docker.sh
 	sh bin/ensure-disdat.sh >/dev/null
+	sh bin/ensure-registry.sh
 	$(CARGO) build --workspace --locked
 	status=0; $(CARGO) test --workspace --locked --no-fail-fast || status=$$?; sh bin/test-cleanup.sh; \
 	$(CARGO) run --quiet --locked -p gen-docs -- --check man || status=$$?; exit $$status

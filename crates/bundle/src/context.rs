@@ -104,8 +104,16 @@ impl Run {
     /// `<transform>_<md5 of its params>_<md5 of its inputs' uuids>`, each md5 cut to 10
     /// digits, as Disdat names a task's output by what determines it.
     pub fn processing_name(&self) -> String {
-        let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let inputs: Vec<&str> = self.depends_on.iter().map(|d| d.hframe_uuid.as_str()).collect();
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let inputs: Vec<&str> = self
+            .depends_on
+            .iter()
+            .map(|d| d.hframe_uuid.as_str())
+            .collect();
         format!(
             "{}_{}_{}",
             self.task,
@@ -226,9 +234,8 @@ impl Context {
         let uuid = match origin {
             Origin::Added => uuid::Uuid::new_v4().to_string(),
             Origin::Run(run) => {
-                uuid::Uuid::parse_str(&run.uuid).map_err(|_| {
-                    self.bundle_err(name, format!("{:?} is not a uuid", run.uuid))
-                })?;
+                uuid::Uuid::parse_str(&run.uuid)
+                    .map_err(|_| self.bundle_err(name, format!("{:?} is not a uuid", run.uuid)))?;
                 if self.bundle_dir(&run.uuid).exists() {
                     return Err(self.bundle_err(
                         name,

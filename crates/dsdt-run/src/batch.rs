@@ -43,7 +43,11 @@ pub fn reusable(answer: &Value, wanted: &Wanted) -> Option<String> {
         .as_array()?
         .iter()
         .filter(|d| d.get("jobDefinitionName").and_then(Value::as_str) == Some(&wanted.name))
-        .filter(|d| d.get("status").and_then(Value::as_str).is_none_or(|s| s == "ACTIVE"))
+        .filter(|d| {
+            d.get("status")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s == "ACTIVE")
+        })
         .max_by_key(|d| d.get("revision").and_then(Value::as_u64).unwrap_or(0))?;
     let props = latest.get("containerProperties")?;
     let same = props.get("image").and_then(Value::as_str) == Some(&wanted.image)
@@ -88,7 +92,10 @@ pub fn run(cli: &Cli, host: &Host, rt: &tokio::runtime::Runtime) -> Result<ExitC
                 ));
             };
             let prefix = d.setting("docker", "repository_prefix")?;
-            format!("{}:latest", registry_name(&registry, prefix.as_deref(), &base))
+            format!(
+                "{}:latest",
+                registry_name(&registry, prefix.as_deref(), &base)
+            )
         }
     };
     let wanted = Wanted {
@@ -129,7 +136,9 @@ pub fn run(cli: &Cli, host: &Host, rt: &tokio::runtime::Runtime) -> Result<ExitC
             let revision = answer
                 .get("revision")
                 .and_then(Value::as_u64)
-                .ok_or_else(|| anyhow!("AWS Batch RegisterJobDefinition: no revision in {answer}"))?;
+                .ok_or_else(|| {
+                    anyhow!("AWS Batch RegisterJobDefinition: no revision in {answer}")
+                })?;
             let d = format!("{}:{revision}", wanted.name);
             eprintln!("dsdt-run: new job definition {d}");
             d
@@ -152,7 +161,10 @@ pub fn run(cli: &Cli, host: &Host, rt: &tokio::runtime::Runtime) -> Result<ExitC
             .filter(|(k, _)| {
                 matches!(
                     k.as_str(),
-                    "AWS_DEFAULT_REGION" | "AWS_REGION" | "AWS_ENDPOINT_URL" | "AWS_ENDPOINT_URL_S3"
+                    "AWS_DEFAULT_REGION"
+                        | "AWS_REGION"
+                        | "AWS_ENDPOINT_URL"
+                        | "AWS_ENDPOINT_URL_S3"
                 )
             })
             .collect(),

@@ -83,10 +83,18 @@ fn parse_ldd(text: &str) -> (Vec<PathBuf>, Option<PathBuf>) {
     for line in text.lines() {
         let line = line.trim();
         if let Some((_, rest)) = line.split_once("=>") {
-            if let Some(path) = rest.split_whitespace().next().filter(|p| p.starts_with('/')) {
+            if let Some(path) = rest
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/'))
+            {
                 libs.push(PathBuf::from(path));
             }
-        } else if let Some(path) = line.split_whitespace().next().filter(|p| p.starts_with('/')) {
+        } else if let Some(path) = line
+            .split_whitespace()
+            .next()
+            .filter(|p| p.starts_with('/'))
+        {
             loader = Some(PathBuf::from(path));
         }
     }
@@ -100,7 +108,9 @@ fn runtime(path: Option<&Path>) -> Result<Runtime> {
             .parent()
             .map(|d| d.join("dsdt"))
             .filter(|p| p.is_file())
-            .ok_or_else(|| anyhow!("no dsdt beside this program to ship as the runtime; give --runtime PATH"))?,
+            .ok_or_else(|| {
+                anyhow!("no dsdt beside this program to ship as the runtime; give --runtime PATH")
+            })?,
     };
     let out = std::process::Command::new("ldd")
         .arg(&binary)
@@ -169,7 +179,10 @@ fn layer(rt: &Runtime, pipe_root: &Path, ca: Option<&Path>) -> Result<Vec<u8>> {
 /// Where `--push` sends the image: `<registry>/[<repository_prefix>/]<image>`.
 pub fn registry_name(registry: &str, prefix: Option<&str>, image: &str) -> String {
     let mut name = registry.trim_end_matches('/').to_string();
-    if let Some(p) = prefix.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+    if let Some(p) = prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+    {
         name.push('/');
         name.push_str(p);
     }
@@ -178,10 +191,13 @@ pub fn registry_name(registry: &str, prefix: Option<&str>, image: &str) -> Strin
 
 /// The host's CA bundle, if it has one where Debian and Red Hat keep it.
 fn ca_bundle() -> Option<PathBuf> {
-    ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -197,7 +213,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let image = image_name(&cli.pipe_cls);
     let tagged = format!("{image}:latest");
     let push_to = if cli.push {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
         let d = bundle::Disdat::locate(&home)?;
         let Some(registry) = d.setting("docker", "registry")? else {
             return refuse(format!(
@@ -344,7 +362,8 @@ async fn push(engine: &Engine, tagged: &str, target: &str) -> Result<()> {
     );
     let mut last = String::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| anyhow!("pushing {target}: {}", container::EngineError::from(e)))?;
+        let info =
+            item.map_err(|e| anyhow!("pushing {target}: {}", container::EngineError::from(e)))?;
         if let Some(err) = info.error_detail.and_then(|d| d.message) {
             bail!("pushing {target}: {err}");
         }
@@ -388,6 +407,9 @@ mod tests {
             registry_name("127.0.0.1:5000/", Some("/team/"), "disdat-x"),
             "127.0.0.1:5000/team/disdat-x"
         );
-        assert_eq!(registry_name("r.example", None, "disdat-x"), "r.example/disdat-x");
+        assert_eq!(
+            registry_name("r.example", None, "disdat-x"),
+            "r.example/disdat-x"
+        );
     }
 }

@@ -51,7 +51,10 @@ pub struct Cli {
     #[arg(long)]
     pub no_push_input: bool,
     /// Pass the container temporary credentials (STS GetSessionToken) valid this many seconds.
-    #[arg(long = "use-aws-session-token", value_name = "AWS_SESSION_TOKEN_DURATION")]
+    #[arg(
+        long = "use-aws-session-token",
+        value_name = "AWS_SESSION_TOKEN_DURATION"
+    )]
     pub session_token: Option<u64>,
     /// Take the input bundle with tag KEY:VALUE (repeatable; also -it).
     #[arg(long = "input-tag", value_name = "KEY:VALUE")]
@@ -369,7 +372,10 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(image_name("pipelines.tasks.Upper"), "disdat-pipelines-tasks");
+        assert_eq!(
+            image_name("pipelines.tasks.Upper"),
+            "disdat-pipelines-tasks"
+        );
         assert_eq!(image_name("Tasks.Upper"), "disdat-tasks");
         assert_eq!(image_name("copy.sh"), "disdat-copy");
         assert_eq!(image_name("bin/my_copy"), "disdat-bin-my-copy");
@@ -382,7 +388,9 @@ mod tests {
     #[test]
     fn disdat_tag_flags() {
         assert_eq!(
-            long_tag_flags(words("dsdt-run -it a:b --backend Local -ot c:d in out cls -it x")),
+            long_tag_flags(words(
+                "dsdt-run -it a:b --backend Local -ot c:d in out cls -it x"
+            )),
             words("dsdt-run --input-tag a:b --backend Local --output-tag c:d in out cls -it x")
         );
         // A flag's value is not a positional, and -it as a value stays.

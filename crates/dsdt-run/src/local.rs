@@ -81,7 +81,9 @@ pub async fn run(cli: &Cli, host: &Host) -> Result<ExitCode> {
         .and_then(|cmd| cmd.into_iter().next())
         .is_some_and(|first| first == "dsdt_docker");
     let session = match cli.session_token {
-        Some(secs) if !cli.dry_run => Some(crate::aws::Client::new(cli.profile.as_deref())?.session_token(secs)?),
+        Some(secs) if !cli.dry_run => {
+            Some(crate::aws::Client::new(cli.profile.as_deref())?.session_token(secs)?)
+        }
         _ => None,
     };
     let mut volumes = Vec::new();

@@ -92,10 +92,9 @@ pub fn params(args: &[String]) -> Vec<(String, String)> {
 fn entry(home: &Path, a: &EntrypointArgs) -> Result<HyperFrame> {
     let kind = transform(&a.pipeline, &a.pipe_cls)?;
     let task = match &kind {
-        Transform::Executable(path) => path.file_name().map_or_else(
-            || a.pipe_cls.clone(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
+        Transform::Executable(path) => path
+            .file_name()
+            .map_or_else(|| a.pipe_cls.clone(), |n| n.to_string_lossy().into_owned()),
         Transform::Python { class, .. } => class.clone(),
     };
     let in_tags = crate::tags(&a.input_tags)?;
@@ -212,10 +211,7 @@ fn stage_input(ctx: &Context, hf: &HyperFrame, dir: &Path) -> Result<()> {
 #[derive(Debug, PartialEq)]
 pub enum Transform {
     Executable(PathBuf),
-    Python {
-        module: String,
-        class: String,
-    },
+    Python { module: String, class: String },
 }
 
 /// Which kind `pipe_cls` is in `pipeline`: a file at that path is an executable; otherwise

@@ -3,8 +3,7 @@
 //! prints it, and committed by ours; bundles ours made are listed and printed by Python the same
 //! way, and their .pb files pass Python's hash check. Each test has a home of its own.
 
-mod common;
-use common::Home;
+use testkit::disdat::Home;
 
 /// The commands both tools must print alike on one tree.
 const READS: &[&[&str]] = &[

@@ -3,8 +3,7 @@
 //! short (a relay in front of the server is cut mid-transfer): the remote shows no bundle until
 //! a repeated push completes it, and a cut pull leaves the local context readable.
 
-mod common;
-use common::Home;
+use testkit::disdat::Home;
 use testkit::{json_lines, Moto, Relay};
 
 #[test]

@@ -203,8 +203,11 @@ impl Aws {
     /// Where to send requests for `service` (e.g. `s3`, `batch`): AWS_ENDPOINT_URL_<SERVICE>,
     /// then AWS_ENDPOINT_URL; None for AWS's own.
     pub fn endpoint(service: &str) -> Option<String> {
-        env(&format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase()))
-            .or_else(|| env("AWS_ENDPOINT_URL"))
+        env(&format!(
+            "AWS_ENDPOINT_URL_{}",
+            service.to_ascii_uppercase()
+        ))
+        .or_else(|| env("AWS_ENDPOINT_URL"))
     }
 }
 

@@ -2,6 +2,8 @@
 //! binaries, the fixture tree, JSON-lines output, the Docker CLI, the busybox images the
 //! engine tests run, and the cleanup of a test cluster's containers. A dev-dependency only.
 
+pub mod disdat;
+
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -133,9 +135,16 @@ pub fn free_port() -> u16 {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// With settings of moto's own in its environment (e.g. MOTO_DOCKER_NETWORK_MODE=host, so
+    /// the containers its Batch runs reach it on loopback).
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = free_port();
         let child = Command::new(disdat_venv().join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -189,6 +198,83 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Debian's docker-registry (bin/ensure-registry.sh installs it) on a free loopback port, its
+/// storage in a temp directory; stopped (by its PID) when dropped. The engine pushes to and
+/// pulls from 127.0.0.1 without TLS.
+pub struct Registry {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("the registry's config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry starts (sh bin/ensure-registry.sh installs it)");
+        let registry = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not listen on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// `127.0.0.1:PORT`, as image names start.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Python image (fixtures/images/make-python-image.sh: python3-minimal from Debian's
+/// packages), built when the engine lacks it and kept as a cache under its tag.
+pub fn python_image() -> &'static str {
+    const TAG: &str = "paasta-toolkit/python3-minimal:3.11";
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !*built {
+        require_engine();
+        ok(Command::new("sh")
+            .arg(fixtures().join("images/make-python-image.sh"))
+            .arg(TAG)
+            .output()
+            .expect("sh runs"));
+        *built = true;
+    }
+    TAG
 }
 
 /// A TCP relay on loopback to `port` that can be cut: every connection through it is dropped

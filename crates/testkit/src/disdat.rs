@@ -1,10 +1,9 @@
-//! The home directory each dsdt test runs in, and running both tools there.
+//! The home directory a Disdat test runs in, and running both tools there: ours (dsdt and the
+//! dsdt-* commands beside it) and Python Disdat's.
 
-#![allow(dead_code)] // each test file uses its own part
-
+use crate::{bin_dir, disdat_venv, outcome};
 use std::path::Path;
 use std::process::{Command, Output};
-use testkit::{disdat_venv, outcome};
 
 /// A user's home of its own (HOME, UTC, user `tester`), with extra environment.
 pub struct Home {
@@ -45,7 +44,12 @@ impl Home {
 
     /// Ours: exit status, stdout, stderr.
     pub fn ours_out(&self, args: &[&str]) -> (i32, String, String) {
-        outcome(&self.run(Path::new(env!("CARGO_BIN_EXE_dsdt")), args))
+        self.tool_out("dsdt", args)
+    }
+
+    /// One of the workspace's binaries: exit status, stdout, stderr.
+    pub fn tool_out(&self, name: &str, args: &[&str]) -> (i32, String, String) {
+        outcome(&self.run(&bin_dir().join(name), args))
     }
 
     /// Ours; stdout of a run that must succeed.
