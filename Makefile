@@ -4,7 +4,7 @@ SHELL := /bin/sh
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
-BINARIES := generate-deployments soa-validate local-run drain setup-service check-replication rerun service-ctl dsdt wr-cloud
+BINARIES := generate-deployments soa-validate local-run drain setup-service check-replication rerun service-ctl dsdt dsdt-run dsdt-dockerize wr-cloud
 
 .PHONY: all build demo test man lint bench install clean
 

@@ -185,7 +185,9 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
     (
         "EXIT STATUS",
         "0\tdone (a bundle already committed, a context that exists: said, not an error)\n\
-         2\tan error: no Disdat config, unknown context or bundle, an unreadable or malformed file",
+         2\tan error: no Disdat config, unknown context or bundle, an unreadable or malformed file\n\
+         74\tdsdt entrypoint: the run failed (the reason is on stderr); no output bundle was made\n\
+         other\tdsdt NAME: the status of dsdt-NAME",
     ),
     (
         "FILES",

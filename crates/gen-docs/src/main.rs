@@ -42,6 +42,11 @@ fn tools() -> Vec<(clap::Command, &'static [(&'static str, &'static str)])> {
         (rerun::Cli::command(), rerun::MAN_SECTIONS),
         (service_ctl::Cli::command(), service_ctl::MAN_SECTIONS),
         (dsdt::Cli::command(), dsdt::MAN_SECTIONS),
+        (dsdt_run::Cli::command(), dsdt_run::MAN_SECTIONS),
+        (
+            dsdt_run::dockerize::Cli::command(),
+            dsdt_run::dockerize::MAN_SECTIONS,
+        ),
         (wr_cloud::Cli::command(), wr_cloud::MAN_SECTIONS),
     ]
 }
