@@ -148,6 +148,53 @@ impl Client {
         json_answer("ECR", operation, status, &text)
     }
 
+    /// The URI of ECR repository `name`; made when missing if `create` (as Disdat does before a
+    /// run), else None when missing.
+    pub fn ecr_repository(&self, name: &str, create: bool) -> Result<Option<String>> {
+        let code_is = |e: &anyhow::Error, code: &str| {
+            e.downcast_ref::<ApiError>().is_some_and(|a| a.code == code)
+        };
+        let uri = |v: &Value| {
+            v["repositoryUri"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("ECR: no repositoryUri for {name} in {v}"))
+        };
+        match self.ecr(
+            "DescribeRepositories",
+            &serde_json::json!({"repositoryNames": [name]}),
+        ) {
+            Ok(answer) => return uri(&answer["repositories"][0]).map(Some),
+            Err(e) if code_is(&e, "RepositoryNotFoundException") => {}
+            Err(e) => return Err(e),
+        }
+        if !create {
+            return Ok(None);
+        }
+        let answer = self.ecr(
+            "CreateRepository",
+            &serde_json::json!({"repositoryName": name}),
+        )?;
+        uri(&answer["repository"]).map(Some)
+    }
+
+    /// ECR's push credentials: (user, password) from GetAuthorizationToken.
+    pub fn ecr_login(&self) -> Result<(String, String)> {
+        use base64::Engine as _;
+        let answer = self.ecr("GetAuthorizationToken", &serde_json::json!({}))?;
+        let token = answer["authorizationData"][0]["authorizationToken"]
+            .as_str()
+            .ok_or_else(|| anyhow!("ECR GetAuthorizationToken: no token in the answer"))?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .map_err(|e| anyhow!("ECR GetAuthorizationToken: the token is not base64: {e}"))?;
+        let text = String::from_utf8_lossy(&decoded);
+        let (user, password) = text
+            .split_once(':')
+            .ok_or_else(|| anyhow!("ECR GetAuthorizationToken: the token is not USER:PASSWORD"))?;
+        Ok((user.to_string(), password.to_string()))
+    }
+
     /// STS GetSessionToken for `seconds`.
     pub fn session_token(&self, seconds: u64) -> Result<SessionCredentials> {
         let body = form_urlencoded::Serializer::new(String::new())
@@ -184,15 +231,60 @@ impl Client {
     }
 }
 
-fn json_answer(api: &str, operation: &str, status: u16, text: &str) -> Result<Value> {
+/// An AWS API's refusal: its status, error code and message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub api: &'static str,
+    pub operation: String,
+    pub status: u16,
+    /// `RepositoryAlreadyExistsException`, … (the `__type` without its namespace).
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: HTTP {}: {}{}",
+            self.api,
+            self.operation,
+            self.status,
+            if self.code.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", self.code)
+            },
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+fn json_answer(api: &'static str, operation: &str, status: u16, text: &str) -> Result<Value> {
     let value: Option<Value> = serde_json::from_str(text).ok();
     if !(200..300).contains(&status) {
-        let message = value
-            .as_ref()
-            .and_then(|v| v.get("message").or_else(|| v.get("Message")))
-            .and_then(Value::as_str)
+        let field = |k: &str| {
+            value
+                .as_ref()
+                .and_then(|v| v.get(k))
+                .and_then(Value::as_str)
+        };
+        let message = field("message")
+            .or_else(|| field("Message"))
             .map_or_else(|| text.trim().to_string(), str::to_string);
-        bail!("{api} {operation}: HTTP {status}: {message}");
+        let code = field("__type")
+            .map(|t| t.rsplit(['#', ':']).next().unwrap_or(t).to_string())
+            .unwrap_or_default();
+        return Err(ApiError {
+            api,
+            operation: operation.to_string(),
+            status,
+            code,
+            message,
+        }
+        .into());
     }
     value.ok_or_else(|| anyhow!("{api} {operation}: the answer is not JSON: {text:.200}"))
 }

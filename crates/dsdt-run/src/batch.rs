@@ -3,7 +3,6 @@
 //! record on stdout and exit 0; `--wait` follows the job to its end and pulls the output.
 
 use crate::aws::Client;
-use crate::dockerize::registry_name;
 use crate::{image_name, job_definition_name, local, refuse, Cli, Host};
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
@@ -84,19 +83,15 @@ pub fn run(cli: &Cli, host: &Host, rt: &tokio::runtime::Runtime) -> Result<ExitC
     let base = image_name(&job.pipe_cls);
     let image = match &cli.image {
         Some(i) => i.clone(),
-        None => {
-            let Some(registry) = d.setting("docker", "registry")? else {
+        None => match crate::registry_image(d, &base, cli.profile.as_deref(), cli.dry_run)? {
+            Some(r) => format!("{}:latest", r.name),
+            None => {
                 return refuse(format!(
                     "AWSBatch runs the image from a registry: set [docker] registry in {} (and push the image with dsdt dockerize --push)",
                     cfg.display()
-                ));
-            };
-            let prefix = d.setting("docker", "repository_prefix")?;
-            format!(
-                "{}:latest",
-                registry_name(&registry, prefix.as_deref(), &base)
-            )
-        }
+                ))
+            }
+        },
     };
     let wanted = Wanted {
         name: d

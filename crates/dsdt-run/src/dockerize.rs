@@ -41,9 +41,13 @@ pub struct Cli {
     /// transform needs python3 in it.
     #[arg(long, default_value = "python:3-slim")]
     pub base_image: String,
-    /// Push the image to `[docker] registry` of Disdat's config.
+    /// Push the image to `[docker] registry` of Disdat's config (`*ECR*`: to the ECR
+    /// repository, made when missing).
     #[arg(long)]
     pub push: bool,
+    /// The AWS profile, for ECR (as AWS_PROFILE).
+    #[arg(long)]
+    pub profile: Option<String>,
     /// The dsdt binary to ship as the runtime (default: the dsdt beside this program).
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<PathBuf>,
@@ -217,14 +221,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             .map(PathBuf::from)
             .unwrap_or_default();
         let d = bundle::Disdat::locate(&home)?;
-        let Some(registry) = d.setting("docker", "registry")? else {
-            return refuse(format!(
-                "--push: no registry: set [docker] registry in {}",
-                d.config_dir.join("disdat.cfg").display()
-            ));
-        };
-        let prefix = d.setting("docker", "repository_prefix")?;
-        Some(registry_name(&registry, prefix.as_deref(), &image))
+        match crate::registry_image(&d, &image, cli.profile.as_deref(), cli.dry_run)? {
+            Some(r) => Some(r),
+            None => {
+                return refuse(format!(
+                    "--push: no registry: set [docker] registry in {}",
+                    d.config_dir.join("disdat.cfg").display()
+                ))
+            }
+        }
     } else {
         None
     };
@@ -237,7 +242,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             "entrypoint": entrypoint,
             "runtime": rt.binary,
             "libraries": rt.libs.iter().chain(&rt.loader).collect::<Vec<_>>(),
-            "push": push_to.as_ref().map(|p| format!("{p}:latest")),
+            "push": push_to.as_ref().map(|p| format!("{}:latest", p.name)),
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -259,7 +264,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         build(&engine, &cli, &tagged, &entrypoint, ca.is_some(), tar).await?;
         eprintln!("dsdt-dockerize: built {tagged}");
         if let Some(target) = push_to {
-            push(&engine, &tagged, &target).await?;
+            let login = if target.ecr {
+                Some(crate::aws::Client::new(cli.profile.as_deref())?.ecr_login()?)
+            } else {
+                None
+            };
+            push(&engine, &tagged, &target.name, login).await?;
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -340,7 +350,14 @@ async fn build(
     result
 }
 
-async fn push(engine: &Engine, tagged: &str, target: &str) -> Result<()> {
+/// Tags `tagged` as `target:latest` and pushes it, with `login` (user, password) when the
+/// registry needs one.
+async fn push(
+    engine: &Engine,
+    tagged: &str,
+    target: &str,
+    login: Option<(String, String)>,
+) -> Result<()> {
     let docker = engine.docker();
     docker
         .tag_image(
@@ -358,7 +375,15 @@ async fn push(engine: &Engine, tagged: &str, target: &str) -> Result<()> {
     let mut stream = docker.push_image(
         target,
         Some(PushImageOptionsBuilder::default().tag("latest").build()),
-        Some(bollard::auth::DockerCredentials::default()),
+        Some(match login {
+            Some((user, password)) => bollard::auth::DockerCredentials {
+                username: Some(user),
+                password: Some(password),
+                serveraddress: target.split('/').next().map(str::to_string),
+                ..Default::default()
+            },
+            None => bollard::auth::DockerCredentials::default(),
+        }),
     );
     let mut last = String::new();
     while let Some(item) = stream.next().await {

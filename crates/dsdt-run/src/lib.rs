@@ -179,6 +179,49 @@ pub fn job_definition_name(pipe_cls: &str) -> String {
     format!("{}-job-definition", image_name(pipe_cls))
 }
 
+/// `[docker] registry` naming Amazon ECR: the image goes to ECR repository
+/// `[<prefix>/]<image>`.
+pub const ECR: &str = "*ECR*";
+
+/// The transform's image in the registry of Disdat's config, without its tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryImage {
+    pub name: String,
+    /// In ECR (push with ECR's credentials).
+    pub ecr: bool,
+}
+
+/// Where `image` goes in the registry of Disdat's config (`[docker] registry`,
+/// `repository_prefix`): `<registry>/[<prefix>/]<image>`, or with `*ECR*` the URI of the ECR
+/// repository, made when missing unless `dry_run` (then a repository to be made is named by
+/// its name alone). None when no registry is set.
+pub fn registry_image(
+    d: &Disdat,
+    image: &str,
+    profile: Option<&str>,
+    dry_run: bool,
+) -> Result<Option<RegistryImage>> {
+    let Some(registry) = d.setting("docker", "registry")? else {
+        return Ok(None);
+    };
+    let prefix = d.setting("docker", "repository_prefix")?;
+    if registry == ECR {
+        let repository = match prefix.as_deref().map(|p| p.trim_matches('/')) {
+            Some(p) if !p.is_empty() => format!("{p}/{image}"),
+            _ => image.to_string(),
+        };
+        let uri = aws::Client::new(profile)?.ecr_repository(&repository, !dry_run)?;
+        return Ok(Some(RegistryImage {
+            name: uri.unwrap_or(repository),
+            ecr: true,
+        }));
+    }
+    Ok(Some(RegistryImage {
+        name: dockerize::registry_name(&registry, prefix.as_deref(), image),
+        ecr: false,
+    }))
+}
+
 /// Everything a backend needs to run one transform.
 #[derive(Debug, Clone)]
 pub struct Job {

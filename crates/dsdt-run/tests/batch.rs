@@ -153,3 +153,71 @@ fn aws_batch_on_moto_runs_the_pushed_image_with_sts_credentials_and_reuses_its_d
     ]);
     assert_eq!(left, "", "no job container is left behind");
 }
+
+#[test]
+fn an_ecr_registry_names_the_image_by_its_repository_uri() {
+    let moto = Moto::start();
+    moto.bucket("paasta-test-ecr");
+    let uri = moto.python(
+        "import boto3\n\
+         r = boto3.client('ecr').create_repository(repositoryName='team/disdat-paasta-test-ecr')\n\
+         print(r['repository']['repositoryUri'])\n",
+    );
+    let uri = uri.trim();
+    let home = Home::with_env(moto.env());
+    home.context(false, "ex");
+    home.ours(&["remote", "dsdt", "s3://paasta-test-ecr/dsdt"]);
+    let cfg = home.path().join(".config/disdat/disdat.cfg");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[docker]\nregistry = *ECR*\nrepository_prefix = team\n[run]\naws_batch_queue = q\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    home.write("in.txt", "hello\n");
+    home.ours(&["add", "input", "in.txt"]);
+    home.ours(&["commit", "input"]);
+    let (code, out, err) = home.tool_out(
+        "dsdt-run",
+        &[
+            "--backend",
+            "AWSBatch",
+            "--dry-run",
+            "input",
+            "out",
+            "paasta_test_ecr.sh",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let plan = &json_lines(&out)[0];
+    assert_eq!(
+        plan["register_job_definition"]["containerProperties"]["image"],
+        format!("{uri}:latest")
+    );
+    assert_eq!(
+        plan["register_job_definition"]["jobDefinitionName"],
+        "disdat-paasta-test-ecr-job-definition"
+    );
+    // A run that is not a dry run makes the repository when it is missing; here the queue
+    // does not exist, which is an error naming the call.
+    let (code, _, err) = home.tool_out(
+        "dsdt-run",
+        &[
+            "--backend",
+            "AWSBatch",
+            "input",
+            "out",
+            "paasta_test_ecr2.sh",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("AWS Batch submitjob"), "{err}");
+    let names = moto.python(
+        "import boto3\n\
+         c = boto3.client('ecr')\n\
+         print(sorted(r['repositoryName'] for r in c.describe_repositories()['repositories']))\n",
+    );
+    assert_eq!(
+        names.trim(),
+        "['team/disdat-paasta-test-ecr', 'team/disdat-paasta-test-ecr2']"
+    );
+}
