@@ -38,7 +38,8 @@ HOME=$work/local hyperfine --warmup 2 --runs 20 \
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 MOTO_DOCKER_NETWORK_MODE=host "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto=$!
-trap 'kill $moto 2>/dev/null || true' EXIT
+# moto's Batch runs each job's container; what a job leaves when moto stops is removed.
+trap 'kill $moto 2>/dev/null || true; docker ps -aq --filter name=^/disdat-bench-copy- | xargs -r docker rm -f >/dev/null' EXIT
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null; do sleep 0.2; done
@@ -51,6 +52,14 @@ ce = b.create_compute_environment(computeEnvironmentName='bench', type='UNMANAGE
 b.create_job_queue(jobQueueName='bench', state='ENABLED', priority=1, computeEnvironmentOrder=[{'order': 1, 'computeEnvironment': ce['computeEnvironmentArn']}])"
 home "$work/batch" s3://bench/p
 printf '\n[run]\naws_batch_queue = bench\n' >>"$work/batch/.config/disdat/disdat.cfg"
+HOME=$work/batch "$dsdt" push in >/dev/null
 HOME=$work/batch hyperfine --warmup 1 --runs 10 \
     -n "dsdt run --backend AWSBatch (submit to moto)" \
     "$bindir/dsdt-run --backend AWSBatch --no-push-input --image disdat-bench-copy:latest in out bench_copy.sh"
+# Let the jobs finish before moto stops.
+"$venv/bin/python" -c "
+import boto3, time
+b = boto3.client('batch')
+for _ in range(300):
+    if not any(b.list_jobs(jobQueue='bench', jobStatus=s)['jobSummaryList'] for s in ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING')): break
+    time.sleep(1)"

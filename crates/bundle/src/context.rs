@@ -502,7 +502,8 @@ pub(crate) fn walk_files(top: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)
     Ok(())
 }
 
-fn now() -> f64 {
+/// Unix seconds now, as Disdat stamps bundles.
+pub fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -145,9 +145,9 @@ fn entry(home: &Path, a: &EntrypointArgs) -> Result<HyperFrame> {
     std::fs::create_dir_all(&out_dir).with_context(|| out_dir.display().to_string())?;
 
     let params = params(&a.args);
-    let start = now();
+    let start = bundle::context::now();
     run_transform(a, kind, &in_dir, &out_dir, &params)?;
-    let stop = now();
+    let stop = bundle::context::now();
 
     if std::fs::read_dir(&out_dir)?.next().is_none() {
         bail!(
@@ -301,12 +301,6 @@ fn run_transform(
         );
     }
     Ok(())
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -125,6 +125,18 @@ pub struct Moto {
     pub port: u16,
 }
 
+/// Waits up to 30 s for `what` to listen on loopback `port`; the test fails otherwise.
+fn wait_listening(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not listen on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -150,14 +162,7 @@ impl Moto {
             .spawn()
             .expect("moto_server starts");
         let moto = Moto { child, port };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "moto_server did not listen on {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_listening(port, "moto_server");
         moto
     }
 
@@ -235,14 +240,7 @@ impl Registry {
             port,
             _dir: dir,
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "docker-registry did not listen on {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_listening(port, "docker-registry");
         registry
     }
 
