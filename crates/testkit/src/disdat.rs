@@ -11,6 +11,12 @@ pub struct Home {
     pub env: Vec<(&'static str, String)>,
 }
 
+impl Default for Home {
+    fn default() -> Home {
+        Home::new()
+    }
+}
+
 impl Home {
     pub fn new() -> Home {
         Home::with_env(Vec::new())
