@@ -139,12 +139,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     pool.scope_fifo(|scope| {
         for (i, name) in services.iter().enumerate() {
-            let (cli, clusters, results, printed, failed) =
-                (&cli, clusters.as_deref(), &results, &printed, &failed);
+            let (cli, clusters, results, printed, failed, template) = (
+                &cli,
+                clusters.as_deref(),
+                &results,
+                &printed,
+                &failed,
+                system.git_url_template(),
+            );
             scope.spawn_fifo(move |_| {
                 let outcome = Outcome {
                     service: name.clone(),
-                    result: one_service(cli, clusters, name, timeout),
+                    result: one_service(cli, clusters, template, name, timeout),
                 };
                 *results[i].lock().expect("no poisoning") = Some(outcome);
                 let mut p = printed.lock().expect("no poisoning");
@@ -246,6 +252,7 @@ fn config_failure(problems: Vec<Problem>) -> Failure {
 fn one_service(
     cli: &Cli,
     clusters: Option<&[String]>,
+    git_url_template: &str,
     name: &str,
     timeout: Duration,
 ) -> Result<Done, Failure> {
@@ -270,8 +277,10 @@ fn one_service(
     if !problems.is_empty() {
         return Err(config_failure(problems));
     }
-    let url = service.git_url().map_err(|p| config_failure(vec![p]))?;
-    let refs = git::list_tags(url, timeout).map_err(|e| Failure::Error(e.to_string()))?;
+    let url = service
+        .git_url(git_url_template)
+        .map_err(|p| config_failure(vec![p]))?;
+    let refs = git::list_tags(&url, timeout).map_err(|e| Failure::Error(e.to_string()))?;
     let generated = deployments::generate(name, &targets, &refs);
     let rendered = generated.render();
     let deploy_groups = generated

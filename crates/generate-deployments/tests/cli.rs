@@ -295,7 +295,7 @@ fn all_goes_on_past_a_broken_service() {
     let dir = setup();
     std::fs::write(
         dir.path().join("soa/example_service/service.yaml"),
-        "description: no url\n",
+        "description: a bad url\ngit_url: [not, a, url]\n",
     )
     .unwrap();
     let out = cmd(dir.path())
@@ -309,11 +309,39 @@ fn all_goes_on_past_a_broken_service() {
         l[0]["error"]
             .as_str()
             .unwrap()
-            .contains("service.yaml has no git_url"),
+            .contains("git_url is a list, expected the URL or path"),
         "{l:?}"
     );
     assert_eq!(l[1]["service"], "reports");
     assert!(dir.path().join("soa/reports/deployments.json").exists());
+}
+
+/// Without git_url, PaaSTA's rule: the repository is where the system config's template says
+/// (`git_url_template`, PaaSTA's own host unless set).
+#[test]
+fn without_git_url_the_system_configs_template_names_the_repository() {
+    let dir = setup();
+    std::fs::write(
+        dir.path().join("soa/example_service/service.yaml"),
+        "description: no url\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("etc_paasta/git.json"),
+        format!(
+            r#"{{"git_url_template": "{}/repos/{{service}}.git"}}"#,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    cmd(dir.path())
+        .args(["-s", "example_service"])
+        .assert()
+        .code(0);
+    assert!(dir
+        .path()
+        .join("soa/example_service/deployments.json")
+        .exists());
 }
 
 #[test]

@@ -465,7 +465,8 @@ fn simulated_env(
             // Chronos names its task id in lower case.
             env.push(("mesos_task_id".into(), "ct:simulated-task-id".into()));
         }
-        InstanceType::Adhoc => {}
+        // kind() names the family: kubernetes instances are Marathon's, tron actions Chronos'.
+        InstanceType::Adhoc | InstanceType::Kubernetes | InstanceType::Tron => {}
     }
     env
 }

@@ -208,9 +208,13 @@ fn control(
 ) -> Result<Control> {
     let t = target(cli, system, name)?;
     let config = &t.selected.config;
-    let url = t.selected.service.git_url().map_err(|p| anyhow!("{p}"))?;
+    let url = t
+        .selected
+        .service
+        .git_url(system.git_url_template())
+        .map_err(|p| anyhow!("{p}"))?;
     let timeout = Duration::from_secs(cli.git_timeout);
-    let refs = soa::git::list_tags(url, timeout)?;
+    let refs = soa::git::list_tags(&url, timeout)?;
     let deploy = soa::deployments::latest_deploy(&refs, &config.deploy_group).ok_or_else(|| {
         anyhow!(
             "{}.{}: its deploy group {} has no deploy tag in {url} (paasta-{}-<timestamp>-deploy): there is no version to {action}",
@@ -223,7 +227,7 @@ fn control(
     let stamp = Utc::now().format("%Y%m%dT%H%M%S").to_string();
     let tag = soa::deployments::control_tag(&t.cluster, &config.instance, &stamp, state);
     if !cli.dry_run {
-        soa::git::create_tag(url, &tag, &deploy.sha, &deploy.name, timeout)?;
+        soa::git::create_tag(&url, &tag, &deploy.sha, &deploy.name, timeout)?;
     }
     let what = match (config.kind(), state) {
         (InstanceType::Chronos, "stop") => "the job starts no runs",

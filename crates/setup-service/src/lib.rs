@@ -338,7 +338,23 @@ async fn execute<B: Backend>(
         orphans.sort();
         orphans.dedup();
         for (service, instance) in orphans {
-            work.push(Work::Orphan(service, instance));
+            match selection.not_understood.iter().find(|(s, _)| *s == service) {
+                Some((_, files)) => work.push(Work::Skipped(Outcome {
+                    service,
+                    instance,
+                    skipped: Some(format!(
+                        "left alone: not in this tool's instance files, and its service has files of a type not run here ({}), which may describe it",
+                        files
+                            .iter()
+                            .filter_map(|f| f.file_name())
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    ..Default::default()
+                })),
+                None => work.push(Work::Orphan(service, instance)),
+            }
         }
     }
     let index = soa::jobs::RunIndex::new(&runs);

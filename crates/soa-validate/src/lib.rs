@@ -36,14 +36,26 @@ pub struct Cli {
     /// Print one JSON document instead of ✓/✗ lines.
     #[arg(long)]
     pub json: bool,
+
+    /// Also list what is accepted and not used here: keys of PaaSTA's kubernetes and tron
+    /// schemas that do not change how a task runs on these backends, monitoring.yaml's own keys,
+    /// per-cluster files that are symbolic links (not checked themselves, as PaaSTA).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Count warnings (a file type not supported here) as problems.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub const MAN_SECTIONS: &[(&str, &str)] = &[
-    ("EXIT STATUS", "0\tevery file is valid\n1\tat least one file is invalid\n2\tthe tree could not be read (no such directory or service)"),
+    ("EXIT STATUS", "0\tevery file is valid (warnings alone leave it so, unless --strict)\n1\tat least one file is invalid, or with --strict has a warning\n2\tthe tree could not be read (no such directory or service)"),
     (
         "FILES",
         "<SOA_DIR>/<SERVICE>/service.yaml, deploy.yaml, monitoring.yaml, smartstack.yaml\tthe service's own files\n\
-         <SOA_DIR>/<SERVICE>/<marathon|chronos|adhoc>-<CLUSTER>.yaml\tthe instances; keys starting with _ are templates",
+         <SOA_DIR>/<SERVICE>/<marathon|chronos|adhoc|kubernetes>-<CLUSTER>.yaml\tthe instances; keys starting with _ are templates\n\
+         <SOA_DIR>/<SERVICE>/tron-<CLUSTER>.yaml\ttron jobs, whose actions run as scheduled jobs <job>.<action>\n\
+         <SOA_DIR>/<SERVICE>/<other>-<CLUSTER>.yaml\tother types (eks, flink, …): a warning, not checked",
     ),
     (
         "ENVIRONMENT",
@@ -56,36 +68,41 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let services = cli.service.as_ref().map(|s| vec![s.clone()]);
     // Its errors name the path they concern.
-    let report = soa::validate::validate(&cli.soa_dir, services.as_deref())?;
+    let mut report = soa::validate::validate(&cli.soa_dir, services.as_deref())?;
+    if cli.strict {
+        for f in &mut report.files {
+            f.valid &= f.warnings.is_empty();
+        }
+        report.valid = report.files.iter().all(|f| f.valid);
+    }
+    if !cli.verbose {
+        for f in &mut report.files {
+            f.notes.clear();
+        }
+    }
     if cli.json {
         cli::print_json_line(&serde_json::to_value(&report)?)?;
     } else {
         let mut out = std::io::stdout().lock();
         for f in &report.files {
-            if f.valid {
-                writeln!(out, "✓ {}", f.file.display())?;
-            } else {
-                writeln!(out, "✗ {}", f.file.display())?;
-                for p in &f.problems {
-                    let mut loc = String::new();
-                    if let Some(l) = p.line {
-                        loc.push_str(&format!("line {l}: "));
-                    }
-                    if let Some(i) = &p.instance {
-                        loc.push_str(&format!("instance {i}: "));
-                    }
-                    if let Some(k) = &p.key {
-                        loc.push_str(&format!("key {k}: "));
-                    }
-                    writeln!(out, "    {loc}{}", p.message)?;
+            writeln!(
+                out,
+                "{} {}",
+                if f.valid { "✓" } else { "✗" },
+                f.file.display()
+            )?;
+            for (label, list) in [("", &f.problems), ("warning: ", &f.warnings), ("note: ", &f.notes)] {
+                for p in list {
+                    writeln!(out, "    {label}{}{}", location(p), p.message)?;
                 }
             }
         }
         let bad = report.files.iter().filter(|f| !f.valid).count();
         eprintln!(
-            "{} files checked, {bad} invalid, {} problems",
+            "{} files checked, {bad} invalid, {} problems, {} warnings",
             report.files.len(),
-            report.problem_count()
+            report.problem_count(),
+            report.warning_count()
         );
     }
     Ok(if report.valid {
@@ -93,4 +110,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `line L: instance I: key K: ` for what a problem names.
+fn location(p: &soa::Problem) -> String {
+    let mut loc = String::new();
+    if let Some(l) = p.line {
+        loc.push_str(&format!("line {l}: "));
+    }
+    if let Some(i) = &p.instance {
+        loc.push_str(&format!("instance {i}: "));
+    }
+    if let Some(k) = &p.key {
+        loc.push_str(&format!("key {k}: "));
+    }
+    loc
 }

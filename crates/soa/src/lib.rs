@@ -24,6 +24,7 @@ pub mod sensu;
 pub mod service;
 pub mod system;
 pub mod timevars;
+pub mod tron;
 pub mod validate;
 pub mod yaml;
 

@@ -10,13 +10,19 @@ pub enum InstanceType {
     Marathon,
     Chronos,
     Adhoc,
+    /// `kubernetes-<cluster>.yaml`: long-running instances, as marathon ones are here.
+    Kubernetes,
+    /// `tron-<cluster>.yaml`: jobs of actions, run as scheduled jobs (crate::tron).
+    Tron,
 }
 
 impl InstanceType {
-    pub const ALL: [InstanceType; 3] = [
+    pub const ALL: [InstanceType; 5] = [
         InstanceType::Marathon,
         InstanceType::Chronos,
         InstanceType::Adhoc,
+        InstanceType::Kubernetes,
+        InstanceType::Tron,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -24,6 +30,8 @@ impl InstanceType {
             InstanceType::Marathon => "marathon",
             InstanceType::Chronos => "chronos",
             InstanceType::Adhoc => "adhoc",
+            InstanceType::Kubernetes => "kubernetes",
+            InstanceType::Tron => "tron",
         }
     }
 
@@ -31,14 +39,31 @@ impl InstanceType {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
-    fn bit(self) -> u8 {
+    /// What runs it here: kubernetes instances are long-running as marathon ones, tron actions
+    /// are scheduled jobs as chronos ones.
+    pub fn family(self) -> InstanceType {
+        match self {
+            InstanceType::Kubernetes => InstanceType::Marathon,
+            InstanceType::Tron => InstanceType::Chronos,
+            other => other,
+        }
+    }
+
+    /// The table bits of the keys this type takes: a kubernetes instance takes every marathon
+    /// key too; a tron file's actions become chronos jobs.
+    fn mask(self) -> u8 {
         match self {
             InstanceType::Marathon => M,
             InstanceType::Chronos => C,
             InstanceType::Adhoc => A,
+            InstanceType::Kubernetes => M | K,
+            InstanceType::Tron => C | T,
         }
     }
 }
+
+/// Instance file types PaaSTA has that are not run here: said, never guessed at.
+pub const UNSUPPORTED_TYPES: &[&str] = &["eks", "flink", "cassandracluster", "kafkacluster", "flinkeks", "vitesscluster", "nrtsearchservice", "nrtsearchserviceeks", "monkrelays"];
 
 impl std::fmt::Display for InstanceType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,6 +74,8 @@ impl std::fmt::Display for InstanceType {
 const M: u8 = 1;
 const C: u8 = 2;
 const A: u8 = 4;
+const K: u8 = 8;
+const T: u8 = 16;
 const ALL: u8 = M | C | A;
 
 /// The shape a value must have.
@@ -84,6 +111,8 @@ pub enum Kind {
     OptStrList,
     /// The inner kind, or null (unset).
     OrNull(&'static Kind),
+    /// Anything: a key accepted and not used here.
+    Any,
 }
 
 pub struct KeySpec {
@@ -242,6 +271,148 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
     ),
     // Later PaaSTA documents it for jobs too; a job's run is not bounced here.
     k("bounce_method", Kind::Str, C),
+    // PaaSTA's kubernetes schema: accepted, unused here (they do not change how a task runs on
+    // these backends); soa-validate --verbose lists them.
+    k("anti_affinity", Kind::Any, K),
+    k("anti_affinity_preferred", Kind::Any, K),
+    k("autotune_limits", Kind::Any, K),
+    k("aws_ebs_volumes", Kind::List, K),
+    k("boto_keys", Kind::StrList, K),
+    k("crypto_keys", Kind::Mapping, K),
+    k("datastore_credentials", Kind::Mapping, K),
+    k("enable_aws_lb_readiness_gate", Kind::Bool, K),
+    k("fs_group", ANY_INT, K),
+    k("fs_group_change_policy", Kind::Str, K),
+    k("iam_role_provider", Kind::Str, K),
+    k("is_istio_sidecar_injection_enabled", Kind::Bool, K),
+    k("lifecycle", Kind::Mapping, K),
+    k("namespace", Kind::Str, K),
+    k("node_selectors", Kind::Mapping, K),
+    k("node_selectors_preferred", Kind::List, K),
+    k("persistent_volumes", Kind::List, K),
+    k("pod_management_policy", Kind::OneOf(&["OrderedReady", "Parallel"]), K),
+    k("projected_sa_volumes", Kind::List, K),
+    k("prometheus_path", Kind::Str, K),
+    k("prometheus_port", PORT, K),
+    k("prometheus_shard", Kind::Str, K),
+    k("routable_ip", Kind::Bool, K),
+    k("secret_volumes", Kind::List, K),
+    k("service_account_name", Kind::Str, K),
+    k("sidecar_resource_requirements", Kind::Mapping, K),
+    k("topology_spread_constraints", Kind::List, K),
+    k("uses_bulkdata", Kind::Bool, K),
+    k("weight", ANY_INT, K),
+];
+
+/// Keys of a kubernetes instance that are accepted and not used here.
+pub fn unused_kubernetes_key(key: &str) -> bool {
+    INSTANCE_KEYS
+        .iter()
+        .any(|s| s.name == key && s.types == K)
+}
+
+/// Keys of one job of `tron-<cluster>.yaml` (PaaSTA's tron schema). Used here: schedule,
+/// actions, enabled, time_zone, deploy_group, monitoring; the rest is accepted and unused.
+pub static TRON_JOB_KEYS: &[KeySpec] = &[
+    k("schedule", Kind::Any, T),
+    k("actions", Kind::Any, T),
+    k("enabled", Kind::Bool, T),
+    k("time_zone", Kind::Str, T),
+    k("deploy_group", Kind::Str, T),
+    k("monitoring", Kind::Mapping, T),
+    k("name", Kind::Str, T),
+    k("node", Kind::Str, T),
+    k("cluster", Kind::Str, T),
+    k("service", Kind::Str, T),
+    k("all_nodes", Kind::Bool, T),
+    k("allow_overlap", Kind::Bool, T),
+    k("cleanup_action", Kind::Mapping, T),
+    k("cost_owner", Kind::Str, T),
+    k("expected_runtime", Kind::Str, T),
+    k("max_runtime", Kind::Str, T),
+    k("queueing", Kind::Bool, T),
+    k("run_limit", COUNT, T),
+];
+pub const TRON_JOB_KEYS_USED: &[&str] = &[
+    "schedule",
+    "actions",
+    "enabled",
+    "time_zone",
+    "deploy_group",
+    "monitoring",
+    "name",
+];
+
+/// Keys of one action of a tron job. Used here: command, requires, name and the keys a
+/// chronos job has (cpus, mem, disk, env, cap_add, constraints, extra_constraints,
+/// extra_volumes, pool, retries, deploy_group); the rest is accepted and unused.
+pub static TRON_ACTION_KEYS: &[KeySpec] = &[
+    k("command", Kind::Str, T),
+    k("requires", Kind::StrList, T),
+    k("name", Kind::Str, T),
+    k("cpus", POS, T),
+    k(
+        "mem",
+        Kind::Number {
+            min: 32.0,
+            exclusive: false,
+            max: f64::MAX,
+        },
+        T,
+    ),
+    k("disk", NONNEG, T),
+    k("env", Kind::StrMap, T),
+    k("cap_add", Kind::StrList, T),
+    k("constraints", Kind::Constraints, T),
+    k("extra_constraints", Kind::Constraints, T),
+    k("extra_volumes", Kind::Volumes, T),
+    k("pool", Kind::Str, T),
+    k("retries", COUNT, T),
+    k("deploy_group", Kind::Str, T),
+    k("node", Kind::Str, T),
+    k("retries_delay", Kind::Str, T),
+    k("executor", Kind::OneOf(&["ssh", "paasta", "spark"]), T),
+    k("expected_runtime", Kind::Str, T),
+    k("max_runtime", Kind::Str, T),
+    k("idempotent", Kind::Bool, T),
+    k("service", Kind::Str, T),
+    k("cluster", Kind::Str, T),
+    k("cost_owner", Kind::Str, T),
+    k("service_account_name", Kind::Str, T),
+    k("iam_role", Kind::Str, T),
+    k("iam_role_provider", Kind::Str, T),
+    k("node_selectors", Kind::Mapping, T),
+    k("boto_keys", Kind::StrList, T),
+    k("crypto_keys", Kind::Mapping, T),
+    k("ssm_secrets", Kind::List, T),
+    k("datastore_credentials", Kind::Mapping, T),
+    k("uses_bulkdata", Kind::Bool, T),
+    k("secret_volumes", Kind::List, T),
+    k("projected_sa_volumes", Kind::List, T),
+    k("aws_credentials", Kind::Str, T),
+    k("mrjob", Kind::Bool, T),
+    k("spark_args", Kind::Mapping, T),
+    k("force_spark_resource_configs", Kind::Bool, T),
+    k("on_upstream_rerun", Kind::Str, T),
+    k("trigger_downstreams", Kind::Any, T),
+    k("trigger_timeout", Kind::Str, T),
+    k("triggered_by", Kind::StrList, T),
+];
+pub const TRON_ACTION_KEYS_USED: &[&str] = &[
+    "command",
+    "requires",
+    "name",
+    "cpus",
+    "mem",
+    "disk",
+    "env",
+    "cap_add",
+    "constraints",
+    "extra_constraints",
+    "extra_volumes",
+    "pool",
+    "retries",
+    "deploy_group",
 ];
 
 /// Keys of service.yaml of its own; any instance key may also be set there as a default.
@@ -370,18 +541,24 @@ pub static STEP_KEYS: &[KeySpec] = &[
     k("service_account", Kind::Str, ALL),
 ];
 
+/// The spec of `key` in `table`, whatever the instance types it is for.
+pub fn find<'a>(table: &'a [KeySpec], key: &str) -> Option<&'a KeySpec> {
+    table.iter().find(|s| s.name == key)
+}
+
 /// The spec of `key` in `table`, if the key is allowed for instances of type `ty`.
 pub fn lookup<'a>(table: &'a [KeySpec], key: &str, ty: InstanceType) -> Option<&'a KeySpec> {
     table
         .iter()
-        .find(|s| s.name == key && s.types & ty.bit() != 0)
+        .find(|s| s.name == key && s.types & ty.mask() != 0)
 }
 
 /// Whether `key` is an instance key for some other type (for a more helpful message).
 pub fn other_types_of(key: &str) -> Vec<InstanceType> {
+    // Kubernetes and tron take their family's keys: naming the family says enough.
     InstanceType::ALL
         .into_iter()
-        .filter(|t| lookup(INSTANCE_KEYS, key, *t).is_some())
+        .filter(|t| t.family() == *t && lookup(INSTANCE_KEYS, key, *t).is_some())
         .collect()
 }
 
@@ -448,6 +625,7 @@ fn expect(kind: Kind, value: &Value) -> Result<(), String> {
             .is_some_and(|items| items.iter().all(is_str_list)),
         Kind::Mapping => value.is_mapping(),
         Kind::List => value.is_sequence(),
+        Kind::Any => true,
         Kind::OneOf(options) => {
             if value.as_str().is_some_and(|s| options.contains(&s)) {
                 return Ok(());
@@ -491,6 +669,7 @@ fn expectation(kind: Kind) -> &'static str {
         }
         Kind::Mapping => "a mapping",
         Kind::List => "a list",
+        Kind::Any => "anything",
         Kind::OneOf(_) => "one of the allowed values",
         Kind::AlertDuration => {
             "seconds, or a duration such as \"2m\", \"1h30m\" (units Y M W D h m s)"

@@ -48,6 +48,9 @@ pub struct Selection {
     pub failures: Vec<Failure>,
     /// Services that could not be loaded at all: whatever of them runs must be left alone.
     pub unreadable_services: Vec<String>,
+    /// Services with files of this cluster of a type not run here (eks-, flink-, …), with those
+    /// files: what of them runs may be what such a file describes, so it is left alone too.
+    pub not_understood: Vec<(String, Vec<std::path::PathBuf>)>,
     /// The soa-configs root itself could not be listed (with every service asked for): no
     /// instance can be judged, so a tool stops with an error rather than a per-instance line.
     pub unreadable_root: Option<String>,
@@ -106,9 +109,18 @@ pub fn select(
                     continue;
                 }
             };
+            let foreign: Vec<std::path::PathBuf> = service
+                .unsupported
+                .iter()
+                .filter(|(c, _)| c == cluster)
+                .map(|(_, p)| p.clone())
+                .collect();
+            if !foreign.is_empty() {
+                out.not_understood.push((name.clone(), foreign));
+            }
             for file in service
                 .files_in(Some(&clusters))
-                .filter(|f| kinds.contains(&f.kind))
+                .filter(|f| kinds.contains(&f.kind) || kinds.contains(&f.kind.family()))
             {
                 for (instance, _) in file.instances() {
                     match service.instance_config(file, &instance) {

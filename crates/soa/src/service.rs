@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_SOA_DIR: &str = "/nail/etc/services";
 
+/// Where PaaSTA looks for a service's repository when service.yaml has no git_url.
+pub const DEFAULT_GIT_URL_TEMPLATE: &str = "git@git.yelpcorp.com:services/{service}";
+
 /// deploy.yaml steps that are not deploy groups.
 const NON_DEPLOY_STEPS: &[&str] = &[
     "itest",
@@ -51,7 +54,10 @@ pub struct InstanceFile {
     pub kind: InstanceType,
     pub cluster: String,
     pub path: PathBuf,
+    /// The instances: the file as written, or for a tron file its actions as scheduled jobs
+    /// (crate::tron), the file as written being in `source`.
     pub yaml: YamlFile,
+    pub source: Option<YamlFile>,
 }
 
 impl InstanceFile {
@@ -65,7 +71,26 @@ impl InstanceFile {
     }
 
     pub fn line_of(&self, path: &[&str]) -> Option<usize> {
-        yaml::locate(&self.yaml.text, path)
+        match (&self.source, path.split_first()) {
+            // `job.action` is actions.action of job.
+            (Some(source), Some((first, rest))) => {
+                let (job, action) = first.split_once('.').unwrap_or((first, ""));
+                let mut p = vec![job];
+                if !action.is_empty() {
+                    p.extend(["actions", action]);
+                }
+                p.extend(rest);
+                yaml::locate(&source.text, &p)
+                    .or_else(|| yaml::locate(&source.text, &p[..p.len().min(3)]))
+                    .or_else(|| yaml::locate(&source.text, &[job]))
+            }
+            _ => yaml::locate(&self.yaml.text, path),
+        }
+    }
+
+    /// The file as written (a tron file's jobs, not its actions as jobs).
+    pub fn written(&self) -> &YamlFile {
+        self.source.as_ref().unwrap_or(&self.yaml)
     }
 }
 
@@ -77,8 +102,23 @@ pub struct Service {
     pub deploy: Option<YamlFile>,
     pub monitoring: Option<YamlFile>,
     pub smartstack: Option<YamlFile>,
-    /// Sorted by cluster, then marathon, chronos, adhoc.
+    /// Sorted by cluster, then marathon, chronos, adhoc, kubernetes, tron.
     pub files: Vec<InstanceFile>,
+    /// `<type>-<cluster>.yaml` files of types not run here (eks-, flink-, …): said, and the
+    /// service's apps are never deleted because of what such files might hold.
+    pub unsupported: Vec<(String, PathBuf)>,
+    /// Per-cluster files that are symbolic links (one cluster sharing another's file). Loaded
+    /// like the others; validation skips them, as PaaSTA's does, since their target is checked.
+    pub symlinks: Vec<PathBuf>,
+}
+
+/// A deploy group as written, with PaaSTA's `{cluster}`, `{instance}` and `{service}` filled
+/// in (`deploy_group: '{cluster}.all'`).
+pub fn expand_deploy_group(group: &str, service: &str, cluster: &str, instance: &str) -> String {
+    group
+        .replace("{cluster}", cluster)
+        .replace("{instance}", instance)
+        .replace("{service}", service)
 }
 
 /// A file of a service, if it is there. One that is there but cannot be read (a symlink loop,
@@ -147,6 +187,8 @@ impl Service {
         let monitoring = read(&dir.join("monitoring.yaml"))?;
         let smartstack = read(&dir.join("smartstack.yaml"))?;
         let mut files = Vec::new();
+        let mut unsupported = Vec::new();
+        let mut symlinks = Vec::new();
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
@@ -157,23 +199,39 @@ impl Service {
             let Some((ty, cluster)) = stem.split_once('-') else {
                 continue;
             };
-            let Some(kind) = InstanceType::parse(ty) else {
-                continue;
-            };
             if cluster.is_empty() {
                 continue;
             }
             let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                symlinks.push(path.clone());
+            }
+            let Some(kind) = InstanceType::parse(ty) else {
+                unsupported.push((cluster.to_string(), path));
+                continue;
+            };
             if let Some(yaml) = read(&path)? {
+                let (yaml, source) = if kind == InstanceType::Tron {
+                    let jobs = YamlFile {
+                        text: yaml.text.clone(),
+                        map: crate::tron::instances(name, &yaml.map),
+                    };
+                    (jobs, Some(yaml))
+                } else {
+                    (yaml, None)
+                };
                 files.push(InstanceFile {
                     kind,
                     cluster: cluster.to_string(),
                     path,
                     yaml,
+                    source,
                 });
             }
         }
         files.sort_by(|a, b| (&a.cluster, a.kind).cmp(&(&b.cluster, b.kind)));
+        unsupported.sort();
+        symlinks.sort();
         Ok((
             Service {
                 name: name.to_string(),
@@ -183,15 +241,18 @@ impl Service {
                 monitoring,
                 smartstack,
                 files,
+                unsupported,
+                symlinks,
             },
             problems,
         ))
     }
 
-    /// service.yaml's git_url.
-    pub fn git_url(&self) -> Result<&str, Problem> {
+    /// service.yaml's git_url; without one, `template` (the system config's
+    /// `git_url_template`, PaaSTA's default unless set) with `{service}` filled in.
+    pub fn git_url(&self, template: &str) -> Result<String, Problem> {
         match self.service_yaml.map.get("git_url") {
-            Some(Value::String(url)) if !url.is_empty() => Ok(url),
+            Some(Value::String(url)) if !url.is_empty() => Ok(url.clone()),
             Some(other) => Err(Problem::new(
                 &self.path("service.yaml"),
                 format!(
@@ -201,11 +262,7 @@ impl Service {
             )
             .key("git_url")
             .line(yaml::locate(&self.service_yaml.text, &["git_url"]))),
-            None => Err(Problem::new(
-                &self.path("service.yaml"),
-                "service.yaml has no git_url: add the URL or path of the service's git repository",
-            )
-            .key("git_url")),
+            None => Ok(template.replace("{service}", &self.name)),
         }
     }
 
@@ -254,7 +311,7 @@ impl Service {
         };
         match value {
             None => Ok(format!("{}.{}", file.cluster, instance)),
-            Some(Value::String(g)) => Ok(g.clone()),
+            Some(Value::String(g)) => Ok(expand_deploy_group(g, &self.name, &file.cluster, instance)),
             Some(other) => {
                 let message = format!(
                     "deploy_group is {}, expected a string naming a deploy group",
@@ -325,6 +382,7 @@ impl Service {
                     text: String::new(),
                     map: Mapping::new(),
                 },
+                source: None,
             },
         };
         InstanceConfig::build(self, &file, "interactive", &own)
@@ -376,7 +434,7 @@ impl Service {
     ) -> Option<&InstanceFile> {
         self.files.iter().find(|f| {
             f.cluster == cluster
-                && kind.is_none_or(|k| k == f.kind)
+                && kind.is_none_or(|k| k == f.kind || k == f.kind.family())
                 && f.instances().any(|(n, _)| n == instance)
         })
     }
@@ -553,8 +611,8 @@ impl InstanceConfig {
         let team = crate::sensu::monitoring_value(service, &monitoring, "team")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let kind_config = match file.kind {
-            InstanceType::Marathon => KindConfig::LongRunning(Box::new(
+        let kind_config = match file.kind.family() {
+            InstanceType::Marathon | InstanceType::Kubernetes => KindConfig::LongRunning(Box::new(
                 long_running(service, instance, &merged).map_err(|e| {
                     vec![Problem {
                         message: e.message,
@@ -562,7 +620,7 @@ impl InstanceConfig {
                     }]
                 })?,
             )),
-            InstanceType::Chronos => KindConfig::Scheduled(Box::new(Scheduled {
+            InstanceType::Chronos | InstanceType::Tron => KindConfig::Scheduled(Box::new(Scheduled {
                 schedule: text("schedule"),
                 parents: get("parents").map(str_list),
                 epsilon: text("epsilon").unwrap_or_else(|| "PT60S".into()),
@@ -586,8 +644,10 @@ impl InstanceConfig {
             cluster: file.cluster.clone(),
             instance: instance.to_string(),
             file: file.path.clone(),
-            deploy_group: text("deploy_group")
-                .unwrap_or_else(|| format!("{}.{}", file.cluster, instance)),
+            deploy_group: text("deploy_group").map_or_else(
+                || format!("{}.{}", file.cluster, instance),
+                |g| expand_deploy_group(&g, &service.name, &file.cluster, instance),
+            ),
             cpus: num(
                 "cpus",
                 if file.kind == InstanceType::Adhoc {

@@ -103,6 +103,15 @@ impl SystemConfig {
         }
     }
 
+    /// Where a service's git repository is when service.yaml has no git_url: the
+    /// `git_url_template` key with `{service}` filled in, else PaaSTA's own default
+    /// (`git@git.yelpcorp.com:services/{service}`).
+    pub fn git_url_template(&self) -> &str {
+        self.get("git_url_template")
+            .and_then(Value::as_str)
+            .unwrap_or(crate::service::DEFAULT_GIT_URL_TEMPLATE)
+    }
+
     pub fn docker_registry(&self) -> Option<&str> {
         self.get("docker_registry").and_then(Value::as_str)
     }

@@ -24,6 +24,14 @@ pub struct FileReport {
     pub file: PathBuf,
     pub valid: bool,
     pub problems: Vec<Problem>,
+    /// What is not an error but is not checked or run here (a file type not supported): said
+    /// always; invalid only under --strict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Problem>,
+    /// Keys accepted and not used here, files not checked themselves (symbolic links):
+    /// soa-validate --verbose.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -36,6 +44,18 @@ impl Report {
     pub fn problem_count(&self) -> usize {
         self.files.iter().map(|f| f.problems.len()).sum()
     }
+
+    pub fn warning_count(&self) -> usize {
+        self.files.iter().map(|f| f.warnings.len()).sum()
+    }
+}
+
+/// What validation found: problems make a file invalid; warnings and notes do not.
+#[derive(Default)]
+struct Found {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+    notes: Vec<Problem>,
 }
 
 /// Validates the given services of `soa_dir` (all of them when `services` is None).
@@ -73,31 +93,56 @@ pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, E
         return Err(no_services(soa_dir).into());
     }
     let mut index = JobIndex::new(soa_dir);
-    let mut by_file: BTreeMap<PathBuf, Vec<Problem>> = BTreeMap::new();
+    let mut by_file: BTreeMap<PathBuf, Found> = BTreeMap::new();
     for name in &names {
         let (service, load_problems) = Service::load_tolerant(soa_dir, name)?;
         for f in service_files(&service) {
             by_file.entry(f).or_default();
         }
-        for p in load_problems
-            .into_iter()
-            .chain(check_service(&service, &mut index))
-        {
-            by_file.entry(p.file.clone()).or_default().push(p);
+        let mut found = Found {
+            problems: load_problems,
+            ..Default::default()
+        };
+        check_service(&service, &mut index, &mut found);
+        for (cluster, path) in &service.unsupported {
+            let ty = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split_once('-'))
+                .map_or("", |(t, _)| t);
+            found.warnings.push(Problem::new(path, format!("file type not supported: {ty} instances (cluster {cluster}) are neither checked nor run here, and setup-service --all leaves the apps of {} alone", service.name)));
+        }
+        for path in &service.symlinks {
+            let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            found.notes.push(Problem::new(path, format!("a symbolic link to {target}: not checked itself, as PaaSTA does not (its instances are those of the file it names)")));
+        }
+        for (kind, list) in [(0, found.problems), (1, found.warnings), (2, found.notes)] {
+            for p in list {
+                let entry = by_file.entry(p.file.clone()).or_default();
+                match kind {
+                    0 => entry.problems.push(p),
+                    1 => entry.warnings.push(p),
+                    _ => entry.notes.push(p),
+                }
+            }
         }
         index.insert(service);
     }
     for p in index.cycles(&names) {
-        by_file.entry(p.file.clone()).or_default().push(p);
+        by_file.entry(p.file.clone()).or_default().problems.push(p);
     }
     let files: Vec<FileReport> = by_file
         .into_iter()
-        .map(|(file, mut problems)| {
-            problems.sort_by_key(|p| p.line.unwrap_or(0));
+        .map(|(file, mut found)| {
+            for list in [&mut found.problems, &mut found.warnings, &mut found.notes] {
+                list.sort_by_key(|p| p.line.unwrap_or(0));
+            }
             FileReport {
-                valid: problems.is_empty(),
+                valid: found.problems.is_empty(),
                 file,
-                problems,
+                problems: found.problems,
+                warnings: found.warnings,
+                notes: found.notes,
             }
         })
         .collect();
@@ -122,6 +167,7 @@ fn service_files(s: &Service) -> Vec<PathBuf> {
         }
     }
     out.extend(s.files.iter().map(|f| f.path.clone()));
+    out.extend(s.unsupported.iter().map(|(_, p)| p.clone()));
     out
 }
 
@@ -129,7 +175,9 @@ fn problem_at(file: &Path, y: &YamlFile, path: &[&str], message: String) -> Prob
     Problem::new(file, message).line(yaml::locate(&y.text, path))
 }
 
-/// Checks the keys of `map` against `table` (plus `also` for extra allowed keys).
+/// Checks the keys of `map` against `table` (plus `also` for extra allowed keys). With
+/// `free_form`, a key no table knows is accepted and noted there instead (monitoring.yaml:
+/// teams keep their own keys in it).
 fn check_keys(
     file: &Path,
     y: &YamlFile,
@@ -139,12 +187,26 @@ fn check_keys(
     also: Option<&[KeySpec]>,
     what: &str,
 ) -> Vec<Problem> {
+    check_keys_in(file, y, at, map, table, also, what, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_keys_in(
+    file: &Path,
+    y: &YamlFile,
+    at: &[&str],
+    map: &Mapping,
+    table: &[KeySpec],
+    also: Option<&[KeySpec]>,
+    what: &str,
+    mut free_form: Option<&mut Vec<Problem>>,
+) -> Vec<Problem> {
     let mut out = Vec::new();
     for (k, v) in map {
         let key = key_text(k);
         let mut path: Vec<&str> = at.to_vec();
         path.push(&key);
-        let spec = schema::lookup(table, &key, InstanceType::Marathon).or_else(|| {
+        let spec = schema::find(table, &key).or_else(|| {
             also.and_then(|t| {
                 InstanceType::ALL
                     .into_iter()
@@ -152,6 +214,14 @@ fn check_keys(
             })
         });
         match spec {
+            None if free_form.is_some() => {
+                if let Some(notes) = free_form.as_deref_mut() {
+                    notes.push(
+                        problem_at(file, y, &path, format!("{key}: accepted ({what} is free-form), not used here"))
+                            .key(path.join(".")),
+                    );
+                }
+            }
             None => out.push(
                 problem_at(
                     file,
@@ -190,8 +260,8 @@ fn known(table: &[KeySpec], also: Option<&[KeySpec]>) -> String {
     names.join(", ")
 }
 
-fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
-    let mut out = Vec::new();
+fn check_service(s: &Service, index: &mut JobIndex, found: &mut Found) {
+    let out = &mut found.problems;
     let service_path = s.path("service.yaml");
     out.extend(check_keys(
         &service_path,
@@ -211,17 +281,8 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
             ),
         ));
     }
-    if !s.files.is_empty() && s.service_yaml.map.get("git_url").is_none() {
-        out.push(
-            Problem::new(
-                &service_path,
-                "service.yaml has no git_url: add the URL or path of the service's git repository",
-            )
-            .key("git_url"),
-        );
-    }
     if let Some(m) = &s.monitoring {
-        out.extend(check_keys(
+        out.extend(check_keys_in(
             &s.path("monitoring.yaml"),
             m,
             &[],
@@ -229,6 +290,7 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
             MONITORING_KEYS,
             None,
             "monitoring.yaml",
+            Some(&mut found.notes),
         ));
     }
     if let Some(sm) = &s.smartstack {
@@ -244,9 +306,9 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
             }
         }
     }
-    let deploy_groups = check_deploy(s, &mut out);
+    let deploy_groups = check_deploy(s, out);
     let mut seen: HashMap<(String, String), PathBuf> = HashMap::new();
-    for file in &s.files {
+    for file in s.files.iter().filter(|f| !s.symlinks.contains(&f.path)) {
         // PaaSTA's schemas want at least one instance. (A file that failed to parse is also
         // loaded empty; its text is read again so it is not said to be empty as well.)
         if file.yaml.map.is_empty()
@@ -263,20 +325,38 @@ fn check_service(s: &Service, index: &mut JobIndex) -> Vec<Problem> {
                 .line(Some(1)),
             );
         }
+        if file.kind == InstanceType::Tron {
+            check_tron(s, file, out, &mut found.notes);
+        }
         for (name, _) in file.instances() {
-            if let Some(first) =
-                seen.insert((file.cluster.clone(), name.clone()), file.path.clone())
-            {
-                out.push(
-                    Problem::new(&file.path, format!("instance {name} is also defined in {}: instance names must be unique within cluster {}", first.display(), file.cluster))
-                        .instance_of(&s.name, &name)
-                        .line(file.line_of(&[&name])),
-                );
+            if file.kind == InstanceType::Kubernetes {
+                if let Some(Value::Mapping(own)) = file.yaml.map.get(&name) {
+                    for k in own.keys().map(key_text) {
+                        if schema::unused_kubernetes_key(&k) {
+                            found.notes.push(
+                                Problem::new(&file.path, format!("{k}: accepted (PaaSTA's kubernetes schema has it), not used here: it does not change how a task runs on these backends"))
+                                    .instance_of(&s.name, &name)
+                                    .key(k.clone())
+                                    .line(file.line_of(&[&name, &k])),
+                            );
+                        }
+                    }
+                }
             }
-            check_instance(s, file, &name, deploy_groups.as_deref(), index, &mut out);
+            if file.kind != InstanceType::Tron {
+                if let Some(first) =
+                    seen.insert((file.cluster.clone(), name.clone()), file.path.clone())
+                {
+                    out.push(
+                        Problem::new(&file.path, format!("instance {name} is also defined in {}: instance names must be unique within cluster {}", first.display(), file.cluster))
+                            .instance_of(&s.name, &name)
+                            .line(file.line_of(&[&name])),
+                    );
+                }
+            }
+            check_instance(s, file, &name, deploy_groups.as_deref(), index, out);
         }
     }
-    out
 }
 
 /// Checks deploy.yaml; returns its deploy groups when it has a readable pipeline.
@@ -367,14 +447,16 @@ fn check_instance(
             None => p,
         }
     };
-    if !crate::valid_instance_name(name) {
+    // A tron action's name is checked with its job (check_tron).
+    let tron = file.kind == InstanceType::Tron;
+    if !tron && !crate::valid_instance_name(name) {
         out.push(at(None, format!("the instance name {name:?} is not valid: expected lowercase letters, digits, '_' and '-', starting and ending with a letter or digit")));
     }
     let own = match file.yaml.map.get(name) {
         Some(Value::Mapping(m)) => m.clone(),
         _ => Mapping::new(),
     };
-    for k in own.keys() {
+    for k in own.keys().filter(|_| !tron) {
         let key = key_text(k);
         if schema::lookup(INSTANCE_KEYS, &key, file.kind).is_none()
             && schema::lookup(SERVICE_KEYS, &key, file.kind).is_none()
@@ -406,7 +488,8 @@ fn check_instance(
             ));
         }
     }
-    if let Some(Value::Mapping(m)) = own.get("monitoring") {
+    // A tron job's monitoring has keys of its own (PaaSTA's tron schema), left to Tron.
+    if let Some(Value::Mapping(m)) = own.get("monitoring").filter(|_| !tron) {
         let found = check_keys(
             &file.path,
             &file.yaml,
@@ -442,6 +525,8 @@ fn check_instance(
     };
     match (&job.schedule, &job.parents) {
         (Some(_), Some(_)) => out.push(at(Some("parents"), "a job has either a schedule or parents, not both".into())),
+        // A tron action without either had a schedule check_tron reported.
+        (None, None) if tron => {}
         (None, None) => out.push(at(None, "a job needs a schedule (e.g. R/2019-01-01T03:00:00Z/P1D or 0 3 * * *) or parents (e.g. [service.instance])".into())),
         _ => {}
     }
@@ -474,7 +559,7 @@ fn check_instance(
                 Some("parents"),
                 format!("Job {me} cannot depend on itself"),
             ));
-        } else if !index.has_job(psvc, &file.cluster, pinst, s) {
+        } else if !tron && !index.has_job(psvc, &file.cluster, pinst, s) {
             out.push(at(Some("parents"), format!("Parent job {parent} could not be found (no chronos-{}.yaml instance {pinst} in service {psvc})", file.cluster)));
         }
     }
@@ -485,6 +570,110 @@ fn check_instance(
                 Some("cmd"),
                 format!("the command's time variables do not parse: {e}"),
             ));
+        }
+    }
+}
+
+/// A tron file as written: its jobs' keys and names, schedules, time zones, actions (keys,
+/// names, a command each) and what they require (actions of the same job). What the actions
+/// become (scheduled jobs) is checked as jobs are; keys accepted and unused go to `notes`.
+fn check_tron(s: &Service, file: &InstanceFile, out: &mut Vec<Problem>, notes: &mut Vec<Problem>) {
+    let src = file.written();
+    let name_ok = |n: &str| {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.len() <= 255
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    for (jname, job) in &src.map {
+        let job_name = key_text(jname);
+        if job_name.starts_with('_') {
+            continue;
+        }
+        let at = |path: &[&str], key: Option<&str>, message: String| {
+            let mut full = vec![job_name.as_str()];
+            full.extend_from_slice(path);
+            let p = problem_at(&file.path, src, &full, message).instance_of(&s.name, &job_name);
+            match key {
+                Some(k) => p.key(k),
+                None => p,
+            }
+        };
+        if !name_ok(&job_name) {
+            out.push(at(&[], None, format!("the job name {job_name:?} is not valid: expected a letter or '_', then letters, digits, '_' and '-'")));
+        }
+        let Value::Mapping(job) = job else {
+            out.push(at(&[], None, format!("job {job_name} is {}, expected a mapping with a schedule and actions", describe(job))));
+            continue;
+        };
+        let found = check_keys(&file.path, src, &[&job_name], job, schema::TRON_JOB_KEYS, None, "a tron job");
+        out.extend(found.into_iter().map(|p| p.instance_of(&s.name, &job_name)));
+        for k in job.keys().map(key_text) {
+            if schema::find(schema::TRON_JOB_KEYS, &k).is_some() && !schema::TRON_JOB_KEYS_USED.contains(&k.as_str()) {
+                notes.push(at(&[&k], Some(&k), format!("{k}: accepted (PaaSTA's tron schema has it), not used here")));
+            }
+        }
+        match job.get("schedule") {
+            None => out.push(at(&[], Some("schedule"), "a tron job needs a schedule (e.g. \"daily 03:00:00\", \"cron 0 3 * * *\", \"interval 1h\")".into())),
+            Some(v) => {
+                if let Err(e) = crate::tron::schedule(v) {
+                    out.push(at(&["schedule"], Some("schedule"), e));
+                }
+            }
+        }
+        if let Some(tz) = job.get("time_zone").and_then(Value::as_str) {
+            if let Err(e) = schedule::parse_time_zone(tz) {
+                out.push(at(&["time_zone"], Some("time_zone"), e.to_string()));
+            }
+        }
+        let listed = match job.get("actions") {
+            None => {
+                out.push(at(&[], Some("actions"), "a tron job needs actions, each with a command".into()));
+                continue;
+            }
+            Some(Value::Mapping(_)) => false,
+            Some(Value::Sequence(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if !item.get("name").is_some_and(Value::is_string) {
+                        out.push(at(&["actions"], Some(&format!("actions[{i}]")), format!("actions[{i}] has no name: a list of actions names each (name: …)")));
+                    }
+                }
+                true
+            }
+            Some(other) => {
+                out.push(at(&["actions"], Some("actions"), format!("actions is {}, expected a mapping of action names to actions", describe(other))));
+                continue;
+            }
+        };
+        let actions = crate::tron::actions(job);
+        let names: Vec<&str> = actions.iter().map(|a| a.name.as_str()).collect();
+        for a in &actions {
+            let path: Vec<&str> = if listed { vec!["actions"] } else { vec!["actions", &a.name] };
+            let inst = format!("{job_name}.{}", a.name);
+            let mut keyed: Vec<&str> = vec![job_name.as_str()];
+            keyed.extend(&path);
+            let found = check_keys(&file.path, src, &keyed, a.map, schema::TRON_ACTION_KEYS, None, "a tron action");
+            out.extend(found.into_iter().map(|p| p.instance_of(&s.name, &inst)));
+            if !name_ok(&a.name) {
+                out.push(at(&path, None, format!("the action name {:?} is not valid: expected a letter or '_', then letters, digits, '_' and '-'", a.name)).instance_of(&s.name, &inst));
+            }
+            if !a.map.get("command").is_some_and(Value::is_string) {
+                out.push(at(&path, Some("command"), format!("action {} has no command: each action runs a command", a.name)).instance_of(&s.name, &inst));
+            }
+            for r in crate::tron::requires(a.map) {
+                if r == a.name {
+                    out.push(at(&path, Some("requires"), format!("action {} cannot require itself", a.name)).instance_of(&s.name, &inst));
+                } else if !names.contains(&r.as_str()) {
+                    out.push(at(&path, Some("requires"), format!("action {} requires {r}, which is not an action of job {job_name} (its actions: {})", a.name, names.join(", "))).instance_of(&s.name, &inst));
+                }
+            }
+            for k in a.map.keys().map(key_text) {
+                if schema::find(schema::TRON_ACTION_KEYS, &k).is_some() && !schema::TRON_ACTION_KEYS_USED.contains(&k.as_str()) {
+                    notes.push(at(&path, Some(&k), format!("{k}: accepted (PaaSTA's tron schema has it), not used here")).instance_of(&s.name, &inst));
+                }
+            }
         }
     }
 }
@@ -558,7 +747,11 @@ impl JobIndex {
         let mut starts = Vec::new();
         for name in services {
             if let Some(s) = self.service(name) {
-                for f in s.files.iter().filter(|f| f.kind == InstanceType::Chronos) {
+                for f in s
+                    .files
+                    .iter()
+                    .filter(|f| f.kind.family() == InstanceType::Chronos)
+                {
                     for (inst, _) in f.instances() {
                         starts.push((f.cluster.clone(), name.clone(), inst));
                     }
