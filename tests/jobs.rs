@@ -386,6 +386,78 @@ fn rerun_interpolates_the_date_and_graph_runs_the_chain_in_order() {
     assert!(t[1].0 >= t[0].1 && t[2].0 >= t[1].1, "{t:?}");
 }
 
+/// A tron job of three actions (a; b and c require a) runs on its daily schedule: a when due,
+/// then b and c after it, each once; rerun replays the actions for a past date, in order.
+#[test]
+fn a_tron_jobs_actions_run_on_its_schedule_in_dependency_order_and_rerun_for_a_date() {
+    let j = Jobs::new("e2e-jobs-tron");
+    std::fs::write(
+        j.soa().join("test_jobs").join("tron-e2e-jobs-tron.yaml"),
+        "etl:\n  schedule: daily 04:00:00\n  deploy_group: prod\n  actions:\n    \
+         a: {command: \"echo a {shortdate}\", mem: 64}\n    \
+         b: {command: \"echo b {shortdate}\", requires: [a], mem: 64}\n    \
+         c: {command: \"echo c\", requires: [a], mem: 64}\n",
+    )
+    .unwrap();
+    let names = ["test_jobs.etl.a", "test_jobs.etl.b", "test_jobs.etl.c"];
+    let before = j.pass("2026-03-01T03:59:30Z", &names);
+    assert_eq!(line(&before, "etl.a")["next_due"], "2026-03-01T04:00:00Z");
+    assert_eq!(line(&before, "etl.b")["state"], "waiting_for_parents");
+
+    let due = j.pass("2026-03-01T04:00:30Z", &names);
+    let a = actions_of(line(&due, "etl.a"), "start_run");
+    assert_eq!(a.len(), 1, "{due:?}");
+    assert_eq!(a[0]["command"], "echo a 2026-03-01");
+    assert!(actions_of(line(&due, "etl.b"), "start_run").is_empty());
+    assert!(actions_of(line(&due, "etl.c"), "start_run").is_empty());
+    j.settle();
+
+    let next = j.pass("2026-03-01T04:01:30Z", &names);
+    let b = actions_of(line(&next, "etl.b"), "start_run");
+    assert_eq!(b.len(), 1, "{next:?}");
+    assert_eq!(b[0]["command"], "echo b 2026-03-01");
+    assert_eq!(actions_of(line(&next, "etl.c"), "start_run").len(), 1);
+    assert!(actions_of(line(&next, "etl.a"), "start_run").is_empty());
+    j.settle();
+    let quiet = j.pass("2026-03-01T04:02:30Z", &names);
+    assert!(
+        quiet.iter().all(|l| l["actions"] == serde_json::json!([])),
+        "{quiet:?}"
+    );
+    assert_eq!(
+        j.status("test_jobs.etl.b")["runs"][0]["result"],
+        "succeeded"
+    );
+
+    let graph = json_lines(&ok(j
+        .cmd("rerun")
+        .args([
+            "-s",
+            "test_jobs",
+            "-i",
+            "etl.a",
+            "-t",
+            "graph",
+            "-d",
+            "2019-03-01T00:00:00",
+        ])
+        .output()
+        .unwrap()));
+    let order: Vec<&str> = graph
+        .iter()
+        .map(|r| r["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(order[0], "etl.a", "{graph:?}");
+    let mut rest = order[1..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["etl.b", "etl.c"]);
+    assert_eq!(graph[0]["command"], "echo a 2019-03-01");
+    assert!(
+        graph.iter().all(|r| r["result"] == "succeeded"),
+        "{graph:?}"
+    );
+}
+
 /// emergency-stop kills a run in flight and holds the job; emergency-start lifts the hold.
 #[test]
 fn emergency_stop_kills_a_run_in_flight_and_holds_the_job() {

@@ -91,7 +91,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 if f.valid { "✓" } else { "✗" },
                 f.file.display()
             )?;
-            for (label, list) in [("", &f.problems), ("warning: ", &f.warnings), ("note: ", &f.notes)] {
+            for (label, list) in [
+                ("", &f.problems),
+                ("warning: ", &f.warnings),
+                ("note: ", &f.notes),
+            ] {
                 for p in list {
                     writeln!(out, "    {label}{}{}", location(p), p.message)?;
                 }

@@ -406,3 +406,57 @@ fn an_empty_instance_file_is_invalid() {
         "{text}"
     );
 }
+
+/// A file type not run here is a warning (exit 0), an error under --strict; -v lists what is
+/// accepted and unused, and the warning shows with or without it.
+#[test]
+fn unsupported_files_warn_strict_fails_and_verbose_lists_unused_keys() {
+    let dir = tree();
+    let service = dir.path().join("soa/example_service");
+    std::fs::write(service.join("eks-local.yaml"), "main:\n  cpus: 1\n").unwrap();
+    std::fs::write(
+        service.join("kubernetes-local.yaml"),
+        "k8s:\n  deploy_group: prod\n  namespace: paasta\n",
+    )
+    .unwrap();
+    let out = cmd(dir.path()).assert().code(0).get_output().clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let eks = service.join("eks-local.yaml");
+    assert!(
+        text.contains(&format!(
+            "✓ {}\n    warning: file type not supported: eks instances",
+            eks.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("note:"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(", 1 warnings"));
+
+    let text = String::from_utf8(
+        cmd(dir.path())
+            .arg("-v")
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(
+            "    note: line 3: instance example_service.k8s: key namespace: namespace: accepted"
+        ),
+        "{text}"
+    );
+    let text = String::from_utf8(
+        cmd(dir.path())
+            .arg("--strict")
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(text.contains(&format!("✗ {}", eks.display())), "{text}");
+}

@@ -63,7 +63,17 @@ impl InstanceType {
 }
 
 /// Instance file types PaaSTA has that are not run here: said, never guessed at.
-pub const UNSUPPORTED_TYPES: &[&str] = &["eks", "flink", "cassandracluster", "kafkacluster", "flinkeks", "vitesscluster", "nrtsearchservice", "nrtsearchserviceeks", "monkrelays"];
+pub const UNSUPPORTED_TYPES: &[&str] = &[
+    "eks",
+    "flink",
+    "cassandracluster",
+    "kafkacluster",
+    "flinkeks",
+    "vitesscluster",
+    "nrtsearchservice",
+    "nrtsearchserviceeks",
+    "monkrelays",
+];
 
 impl std::fmt::Display for InstanceType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -290,7 +300,11 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
     k("node_selectors", Kind::Mapping, K),
     k("node_selectors_preferred", Kind::List, K),
     k("persistent_volumes", Kind::List, K),
-    k("pod_management_policy", Kind::OneOf(&["OrderedReady", "Parallel"]), K),
+    k(
+        "pod_management_policy",
+        Kind::OneOf(&["OrderedReady", "Parallel"]),
+        K,
+    ),
     k("projected_sa_volumes", Kind::List, K),
     k("prometheus_path", Kind::Str, K),
     k("prometheus_port", PORT, K),
@@ -306,9 +320,7 @@ pub static INSTANCE_KEYS: &[KeySpec] = &[
 
 /// Keys of a kubernetes instance that are accepted and not used here.
 pub fn unused_kubernetes_key(key: &str) -> bool {
-    INSTANCE_KEYS
-        .iter()
-        .any(|s| s.name == key && s.types == K)
+    INSTANCE_KEYS.iter().any(|s| s.name == key && s.types == K)
 }
 
 /// Keys of one job of `tron-<cluster>.yaml` (PaaSTA's tron schema). Used here: schedule,

@@ -311,7 +311,9 @@ impl Service {
         };
         match value {
             None => Ok(format!("{}.{}", file.cluster, instance)),
-            Some(Value::String(g)) => Ok(expand_deploy_group(g, &self.name, &file.cluster, instance)),
+            Some(Value::String(g)) => {
+                Ok(expand_deploy_group(g, &self.name, &file.cluster, instance))
+            }
             Some(other) => {
                 let message = format!(
                     "deploy_group is {}, expected a string naming a deploy group",
@@ -620,15 +622,17 @@ impl InstanceConfig {
                     }]
                 })?,
             )),
-            InstanceType::Chronos | InstanceType::Tron => KindConfig::Scheduled(Box::new(Scheduled {
-                schedule: text("schedule"),
-                parents: get("parents").map(str_list),
-                epsilon: text("epsilon").unwrap_or_else(|| "PT60S".into()),
-                epsilon_set: get("epsilon").is_some(),
-                retries: get("retries").and_then(Value::as_u64).unwrap_or(2),
-                schedule_time_zone: text("schedule_time_zone"),
-                disabled: get("disabled").and_then(Value::as_bool).unwrap_or(false),
-            })),
+            InstanceType::Chronos | InstanceType::Tron => {
+                KindConfig::Scheduled(Box::new(Scheduled {
+                    schedule: text("schedule"),
+                    parents: get("parents").map(str_list),
+                    epsilon: text("epsilon").unwrap_or_else(|| "PT60S".into()),
+                    epsilon_set: get("epsilon").is_some(),
+                    retries: get("retries").and_then(Value::as_u64).unwrap_or(2),
+                    schedule_time_zone: text("schedule_time_zone"),
+                    disabled: get("disabled").and_then(Value::as_bool).unwrap_or(false),
+                }))
+            }
             InstanceType::Adhoc => KindConfig::Adhoc,
         };
         let extra_docker_args = str_map(get("extra_docker_args"));

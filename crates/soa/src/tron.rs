@@ -151,7 +151,11 @@ fn interval(rest: &str) -> Result<String, String> {
         "m" | "min" | "mins" | "minute" | "minutes" => n * 60,
         "h" | "hr" | "hrs" | "hour" | "hours" => n * 3600,
         "d" | "day" | "days" => n * 86400,
-        _ => return Err(format!("interval {rest:?}: unknown unit {unit:?} (s, m, h, d)")),
+        _ => {
+            return Err(format!(
+                "interval {rest:?}: unknown unit {unit:?} (s, m, h, d)"
+            ))
+        }
     };
     if seconds < 60 {
         return Err(format!(
@@ -221,7 +225,11 @@ pub fn instances(service: &str, jobs: &Mapping) -> Mapping {
                     set(&mut m, k, v.clone());
                 }
             }
-            if let Some(g) = action.map.get("deploy_group").or_else(|| job.get("deploy_group")) {
+            if let Some(g) = action
+                .map
+                .get("deploy_group")
+                .or_else(|| job.get("deploy_group"))
+            {
                 set(&mut m, "deploy_group", g.clone());
             }
             if let Some(mon) = job.get("monitoring") {
@@ -231,7 +239,11 @@ pub fn instances(service: &str, jobs: &Mapping) -> Mapping {
                 set(&mut m, "disabled", Value::Bool(true));
             }
             // Tron writes its date variables in braces: {shortdate}.
-            set(&mut m, "time_variable_syntax", Value::String("brace".into()));
+            set(
+                &mut m,
+                "time_variable_syntax",
+                Value::String("brace".into()),
+            );
             out.insert(
                 Value::String(format!("{job_name}.{}", action.name)),
                 Value::Mapping(m),
@@ -257,7 +269,10 @@ mod tests {
         assert_eq!(s("daily 12:00:00 MWF").unwrap(), "0 12 * * 1,3,5");
         assert_eq!(s("cron */5 * * * *").unwrap(), "*/5 * * * *");
         assert_eq!(s("interval 5m").unwrap(), "R/2020-01-01T00:00:00Z/PT300S");
-        assert_eq!(s("interval 2 hours").unwrap(), "R/2020-01-01T00:00:00Z/PT7200S");
+        assert_eq!(
+            s("interval 2 hours").unwrap(),
+            "R/2020-01-01T00:00:00Z/PT7200S"
+        );
         let mapping: Value = serde_yaml::from_str("{type: daily, value: '03:00:00'}").unwrap();
         assert_eq!(schedule(&mapping).unwrap(), "0 3 * * *");
         assert!(s("daily 04:30:15").unwrap_err().contains("seconds"));
@@ -286,7 +301,13 @@ mod tests {
         let b = &out[&Value::from("nightly.b")];
         assert_eq!(b["parents"][0], Value::from("svc.nightly.a"));
         assert!(b.get("schedule").is_none());
-        assert_eq!(out[&Value::from("nightly.c")]["deploy_group"], Value::from("canary"));
-        assert_eq!(out[&Value::from("listed.only")]["disabled"], Value::Bool(true));
+        assert_eq!(
+            out[&Value::from("nightly.c")]["deploy_group"],
+            Value::from("canary")
+        );
+        assert_eq!(
+            out[&Value::from("listed.only")]["disabled"],
+            Value::Bool(true)
+        );
     }
 }

@@ -113,7 +113,9 @@ pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, E
             found.warnings.push(Problem::new(path, format!("file type not supported: {ty} instances (cluster {cluster}) are neither checked nor run here, and setup-service --all leaves the apps of {} alone", service.name)));
         }
         for path in &service.symlinks {
-            let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
             found.notes.push(Problem::new(path, format!("a symbolic link to {target}: not checked itself, as PaaSTA does not (its instances are those of the file it names)")));
         }
         for (kind, list) in [(0, found.problems), (1, found.warnings), (2, found.notes)] {
@@ -217,8 +219,13 @@ fn check_keys_in(
             None if free_form.is_some() => {
                 if let Some(notes) = free_form.as_deref_mut() {
                     notes.push(
-                        problem_at(file, y, &path, format!("{key}: accepted ({what} is free-form), not used here"))
-                            .key(path.join(".")),
+                        problem_at(
+                            file,
+                            y,
+                            &path,
+                            format!("{key}: accepted ({what} is free-form), not used here"),
+                        )
+                        .key(path.join(".")),
                     );
                 }
             }
@@ -605,14 +612,35 @@ fn check_tron(s: &Service, file: &InstanceFile, out: &mut Vec<Problem>, notes: &
             out.push(at(&[], None, format!("the job name {job_name:?} is not valid: expected a letter or '_', then letters, digits, '_' and '-'")));
         }
         let Value::Mapping(job) = job else {
-            out.push(at(&[], None, format!("job {job_name} is {}, expected a mapping with a schedule and actions", describe(job))));
+            out.push(at(
+                &[],
+                None,
+                format!(
+                    "job {job_name} is {}, expected a mapping with a schedule and actions",
+                    describe(job)
+                ),
+            ));
             continue;
         };
-        let found = check_keys(&file.path, src, &[&job_name], job, schema::TRON_JOB_KEYS, None, "a tron job");
+        let found = check_keys(
+            &file.path,
+            src,
+            &[&job_name],
+            job,
+            schema::TRON_JOB_KEYS,
+            None,
+            "a tron job",
+        );
         out.extend(found.into_iter().map(|p| p.instance_of(&s.name, &job_name)));
         for k in job.keys().map(key_text) {
-            if schema::find(schema::TRON_JOB_KEYS, &k).is_some() && !schema::TRON_JOB_KEYS_USED.contains(&k.as_str()) {
-                notes.push(at(&[&k], Some(&k), format!("{k}: accepted (PaaSTA's tron schema has it), not used here")));
+            if schema::find(schema::TRON_JOB_KEYS, &k).is_some()
+                && !schema::TRON_JOB_KEYS_USED.contains(&k.as_str())
+            {
+                notes.push(at(
+                    &[&k],
+                    Some(&k),
+                    format!("{k}: accepted (PaaSTA's tron schema has it), not used here"),
+                ));
             }
         }
         match job.get("schedule") {
@@ -630,48 +658,103 @@ fn check_tron(s: &Service, file: &InstanceFile, out: &mut Vec<Problem>, notes: &
         }
         let listed = match job.get("actions") {
             None => {
-                out.push(at(&[], Some("actions"), "a tron job needs actions, each with a command".into()));
+                out.push(at(
+                    &[],
+                    Some("actions"),
+                    "a tron job needs actions, each with a command".into(),
+                ));
                 continue;
             }
             Some(Value::Mapping(_)) => false,
             Some(Value::Sequence(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     if !item.get("name").is_some_and(Value::is_string) {
-                        out.push(at(&["actions"], Some(&format!("actions[{i}]")), format!("actions[{i}] has no name: a list of actions names each (name: …)")));
+                        out.push(at(
+                            &["actions"],
+                            Some(&format!("actions[{i}]")),
+                            format!(
+                                "actions[{i}] has no name: a list of actions names each (name: …)"
+                            ),
+                        ));
                     }
                 }
                 true
             }
             Some(other) => {
-                out.push(at(&["actions"], Some("actions"), format!("actions is {}, expected a mapping of action names to actions", describe(other))));
+                out.push(at(
+                    &["actions"],
+                    Some("actions"),
+                    format!(
+                        "actions is {}, expected a mapping of action names to actions",
+                        describe(other)
+                    ),
+                ));
                 continue;
             }
         };
         let actions = crate::tron::actions(job);
         let names: Vec<&str> = actions.iter().map(|a| a.name.as_str()).collect();
         for a in &actions {
-            let path: Vec<&str> = if listed { vec!["actions"] } else { vec!["actions", &a.name] };
+            let path: Vec<&str> = if listed {
+                vec!["actions"]
+            } else {
+                vec!["actions", &a.name]
+            };
             let inst = format!("{job_name}.{}", a.name);
             let mut keyed: Vec<&str> = vec![job_name.as_str()];
             keyed.extend(&path);
-            let found = check_keys(&file.path, src, &keyed, a.map, schema::TRON_ACTION_KEYS, None, "a tron action");
+            let found = check_keys(
+                &file.path,
+                src,
+                &keyed,
+                a.map,
+                schema::TRON_ACTION_KEYS,
+                None,
+                "a tron action",
+            );
             out.extend(found.into_iter().map(|p| p.instance_of(&s.name, &inst)));
             if !name_ok(&a.name) {
                 out.push(at(&path, None, format!("the action name {:?} is not valid: expected a letter or '_', then letters, digits, '_' and '-'", a.name)).instance_of(&s.name, &inst));
             }
             if !a.map.get("command").is_some_and(Value::is_string) {
-                out.push(at(&path, Some("command"), format!("action {} has no command: each action runs a command", a.name)).instance_of(&s.name, &inst));
+                out.push(
+                    at(
+                        &path,
+                        Some("command"),
+                        format!(
+                            "action {} has no command: each action runs a command",
+                            a.name
+                        ),
+                    )
+                    .instance_of(&s.name, &inst),
+                );
             }
             for r in crate::tron::requires(a.map) {
                 if r == a.name {
-                    out.push(at(&path, Some("requires"), format!("action {} cannot require itself", a.name)).instance_of(&s.name, &inst));
+                    out.push(
+                        at(
+                            &path,
+                            Some("requires"),
+                            format!("action {} cannot require itself", a.name),
+                        )
+                        .instance_of(&s.name, &inst),
+                    );
                 } else if !names.contains(&r.as_str()) {
                     out.push(at(&path, Some("requires"), format!("action {} requires {r}, which is not an action of job {job_name} (its actions: {})", a.name, names.join(", "))).instance_of(&s.name, &inst));
                 }
             }
             for k in a.map.keys().map(key_text) {
-                if schema::find(schema::TRON_ACTION_KEYS, &k).is_some() && !schema::TRON_ACTION_KEYS_USED.contains(&k.as_str()) {
-                    notes.push(at(&path, Some(&k), format!("{k}: accepted (PaaSTA's tron schema has it), not used here")).instance_of(&s.name, &inst));
+                if schema::find(schema::TRON_ACTION_KEYS, &k).is_some()
+                    && !schema::TRON_ACTION_KEYS_USED.contains(&k.as_str())
+                {
+                    notes.push(
+                        at(
+                            &path,
+                            Some(&k),
+                            format!("{k}: accepted (PaaSTA's tron schema has it), not used here"),
+                        )
+                        .instance_of(&s.name, &inst),
+                    );
                 }
             }
         }
@@ -890,6 +973,229 @@ mod tests {
         );
         assert!(all.contains("marathon-prod.yaml:8: instance svc.main: key main.monitoring.paeg: unknown key paeg in an instance's monitoring"), "{all}");
         assert!(all.contains("marathon-prod.yaml:10: instance svc.Bad_Name: key deploy_group: deploy_group nope is not a deploy group of deploy.yaml's pipeline (its deploy groups: prod)"), "{all}");
+    }
+
+    /// Everything validation found, by kind: (problems, warnings, notes).
+    fn found(extra: &[(&str, &str)]) -> (String, String, String) {
+        let mut files = BASE.to_vec();
+        files.extend_from_slice(extra);
+        let dir = tree(&files);
+        let report = validate(dir.path(), None).unwrap();
+        let text = |f: &dyn Fn(&FileReport) -> &Vec<Problem>| {
+            report
+                .files
+                .iter()
+                .flat_map(|r| f(r).iter().map(|p| p.to_string()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        (
+            text(&|r| &r.problems),
+            text(&|r| &r.warnings),
+            text(&|r| &r.notes),
+        )
+    }
+
+    #[test]
+    fn kubernetes_files_take_marathon_keys_and_note_the_kubernetes_only_ones() {
+        let (problems, _, notes) = found(&[(
+            "svc/kubernetes-prod.yaml",
+            "main:\n  cpus: 0.5\n  instances: 3\n  deploy_group: prod\n  namespace: paasta\n  prometheus_port: 8888\n  node_selectors: {pool: default}\n",
+        )]);
+        assert!(problems.is_empty(), "{problems}");
+        assert!(notes.contains("instance svc.main: key namespace: namespace: accepted (PaaSTA's kubernetes schema has it), not used here"), "{notes}");
+        assert!(notes.contains("key prometheus_port"), "{notes}");
+        let (problems, _, _) = found(&[(
+            "svc/kubernetes-prod.yaml",
+            "main:\n  deploy_group: prod\n  colour: blue\n  prometheus_port: high\n",
+        )]);
+        assert!(
+            problems.contains("unknown key colour for a kubernetes instance"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("key prometheus_port: prometheus_port is the string \"high\""),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn tron_files_are_checked_against_the_tron_schema_and_as_jobs() {
+        let good = "nightly:\n  schedule: daily 03:00:00\n  time_zone: America/New_York\n  deploy_group: prod\n  node: paasta\n  actions:\n    a:\n      command: run a {shortdate}\n      mem: 64\n    b:\n      command: run b\n      requires: [a]\n      executor: paasta\n    c: {command: run c, requires: [a]}\n\
+                    hourly:\n  schedule: {type: interval, value: 1h}\n  actions:\n    - {name: only, command: x, deploy_group: prod}\n";
+        let (problems, _, notes) = found(&[("svc/tron-prod.yaml", good)]);
+        assert!(problems.is_empty(), "{problems}");
+        assert!(notes.contains("instance svc.nightly: key node: node: accepted (PaaSTA's tron schema has it), not used here"), "{notes}");
+        assert!(
+            notes.contains("instance svc.nightly.b: key executor"),
+            "{notes}"
+        );
+
+        let bad = "nightly:\n  schedule: weekly\n  colour: red\n  actions:\n    a:\n      mem: lots\n    b:\n      command: run b\n      requires: [a, z]\n    c: {command: c, requires: [d]}\n    d: {command: d, requires: [c]}\n\
+                   nothing:\n  schedule: daily\n9bad:\n  schedule: daily\n  actions: {a: {command: x}}\n";
+        let (problems, _, _) = found(&[("svc/tron-prod.yaml", bad)]);
+        for want in [
+            "tron-prod.yaml:2: instance svc.nightly: key schedule: schedule \"weekly\": expected",
+            "tron-prod.yaml:3: instance svc.nightly: key nightly.colour: unknown key colour in a tron job",
+            "instance svc.nightly.a: key nightly.actions.a.mem: mem is the string \"lots\"",
+            "instance svc.nightly.a: key command: action a has no command",
+            "instance svc.nightly.b: key requires: action b requires z, which is not an action of job nightly (its actions: a, b, c, d)",
+            "instance svc.nothing: key actions: a tron job needs actions",
+            "instance svc.9bad: the job name \"9bad\" is not valid",
+            "the jobs' parents form a cycle: svc.nightly.c -> svc.nightly.d -> svc.nightly.c",
+        ] {
+            assert!(problems.contains(want), "missing {want:?} in\n{problems}");
+        }
+    }
+
+    #[test]
+    fn other_file_types_are_a_warning_and_monitoring_is_free_form() {
+        let (problems, warnings, notes) = found(&[
+            ("svc/eks-prod.yaml", "main:\n  cpus: 1\n"),
+            (
+                "svc/monitoring.yaml",
+                "team: ops\nsla_owner: someone\npage: true\n",
+            ),
+        ]);
+        assert!(problems.is_empty(), "{problems}");
+        assert!(warnings.contains("eks-prod.yaml: file type not supported: eks instances (cluster prod) are neither checked nor run here, and setup-service --all leaves the apps of svc alone"), "{warnings}");
+        assert!(
+            notes.contains("key sla_owner: sla_owner: accepted (monitoring.yaml is free-form)"),
+            "{notes}"
+        );
+        let (problems, _, _) = found(&[("svc/monitoring.yaml", "team: [a, b]\n")]);
+        assert!(
+            problems.contains("key team: team is a list, expected a string"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn deploy_group_templates_are_expanded_and_links_are_not_checked_twice() {
+        let dir = tree(&[
+            BASE[0],
+            ("svc/deploy.yaml", "pipeline:\n  - step: prod.all\n"),
+            (
+                "svc/marathon-prod.yaml",
+                "main:\n  deploy_group: '{cluster}.all'\n",
+            ),
+            (
+                "svc/marathon-dev.yaml",
+                "main:\n  deploy_group: '{cluster}.all'\n",
+            ),
+        ]);
+        std::os::unix::fs::symlink(
+            "marathon-prod.yaml",
+            dir.path().join("svc/marathon-canary.yaml"),
+        )
+        .unwrap();
+        let report = validate(dir.path(), None).unwrap();
+        let problems: Vec<String> = report
+            .files
+            .iter()
+            .flat_map(|f| f.problems.iter().map(|p| p.to_string()))
+            .collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("marathon-dev.yaml:2: instance svc.main: key deploy_group: deploy_group dev.all is not a deploy group"), "{problems:?}");
+        let link = report
+            .files
+            .iter()
+            .find(|f| f.file.ends_with("marathon-canary.yaml"))
+            .unwrap();
+        assert!(link.valid);
+        assert!(
+            link.notes[0]
+                .message
+                .contains("a symbolic link to marathon-prod.yaml"),
+            "{:?}",
+            link.notes
+        );
+        // The link's instances are still the canary cluster's.
+        let s = Service::load(dir.path(), "svc").unwrap();
+        let f = s.find_instance("canary", "main", None).unwrap();
+        assert_eq!(
+            s.instance_config(f, "main").unwrap().deploy_group,
+            "canary.all"
+        );
+    }
+
+    /// A value of the shape `kind` asks for.
+    fn sample(kind: schema::Kind) -> Value {
+        use schema::Kind as K;
+        let y = |t: &str| serde_yaml::from_str::<Value>(t).unwrap();
+        match kind {
+            K::Number { min, .. } => Value::from(if min > 0.0 { min + 1.0 } else { 1.0 }),
+            K::Integer { min, max } => Value::from(1i64.clamp(min, max)),
+            K::Bool => Value::Bool(true),
+            K::Str | K::Cmd | K::Any => Value::from("x"),
+            K::StrList | K::OptStrList => y("[x]"),
+            K::StrMap => y("{A: x}"),
+            K::Volumes => y("[{containerPath: /a, hostPath: /b, mode: RO}]"),
+            K::Constraints => y("[[region, LIKE, west]]"),
+            K::Mapping => y("{}"),
+            K::List => y("[]"),
+            K::OneOf(options) => Value::from(options[0]),
+            K::AlertDuration => Value::from("2m"),
+            K::OrNull(_) => Value::Null,
+        }
+    }
+
+    /// Every key of PaaSTA's kubernetes-only and tron tables, each with a value of its type, is
+    /// accepted (the tables are the schema facts; a key added there is tested here).
+    #[test]
+    fn every_kubernetes_and_tron_key_is_accepted() {
+        let mut k8s = Mapping::new();
+        k8s.insert("deploy_group".into(), "prod".into());
+        for spec in INSTANCE_KEYS
+            .iter()
+            .filter(|s| schema::unused_kubernetes_key(s.name))
+        {
+            k8s.insert(spec.name.into(), sample(spec.kind));
+        }
+        let mut action = Mapping::new();
+        for spec in schema::TRON_ACTION_KEYS {
+            let v = match spec.name {
+                "requires" => Value::Sequence(vec![]),
+                "deploy_group" => "prod".into(),
+                "name" => "first".into(),
+                _ => sample(spec.kind),
+            };
+            action.insert(spec.name.into(), v);
+        }
+        let mut job = Mapping::new();
+        for spec in schema::TRON_JOB_KEYS {
+            let v = match spec.name {
+                "schedule" => "daily 03:00:00".into(),
+                "time_zone" => "UTC".into(),
+                "deploy_group" => "prod".into(),
+                "actions" => {
+                    let mut actions = Mapping::new();
+                    actions.insert("first".into(), Value::Mapping(action.clone()));
+                    Value::Mapping(actions)
+                }
+                _ => sample(spec.kind),
+            };
+            job.insert(spec.name.into(), v);
+        }
+        let mut k8s_file = Mapping::new();
+        k8s_file.insert("main".into(), Value::Mapping(k8s));
+        let mut tron_file = Mapping::new();
+        tron_file.insert("job".into(), Value::Mapping(job));
+        let (problems, _, notes) = found(&[
+            (
+                "svc/kubernetes-prod.yaml",
+                &serde_yaml::to_string(&k8s_file).unwrap(),
+            ),
+            (
+                "svc/tron-prod.yaml",
+                &serde_yaml::to_string(&tron_file).unwrap(),
+            ),
+        ]);
+        assert!(problems.is_empty(), "{problems}");
+        assert!(
+            notes.contains("kubernetes-prod.yaml") && notes.contains("tron-prod.yaml"),
+            "{notes}"
+        );
     }
 
     #[test]
