@@ -20,6 +20,20 @@ hyperfine --warmup 1 --runs 5 -n "generate-deployments --all (every file written
     --prepare "rm -f $tree/soa/*/deployments.json" "$gd -d $tree/soa --all"
 hyperfine -N --warmup 2 --runs 20 -n "generate-deployments, one repo of 20,000 tags" "$gd -d $tree/big-soa -s bigrepo"
 hyperfine -N --warmup 1 --runs 10 -i -n "soa-validate, 1,000 services" "$bindir/soa-validate -y $tree/soa"
+# 40,000 files: the synthetic services eight times over under new names (svcNNNNxK), their
+# parents renamed with them.
+big=$top/target/bench/big40k
+if [ ! -d "$big" ]; then
+    mkdir -p "$big/soa"
+    for k in 0 1 2 3 4 5 6 7; do
+        for d in "$tree"/soa/svc*; do
+            b=$(basename "$d")
+            cp -R "$d" "$big/soa/${b}x$k"
+            sed -i "s/\(svc[0-9]\{4\}\)\./\1x$k./g" "$big/soa/${b}x$k/chronos-bench.yaml"
+        done
+    done
+fi
+hyperfine -N --warmup 1 --runs 5 -n "soa-validate, 8,000 services, 40,000 files" "$bindir/soa-validate -y $big/soa"
 for b in generate-deployments soa-validate setup-service check-replication; do
     hyperfine -N --warmup 5 --runs 50 -n "$b --help" "$bindir/$b --help"
 done

@@ -14,6 +14,7 @@ use crate::schema::{
 use crate::service::{InstanceFile, Service};
 use crate::timevars;
 use crate::yaml::{self, describe, key_text, YamlFile};
+use rayon::prelude::*;
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -92,32 +93,50 @@ pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, E
     if names.is_empty() {
         return Err(no_services(soa_dir).into());
     }
-    let mut index = JobIndex::new(soa_dir);
+    // Services load and are checked on every core; the job index they consult (parents in
+    // other services) is complete before any check starts, so it is shared read-only.
+    let mut loaded = Vec::with_capacity(names.len());
+    for result in names
+        .par_iter()
+        .map(|name| Service::load_tolerant(soa_dir, name))
+        .collect::<Vec<_>>()
+    {
+        loaded.push(result?);
+    }
     let mut by_file: BTreeMap<PathBuf, Found> = BTreeMap::new();
-    for name in &names {
-        let (service, load_problems) = Service::load_tolerant(soa_dir, name)?;
-        for f in service_files(&service) {
+    for (service, _) in &loaded {
+        for f in service_files(service) {
             by_file.entry(f).or_default();
         }
-        let mut found = Found {
-            problems: load_problems,
-            ..Default::default()
-        };
-        check_service(&service, &mut index, &mut found);
-        for (cluster, path) in &service.unsupported {
-            let ty = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.split_once('-'))
-                .map_or("", |(t, _)| t);
-            found.warnings.push(Problem::new(path, format!("file type not supported: {ty} instances (cluster {cluster}) are neither checked nor run here, and setup-service --all leaves the apps of {} alone", service.name)));
-        }
-        for path in &service.symlinks {
-            let target = std::fs::read_link(path)
-                .map(|t| t.display().to_string())
-                .unwrap_or_default();
-            found.notes.push(Problem::new(path, format!("a symbolic link to {target}: not checked itself, as PaaSTA does not (its instances are those of the file it names)")));
-        }
+    }
+    let (services, load_problems): (Vec<Service>, Vec<Vec<Problem>>) = loaded.into_iter().unzip();
+    let index = JobIndex::build(soa_dir, services);
+    let checked: Vec<Found> = names
+        .par_iter()
+        .zip(load_problems)
+        .map(|(name, load_problems)| {
+            let service = index.service(name).expect("every service checked is in the index");
+            let mut found = Found {
+                problems: load_problems,
+                ..Default::default()
+            };
+            check_service(service, &index, &mut found);
+            for (cluster, path) in &service.unsupported {
+                let ty = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.split_once('-'))
+                    .map_or("", |(t, _)| t);
+                found.warnings.push(Problem::new(path, format!("file type not supported: {ty} instances (cluster {cluster}) are neither checked nor run here, and setup-service --all leaves the apps of {} alone", service.name)));
+            }
+            for path in &service.symlinks {
+                let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+                found.notes.push(Problem::new(path, format!("a symbolic link to {target}: not checked itself, as PaaSTA does not (its instances are those of the file it names)")));
+            }
+            found
+        })
+        .collect();
+    for found in checked {
         for (kind, list) in [(0, found.problems), (1, found.warnings), (2, found.notes)] {
             for p in list {
                 let entry = by_file.entry(p.file.clone()).or_default();
@@ -128,7 +147,6 @@ pub fn validate(soa_dir: &Path, services: Option<&[String]>) -> Result<Report, E
                 }
             }
         }
-        index.insert(service);
     }
     for p in index.cycles(&names) {
         by_file.entry(p.file.clone()).or_default().problems.push(p);
@@ -267,7 +285,7 @@ fn known(table: &[KeySpec], also: Option<&[KeySpec]>) -> String {
     names.join(", ")
 }
 
-fn check_service(s: &Service, index: &mut JobIndex, found: &mut Found) {
+fn check_service(s: &Service, index: &JobIndex, found: &mut Found) {
     let out = &mut found.problems;
     let service_path = s.path("service.yaml");
     out.extend(check_keys(
@@ -438,7 +456,7 @@ fn check_instance(
     file: &InstanceFile,
     name: &str,
     deploy_groups: Option<&[String]>,
-    index: &mut JobIndex,
+    index: &JobIndex,
     out: &mut Vec<Problem>,
 ) {
     let at = |key: Option<&str>, message: String| -> Problem {
@@ -763,33 +781,52 @@ fn check_tron(s: &Service, file: &InstanceFile, out: &mut Vec<Problem>, notes: &
 
 /// Scheduled jobs of the tree, loaded as parents name them, for existence and cycle checks.
 struct JobIndex {
-    soa_dir: PathBuf,
-    services: HashMap<String, Option<Service>>,
+    services: HashMap<String, Service>,
 }
 
 impl JobIndex {
-    fn new(soa_dir: &Path) -> Self {
-        JobIndex {
-            soa_dir: soa_dir.to_path_buf(),
-            services: HashMap::new(),
+    /// The services given, and every service their jobs name as parents (read from the tree,
+    /// and theirs in turn, so cycles through them are found too).
+    fn build(soa_dir: &Path, given: Vec<Service>) -> Self {
+        let mut services: HashMap<String, Service> =
+            given.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let mut missing: BTreeSet<String> = BTreeSet::new();
+        let mut absent: BTreeSet<String> = BTreeSet::new();
+        let named = |s: &Service| -> Vec<String> {
+            s.files
+                .iter()
+                .filter(|f| f.kind.family() == InstanceType::Chronos)
+                .flat_map(|f| f.yaml.map.values())
+                .filter_map(|v| v.get("parents").and_then(Value::as_sequence))
+                .flatten()
+                .filter_map(|p| p.as_str()?.split_once('.').map(|(svc, _)| svc.to_string()))
+                .collect()
+        };
+        for s in services.values() {
+            missing.extend(named(s));
         }
-    }
-
-    fn insert(&mut self, s: Service) {
-        self.services.insert(s.name.clone(), Some(s));
-    }
-
-    fn service(&mut self, name: &str) -> Option<&Service> {
-        if !self.services.contains_key(name) {
-            let loaded = Service::load_tolerant(&self.soa_dir, name)
-                .ok()
-                .map(|(s, _)| s);
-            self.services.insert(name.to_string(), loaded);
+        while let Some(name) = missing.pop_first() {
+            if services.contains_key(&name) || absent.contains(&name) {
+                continue;
+            }
+            match Service::load_tolerant(soa_dir, &name) {
+                Ok((s, _)) => {
+                    missing.extend(named(&s));
+                    services.insert(name, s);
+                }
+                Err(_) => {
+                    absent.insert(name);
+                }
+            }
         }
-        self.services.get(name).and_then(Option::as_ref)
+        JobIndex { services }
     }
 
-    fn has_job(&mut self, service: &str, cluster: &str, instance: &str, current: &Service) -> bool {
+    fn service(&self, name: &str) -> Option<&Service> {
+        self.services.get(name)
+    }
+
+    fn has_job(&self, service: &str, cluster: &str, instance: &str, current: &Service) -> bool {
         let svc = if service == current.name {
             Some(current)
         } else {
@@ -802,7 +839,7 @@ impl JobIndex {
     }
 
     /// The parents of a job as (service, instance), read from its file.
-    fn parents(&mut self, service: &str, cluster: &str, instance: &str) -> Vec<(String, String)> {
+    fn parents(&self, service: &str, cluster: &str, instance: &str) -> Vec<(String, String)> {
         let Some(s) = self.service(service) else {
             return Vec::new();
         };
@@ -826,7 +863,7 @@ impl JobIndex {
 
     /// Each dependency cycle reachable from the jobs of `services`, reported once, at the job of
     /// the cycle that sorts first.
-    fn cycles(&mut self, services: &[String]) -> Vec<Problem> {
+    fn cycles(&self, services: &[String]) -> Vec<Problem> {
         let mut starts = Vec::new();
         for name in services {
             if let Some(s) = self.service(name) {
@@ -886,7 +923,7 @@ impl JobIndex {
     }
 
     fn dfs(
-        &mut self,
+        &self,
         cluster: &str,
         job: (String, String),
         stack: &mut Vec<(String, String)>,
