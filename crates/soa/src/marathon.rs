@@ -113,7 +113,8 @@ pub fn paasta_env(config: &InstanceConfig, image: &str) -> Vec<(String, String)>
     if let Some(team) = &config.team {
         env.push(("PAASTA_MONITORING_TEAM".into(), team.clone()));
     }
-    env.push(("PAASTA_INSTANCE_TYPE".into(), config.kind().to_string()));
+    // As PaaSTA sets it: the file's type (kubernetes, tron), not how it runs here.
+    env.push(("PAASTA_INSTANCE_TYPE".into(), config.file_kind.to_string()));
     env
 }
 

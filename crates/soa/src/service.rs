@@ -476,6 +476,9 @@ pub struct InstanceConfig {
     pub cluster: String,
     pub instance: String,
     pub file: PathBuf,
+    /// The type of the file it came from (`kind()` is how it runs: kubernetes instances as
+    /// marathon ones, tron actions as chronos jobs).
+    pub file_kind: InstanceType,
     pub deploy_group: String,
     pub cpus: f64,
     pub mem: f64,
@@ -648,6 +651,7 @@ impl InstanceConfig {
             cluster: file.cluster.clone(),
             instance: instance.to_string(),
             file: file.path.clone(),
+            file_kind: file.kind,
             deploy_group: text("deploy_group").map_or_else(
                 || format!("{}.{}", file.cluster, instance),
                 |g| expand_deploy_group(&g, &service.name, &file.cluster, instance),
