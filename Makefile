@@ -4,7 +4,7 @@ SHELL := /bin/sh
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
-BINARIES := generate-deployments soa-validate local-run drain setup-service check-replication rerun service-ctl dsdt dsdt-run dsdt-dockerize wr-cloud
+BINARIES := generate-deployments soa-validate local-run drain setup-service check-replication rerun service-ctl dsdt dsdt-run dsdt-dockerize wr-cloud hacheck smartstack-sync
 
 .PHONY: all build demo test man lint bench install clean
 
@@ -24,6 +24,7 @@ test:
 	sh bin/ensure-docker.sh
 	sh bin/ensure-disdat.sh >/dev/null
 	sh bin/ensure-registry.sh
+	sh bin/ensure-haproxy.sh
 	$(CARGO) build --workspace --locked
 	status=0; $(CARGO) test --workspace --locked --no-fail-fast || status=$$?; sh bin/test-cleanup.sh; \
 	$(CARGO) run --quiet --locked -p gen-docs -- --check man || status=$$?; exit $$status
