@@ -49,7 +49,10 @@ fn tools() -> Vec<(clap::Command, &'static [(&'static str, &'static str)])> {
         ),
         (wr_cloud::Cli::command(), wr_cloud::MAN_SECTIONS),
         (hacheck::Cli::command(), hacheck::MAN_SECTIONS),
-        (smartstack_sync::Cli::command(), smartstack_sync::MAN_SECTIONS),
+        (
+            smartstack_sync::Cli::command(),
+            smartstack_sync::MAN_SECTIONS,
+        ),
     ]
 }
 

@@ -205,8 +205,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut spool = load(&file)?;
     spool.expire(now());
     let addr = format!("{}:{}", cli.bind, cli.port);
-    let server = tiny_http::Server::http(&addr)
-        .map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
+    let server =
+        tiny_http::Server::http(&addr).map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
     eprintln!(
         "hacheck: listening on {addr}, spool {} ({} drains in force)",
         file.display(),
@@ -279,16 +279,32 @@ fn answer(state: &State, mut request: tiny_http::Request) {
                             Ok(u) => u,
                             Err(_) => {
                                 drop(spool);
-                                return respond(request, 400, format!("expiration {e:?} is not unix seconds\n"));
+                                return respond(
+                                    request,
+                                    400,
+                                    format!("expiration {e:?} is not unix seconds\n"),
+                                );
                             }
                         },
                     };
                     let reason = form.get("reason").cloned().unwrap_or_default();
-                    spool.set_down(&registration, port, Down { since: t, until, reason });
+                    spool.set_down(
+                        &registration,
+                        port,
+                        Down {
+                            since: t,
+                            until,
+                            reason,
+                        },
+                    );
                 }
                 other => {
                     drop(spool);
-                    return respond(request, 400, format!("status {other:?}: expected up or down\n"));
+                    return respond(
+                        request,
+                        400,
+                        format!("status {other:?}: expected up or down\n"),
+                    );
                 }
             }
             spool.expire(t);
@@ -296,30 +312,74 @@ fn answer(state: &State, mut request: tiny_http::Request) {
             drop(spool);
             match saved {
                 Ok(()) => respond(request, 200, String::new()),
-                Err(e) => respond(request, 500, format!("writing the spool {}: {e}\n", state.file.display())),
+                Err(e) => respond(
+                    request,
+                    500,
+                    format!("writing the spool {}: {e}\n", state.file.display()),
+                ),
             }
         }
-        (tiny_http::Method::Get, Route::Http { registration, port, path }) => {
-            let down = state.spool.lock().unwrap_or_else(|p| p.into_inner()).status(registration, port, now()).cloned();
+        (
+            tiny_http::Method::Get,
+            Route::Http {
+                registration,
+                port,
+                path,
+            },
+        ) => {
+            let down = state
+                .spool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .status(registration, port, now())
+                .cloned();
             if down.is_some() {
                 return respond(request, 404, status_text(registration, down.as_ref()));
             }
             let target = format!("http://127.0.0.1:{port}/{path}");
             match state.agent.get(&target).call() {
-                Ok(r) if r.status().as_u16() < 400 => respond(request, 200, format!("Service {registration} answered {}\n", r.status().as_u16())),
-                Ok(r) => respond(request, 503, format!("Service {registration} answered {} at {target}\n", r.status().as_u16())),
-                Err(e) => respond(request, 503, format!("Service {registration} did not answer at {target}: {e}\n")),
+                Ok(r) if r.status().as_u16() < 400 => respond(
+                    request,
+                    200,
+                    format!("Service {registration} answered {}\n", r.status().as_u16()),
+                ),
+                Ok(r) => respond(
+                    request,
+                    503,
+                    format!(
+                        "Service {registration} answered {} at {target}\n",
+                        r.status().as_u16()
+                    ),
+                ),
+                Err(e) => respond(
+                    request,
+                    503,
+                    format!("Service {registration} did not answer at {target}: {e}\n"),
+                ),
             }
         }
         (tiny_http::Method::Get, Route::Tcp { registration, port }) => {
-            let down = state.spool.lock().unwrap_or_else(|p| p.into_inner()).status(registration, port, now()).cloned();
+            let down = state
+                .spool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .status(registration, port, now())
+                .cloned();
             if down.is_some() {
                 return respond(request, 404, status_text(registration, down.as_ref()));
             }
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             match std::net::TcpStream::connect_timeout(&addr, state.check_timeout) {
-                Ok(_) => respond(request, 200, format!("Service {registration} accepts connections\n")),
-                Err(e) => respond(request, 503, format!("Service {registration} does not accept connections on {port}: {e}\n")),
+                Ok(_) => respond(
+                    request,
+                    200,
+                    format!("Service {registration} accepts connections\n"),
+                ),
+                Err(e) => respond(
+                    request,
+                    503,
+                    format!("Service {registration} does not accept connections on {port}: {e}\n"),
+                ),
             }
         }
         (_, _) => respond(request, 405, "method not allowed\n".into()),
@@ -334,13 +394,26 @@ mod tests {
     fn routes() {
         assert_eq!(
             route("/spool/svc.main/31000/status"),
-            Some(Route::Spool { registration: "svc.main", port: 31000 })
+            Some(Route::Spool {
+                registration: "svc.main",
+                port: 31000
+            })
         );
         assert_eq!(
             route("/http/svc.main/31000/health/check?x=1"),
-            Some(Route::Http { registration: "svc.main", port: 31000, path: "health/check" })
+            Some(Route::Http {
+                registration: "svc.main",
+                port: 31000,
+                path: "health/check"
+            })
         );
-        assert_eq!(route("/tcp/svc.main/31000/"), Some(Route::Tcp { registration: "svc.main", port: 31000 }));
+        assert_eq!(
+            route("/tcp/svc.main/31000/"),
+            Some(Route::Tcp {
+                registration: "svc.main",
+                port: 31000
+            })
+        );
         assert_eq!(route("/status"), Some(Route::Status));
         assert_eq!(route("/spool/svc.main/notaport/status"), None);
         assert_eq!(route("/spool/svc.main/31000/other"), None);
@@ -349,8 +422,13 @@ mod tests {
 
     #[test]
     fn drains_expire_and_end() {
+        let drain = || Down {
+            since: 10.0,
+            until: 20.0,
+            reason: "r".into(),
+        };
         let mut s = Spool::default();
-        s.set_down("svc.main", 1, Down { since: 10.0, until: 20.0, reason: "r".into() });
+        s.set_down("svc.main", 1, drain());
         assert!(s.status("svc.main", 1, 15.0).is_some());
         assert!(s.status("svc.main", 1, 25.0).is_none());
         assert!(s.status("svc.main", 2, 15.0).is_none());
@@ -360,7 +438,7 @@ mod tests {
         );
         s.expire(25.0);
         assert!(s.down.is_empty());
-        s.set_down("svc.main", 1, Down { since: 10.0, until: 20.0, reason: "r".into() });
+        s.set_down("svc.main", 1, drain());
         s.set_up("svc.main", 1);
         assert!(s.down.is_empty());
     }

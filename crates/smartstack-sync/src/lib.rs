@@ -44,7 +44,11 @@ pub struct Cli {
     pub backend: cli::BackendArgs,
     /// The HAProxy configuration written (its directory also holds haproxy.pid and
     /// haproxy.sock).
-    #[arg(long, default_value = "/var/run/smartstack/haproxy.cfg", value_name = "FILE")]
+    #[arg(
+        long,
+        default_value = "/var/run/smartstack/haproxy.cfg",
+        value_name = "FILE"
+    )]
     pub haproxy_config: PathBuf,
     /// The HAProxy binary.
     #[arg(long, default_value = "haproxy", value_name = "PATH")]
@@ -187,7 +191,7 @@ pub fn render(
     line("# Written by smartstack-sync; rewritten whenever the cluster changes: do not edit.");
     line("global");
     line("    master-worker");
-    line("    maxconn 4096");
+    line("    maxconn 2000");
     line(&format!(
         "    stats socket {} mode 600 level admin expose-fd listeners",
         o.socket.display()
@@ -222,7 +226,10 @@ pub fn render(
         }
         line("    option httpchk");
         let check = match ns.mode {
-            Mode::Http => format!("/http/{}/%[srv_name,field(2,_)]/{}", ns.name, ns.healthcheck_uri),
+            Mode::Http => format!(
+                "/http/{}/%[srv_name,field(2,_)]/{}",
+                ns.name, ns.healthcheck_uri
+            ),
             Mode::Tcp => format!("/tcp/{}/%[srv_name,field(2,_)]/", ns.name),
         };
         line(&format!("    http-check send meth GET uri-lf {check}"));
@@ -233,7 +240,12 @@ pub fn render(
             o.hacheck_port, o.inter_ms, o.fall, o.rise
         ));
         for s in servers.get(&ns.name).into_iter().flatten() {
-            line(&format!("    server {} {}:{}", server_name(s), s.host, s.port));
+            line(&format!(
+                "    server {} {}:{}",
+                server_name(s),
+                s.host,
+                s.port
+            ));
         }
     }
     c
@@ -250,11 +262,7 @@ pub struct Routing {
 /// The namespaces of the services with instances here (and those their instances register in),
 /// and each registration's live tasks. A registration whose namespace smartstack.yaml lacks, or
 /// a proxy_port two namespaces share, is a problem naming the file and instance.
-pub fn routing(
-    soa_dir: &Path,
-    selected: &[soa::select::Selected],
-    apps: &[App],
-) -> Routing {
+pub fn routing(soa_dir: &Path, selected: &[soa::select::Selected], apps: &[App]) -> Routing {
     let mut services: HashMap<String, Option<Arc<Service>>> = HashMap::new();
     for s in selected {
         services
@@ -281,7 +289,14 @@ pub fn routing(
         };
         for reg in &lr.registrations {
             let Some((svc, ns)) = reg.split_once('.') else {
-                out.problems.push(Problem::new(&sel.config.file, format!("registration {reg:?} is not written <service>.<namespace>")).instance_of(&sel.config.service, &sel.config.instance).key("registrations"));
+                out.problems.push(
+                    Problem::new(
+                        &sel.config.file,
+                        format!("registration {reg:?} is not written <service>.<namespace>"),
+                    )
+                    .instance_of(&sel.config.service, &sel.config.instance)
+                    .key("registrations"),
+                );
                 continue;
             };
             let service = services
@@ -289,7 +304,17 @@ pub fn routing(
                 .or_insert_with(|| Service::load(soa_dir, svc).ok().map(Arc::new))
                 .clone();
             let Some(service) = service else {
-                out.problems.push(Problem::new(&sel.config.file, format!("registers in {reg}, but service {svc} cannot be read in {}", soa_dir.display())).instance_of(&sel.config.service, &sel.config.instance).key("registrations"));
+                out.problems.push(
+                    Problem::new(
+                        &sel.config.file,
+                        format!(
+                            "registers in {reg}, but service {svc} cannot be read in {}",
+                            soa_dir.display()
+                        ),
+                    )
+                    .instance_of(&sel.config.service, &sel.config.instance)
+                    .key("registrations"),
+                );
                 continue;
             };
             if !defined.contains_key(reg) {
@@ -341,7 +366,10 @@ pub fn routing(
             let svc = name.split_once('.').map_or(name.as_str(), |(s, _)| s);
             out.problems.push(Problem::new(
                 &soa_dir.join(svc).join("smartstack.yaml"),
-                format!("namespace {name}: proxy_port {} is also {first}'s; it is left out", ns.proxy_port),
+                format!(
+                    "namespace {name}: proxy_port {} is also {first}'s; it is left out",
+                    ns.proxy_port
+                ),
             ));
             continue;
         }
@@ -385,18 +413,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let apps = apps?;
     for f in &selection.failures {
-        eprintln!("smartstack-sync: {}", soa::select::about(&f.name(), &f.message));
+        eprintln!(
+            "smartstack-sync: {}",
+            soa::select::about(&f.name(), &f.message)
+        );
     }
     let routing = routing(&cli.soa_dir, &selection.selected, &apps);
     for p in &routing.problems {
         eprintln!("smartstack-sync: {p}");
     }
-    let dir = cli
-        .haproxy_config
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    // HAProxy reads a relative socket path as an address: everything beside the config is
+    // named absolutely.
+    let dir = std::path::absolute(
+        cli.haproxy_config
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
     let options = Options {
         bind: cli.bind.clone(),
         hacheck_port: cli.hacheck_port,
@@ -410,7 +443,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         print!("{text}");
         return Ok(exit(&routing));
     }
-    let changed = std::fs::read_to_string(&cli.haproxy_config).ok().as_deref() != Some(text.as_str());
+    let changed =
+        std::fs::read_to_string(&cli.haproxy_config).ok().as_deref() != Some(text.as_str());
     let pid_file = dir.join("haproxy.pid");
     if changed {
         std::fs::create_dir_all(&dir).with_context(|| format!("making {}", dir.display()))?;
@@ -419,15 +453,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let running = master_pid(&pid_file);
     match (running, changed) {
         (Some(pid), true) => {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR2)
-                .with_context(|| format!("reloading HAProxy (master pid {pid} from {})", pid_file.display()))?;
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGUSR2,
+            )
+            .with_context(|| {
+                format!(
+                    "reloading HAProxy (master pid {pid} from {})",
+                    pid_file.display()
+                )
+            })?;
         }
         (Some(_), false) => {}
         (None, _) => start(&cli.haproxy, &cli.haproxy_config, &pid_file)?,
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for ns in &routing.namespaces {
-        let servers = routing.servers.get(&ns.name).map(Vec::as_slice).unwrap_or_default();
+        let servers = routing
+            .servers
+            .get(&ns.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         serde_json::to_writer(
             &mut out,
             &Line {
@@ -456,7 +502,10 @@ fn exit(routing: &Routing) -> ExitCode {
 /// Checks `text` with `haproxy -c` from a temp file beside `path`, then renames it over `path`:
 /// a configuration HAProxy rejects is never installed.
 fn install(haproxy: &Path, path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".haproxy.cfg.")
         .tempfile_in(dir)
@@ -465,7 +514,6 @@ fn install(haproxy: &Path, path: &Path, text: &str) -> Result<()> {
     tmp.as_file().sync_all()?;
     let out = std::process::Command::new(haproxy)
         .arg("-c")
-        .arg("-q")
         .arg("-f")
         .arg(tmp.path())
         .output()
@@ -474,7 +522,11 @@ fn install(haproxy: &Path, path: &Path, text: &str) -> Result<()> {
         bail!(
             "HAProxy rejected the new configuration; {} is unchanged and keeps serving:\n{}",
             path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| l.contains("[ALERT]"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     tmp.persist(path)
@@ -484,7 +536,13 @@ fn install(haproxy: &Path, path: &Path, text: &str) -> Result<()> {
 
 /// The pid in `pid_file` if that process is alive.
 fn master_pid(pid_file: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_file).ok()?.lines().next()?.trim().parse().ok()?;
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()?;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
         .ok()
         .map(|_| pid)
@@ -534,8 +592,16 @@ mod tests {
         let servers = BTreeMap::from([(
             "svc.main".to_string(),
             vec![
-                Server { host: "127.0.0.1".into(), port: 31001, happy: true },
-                Server { host: "127.0.0.1".into(), port: 31002, happy: false },
+                Server {
+                    host: "127.0.0.1".into(),
+                    port: 31001,
+                    happy: true,
+                },
+                Server {
+                    host: "127.0.0.1".into(),
+                    port: 31002,
+                    happy: false,
+                },
             ],
         )]);
         let o = Options {
@@ -546,7 +612,14 @@ mod tests {
             rise: 1,
             socket: "/run/s/haproxy.sock".into(),
         };
-        let text = render(&[ns("svc.main", 20001, Mode::Http), ns("svc.db", 20002, Mode::Tcp)], &servers, &o);
+        let text = render(
+            &[
+                ns("svc.main", 20001, Mode::Http),
+                ns("svc.db", 20002, Mode::Tcp),
+            ],
+            &servers,
+            &o,
+        );
         for want in [
             "frontend svc.main\n    mode http\n    bind 127.0.0.1:20001\n",
             "http-check send meth GET uri-lf /http/svc.main/%[srv_name,field(2,_)]/status\n",
@@ -558,6 +631,16 @@ mod tests {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
         // The same state, the same bytes: nothing to reload.
-        assert_eq!(text, render(&[ns("svc.main", 20001, Mode::Http), ns("svc.db", 20002, Mode::Tcp)], &servers, &o));
+        assert_eq!(
+            text,
+            render(
+                &[
+                    ns("svc.main", 20001, Mode::Http),
+                    ns("svc.db", 20002, Mode::Tcp)
+                ],
+                &servers,
+                &o
+            )
+        );
     }
 }

@@ -55,15 +55,26 @@ impl Stack {
         };
         let etc = s.dir.path().join("etc_paasta");
         std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(etc.join("cluster.json"), format!(r#"{{"cluster": "{}"}}"#, s.cluster)).unwrap();
-        std::fs::write(etc.join("docker_registry.json"), r#"{"docker_registry": "paasta-test"}"#).unwrap();
+        std::fs::write(
+            etc.join("cluster.json"),
+            format!(r#"{{"cluster": "{}"}}"#, s.cluster),
+        )
+        .unwrap();
+        std::fs::write(
+            etc.join("docker_registry.json"),
+            r#"{"docker_registry": "paasta-test"}"#,
+        )
+        .unwrap();
         std::fs::write(etc.join("volumes.json"), r#"{"volumes": []}"#).unwrap();
         let sdir = s.soa().join(&s.service);
         std::fs::create_dir_all(&sdir).unwrap();
         std::fs::write(sdir.join("service.yaml"), "description: behind haproxy\n").unwrap();
         std::fs::write(
             sdir.join("smartstack.yaml"),
-            format!("main:\n  proxy_port: {}\n  mode: http\n  healthcheck_uri: /status\n", s.proxy_port),
+            format!(
+                "main:\n  proxy_port: {}\n  mode: http\n  healthcheck_uri: /status\n",
+                s.proxy_port
+            ),
         )
         .unwrap();
         s.config(3);
@@ -94,7 +105,13 @@ impl Stack {
              drain_method_params:\n    hacheck_port: {}\n    delay: 3\n",
             self.hacheck_port
         );
-        std::fs::write(self.soa().join(&self.service).join(format!("marathon-{}.yaml", self.cluster)), yaml).unwrap();
+        std::fs::write(
+            self.soa()
+                .join(&self.service)
+                .join(format!("marathon-{}.yaml", self.cluster)),
+            yaml,
+        )
+        .unwrap();
     }
 
     fn deploy(&self, sha: &str) {
@@ -104,12 +121,19 @@ impl Stack {
             "deployments": {"prod": {"docker_image": image, "git_sha": sha}},
             "controls": {format!("{}:{}.main", self.service, self.cluster): {"desired_state": "start", "force_bounce": null}}
         }});
-        std::fs::write(self.soa().join(&self.service).join("deployments.json"), json.to_string()).unwrap();
+        std::fs::write(
+            self.soa().join(&self.service).join("deployments.json"),
+            json.to_string(),
+        )
+        .unwrap();
     }
 
     fn env(&self, c: &mut Command) {
         c.env("SOA_DIR", self.soa())
-            .env("PAASTA_SYSTEM_CONFIG_DIR", self.dir.path().join("etc_paasta"))
+            .env(
+                "PAASTA_SYSTEM_CONFIG_DIR",
+                self.dir.path().join("etc_paasta"),
+            )
             .env("SETUP_SERVICE_LOCK_DIR", self.dir.path().join("locks"));
     }
 
@@ -118,7 +142,11 @@ impl Stack {
         let mut c = testkit::bin("setup-service");
         self.env(&mut c);
         let out = c.arg(format!("{}.main", self.service)).output().unwrap();
-        assert!(out.status.success(), "setup-service: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "setup-service: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -130,10 +158,17 @@ impl Stack {
             if sync {
                 self.sync();
             }
-            if line["happy"] == n && line["desired"] == n && line["bounce_in_progress"] == false && line["actions"] == serde_json::json!([]) {
+            if line["happy"] == n
+                && line["desired"] == n
+                && line["bounce_in_progress"] == false
+                && line["actions"] == serde_json::json!([])
+            {
                 return;
             }
-            assert!(start.elapsed() < Duration::from_secs(90), "no convergence: {line}");
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "no convergence: {line}"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -145,17 +180,30 @@ impl Stack {
         let out = c
             .arg("--haproxy-config")
             .arg(self.haproxy_dir().join("haproxy.cfg"))
-            .args(["--hacheck-port", &self.hacheck_port.to_string(), "--check-interval", "1", "--fall", "2"])
+            .args([
+                "--hacheck-port",
+                &self.hacheck_port.to_string(),
+                "--check-interval",
+                "1",
+                "--fall",
+                "2",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "smartstack-sync: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "smartstack-sync: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
     /// HAProxy's own view of the namespace's servers: (name, status).
     fn haproxy_servers(&self) -> Vec<(String, String)> {
         use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(self.haproxy_dir().join("haproxy.sock")).unwrap();
+        let mut s =
+            std::os::unix::net::UnixStream::connect(self.haproxy_dir().join("haproxy.sock"))
+                .unwrap();
         s.write_all(b"show stat\n").unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
@@ -163,15 +211,26 @@ impl Stack {
         text.lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split(',').collect();
-                (f.len() > 17 && f[0] == backend && f[1] != "BACKEND").then(|| (f[1].to_string(), f[17].to_string()))
+                (f.len() > 17 && f[0] == backend && f[1] != "BACKEND")
+                    .then(|| (f[1].to_string(), f[17].to_string()))
             })
             .collect()
     }
 
     fn wait_servers_up(&self, n: usize) {
         let start = Instant::now();
-        while self.haproxy_servers().iter().filter(|(_, s)| s == "UP").count() != n {
-            assert!(start.elapsed() < Duration::from_secs(20), "HAProxy: {:?}", self.haproxy_servers());
+        while self
+            .haproxy_servers()
+            .iter()
+            .filter(|(_, s)| s == "UP")
+            .count()
+            != n
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "HAProxy: {:?}",
+                self.haproxy_servers()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -236,9 +295,16 @@ fn no_request_fails_through_a_crossover_bounce_and_a_scale_down() {
     assert_eq!(line["servers_total"], 3, "{line}");
     assert_eq!(line["changed"], true);
     s.wait_servers_up(3);
-    assert_eq!(s.sync()["changed"], false, "nothing changed: nothing rewritten");
+    assert_eq!(
+        s.sync()["changed"],
+        false,
+        "nothing changed: nothing rewritten"
+    );
 
-    let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Seen::default())));
+    let (stop, seen) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(Mutex::new(Seen::default())),
+    );
     let c = client(s.proxy_port, stop.clone(), seen.clone());
     std::thread::sleep(Duration::from_secs(1));
     s.deploy(V2);
@@ -250,10 +316,20 @@ fn no_request_fails_through_a_crossover_bounce_and_a_scale_down() {
     stop.store(true, Ordering::SeqCst);
     c.join().unwrap();
     let seen = seen.lock().unwrap();
-    assert!(seen.failed.is_empty(), "{} of {} requests failed: {:?}", seen.failed.len(), seen.ok + seen.failed.len(), &seen.failed[..seen.failed.len().min(5)]);
+    assert!(
+        seen.failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        seen.failed.len(),
+        seen.ok + seen.failed.len(),
+        &seen.failed[..seen.failed.len().min(5)]
+    );
     assert!(seen.ok > 100, "only {} requests", seen.ok);
-    let distinct: std::collections::BTreeSet<&str> = seen.ids.iter().map(|(_, i)| i.as_str()).collect();
-    assert!(distinct.len() >= 4, "old and new tasks served: {distinct:?}");
+    let distinct: std::collections::BTreeSet<&str> =
+        seen.ids.iter().map(|(_, i)| i.as_str()).collect();
+    assert!(
+        distinct.len() >= 4,
+        "old and new tasks served: {distinct:?}"
+    );
     s.wait_servers_up(1);
 }
 
@@ -266,17 +342,46 @@ fn a_drained_task_gets_no_new_request_and_a_killed_one_is_taken_out() {
     let cfg = s.haproxy_dir().join("haproxy.cfg");
     let ports = server_ports(&cfg);
     assert_eq!(ports.len(), 3);
-    let id_of = |port: u16| ureq::get(&format!("http://127.0.0.1:{port}/id")).call().unwrap().body_mut().read_to_string().unwrap().trim().to_string();
+    let id_of = |port: u16| {
+        ureq::get(&format!("http://127.0.0.1:{port}/id"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
     let drained = id_of(ports[0]);
 
-    let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Seen::default())));
+    let (stop, seen) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(Mutex::new(Seen::default())),
+    );
     let c = client(s.proxy_port, stop.clone(), seen.clone());
     let out = testkit::bin("drain")
-        .args(["--service", &s.service, "--instance", "main", "--host", "127.0.0.1"])
-        .args(["--port", &ports[0].to_string(), "--param", &format!("hacheck_port={}", s.hacheck_port), "down"])
+        .args([
+            "--service",
+            &s.service,
+            "--instance",
+            "main",
+            "--host",
+            "127.0.0.1",
+        ])
+        .args([
+            "--port",
+            &ports[0].to_string(),
+            "--param",
+            &format!("hacheck_port={}", s.hacheck_port),
+            "down",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "drain: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "drain: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let drained_at = Instant::now();
     // One check interval (1 s) after the drain (and the check's own time), nothing new.
     std::thread::sleep(Duration::from_secs(4));
@@ -288,20 +393,37 @@ fn a_drained_task_gets_no_new_request_and_a_killed_one_is_taken_out() {
         .filter(|(t, id)| *t > drained_at + Duration::from_millis(1300) && *id == drained)
         .map(|(_, id)| id.clone())
         .collect();
-    assert!(late.is_empty(), "the drained task still got {} requests", late.len());
+    assert!(
+        late.is_empty(),
+        "the drained task still got {} requests",
+        late.len()
+    );
 
     // A task killed outright: out of HAProxy within fall × inter (2 s), and no request fails.
     let victim = id_of(ports[1]);
     docker(&["kill", &victim]);
     let killed_at = Instant::now();
     let name = format!("127.0.0.1_{}", ports[1]);
-    while s.haproxy_servers().iter().any(|(n, st)| *n == name && st.starts_with("UP")) {
-        assert!(killed_at.elapsed() < Duration::from_secs(3), "still up: {:?}", s.haproxy_servers());
+    while s
+        .haproxy_servers()
+        .iter()
+        .any(|(n, st)| *n == name && st.starts_with("UP"))
+    {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(3),
+            "still up: {:?}",
+            s.haproxy_servers()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(1));
     stop.store(true, Ordering::SeqCst);
     c.join().unwrap();
     let seen = seen.lock().unwrap();
-    assert!(seen.failed.is_empty(), "{} requests failed: {:?}", seen.failed.len(), &seen.failed[..seen.failed.len().min(5)]);
+    assert!(
+        seen.failed.is_empty(),
+        "{} requests failed: {:?}",
+        seen.failed.len(),
+        &seen.failed[..seen.failed.len().min(5)]
+    );
 }
