@@ -15,6 +15,7 @@ build:
 
 demo: build
 	sh bin/ensure-docker.sh
+	sh bin/ensure-haproxy.sh
 	sh bin/demo.sh target/release
 
 # Tests run the binaries against a real Docker engine (started here when none answers), and dsdt

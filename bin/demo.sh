@@ -54,6 +54,10 @@ docker tag "$image" "$canary_image"
 locks=$work/locks
 export SETUP_SERVICE_LOCK_DIR=$locks
 cleanup() {
+    [ -n "${client_pid:-}" ] && kill "$client_pid" 2>/dev/null
+    [ -n "${loop_pid:-}" ] && kill "$loop_pid" 2>/dev/null
+    [ -n "${hacheck_pid:-}" ] && kill "$hacheck_pid" 2>/dev/null
+    [ -f "$work/smartstack/haproxy.pid" ] && kill "$(cat "$work/smartstack/haproxy.pid")" 2>/dev/null
     for s in example_service reports; do
         docker ps -aq --filter label=paasta.cluster=local --filter label=paasta_service=$s | xargs -r docker rm -f >/dev/null 2>&1 || true
     done
@@ -101,6 +105,32 @@ step "check-replication: main's tasks count once up a minute, as setup-service's
 sleep 2
 replication
 
+step "Discovery: hacheck and smartstack-sync put main's tasks behind HAProxy on proxy_port 20001 (smartstack.yaml)"
+hacheck_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bindir/hacheck" --port "$hacheck_port" --spool-dir "$work/spool" 2>/dev/null &
+hacheck_pid=$!
+sync_args="--haproxy-config $work/smartstack/haproxy.cfg --hacheck-port $hacheck_port"
+# shellcheck disable=SC2086
+"$bindir/smartstack-sync" $sync_args | sed 's/^/  /'
+# shellcheck disable=SC2086
+INTERVAL=1 PID_FILE=$work/smartstack/sync.pid BIN_DIR=$bindir sh "$top/bin/smartstack-sync-loop.sh" $sync_args >/dev/null &
+loop_pid=$!
+sleep 3
+echo "  a client on this host: curl http://127.0.0.1:20001/  ->  $(curl -s http://127.0.0.1:20001/ 2>&1 || python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:20001/").read().decode())')"
+# A client sends 10 requests a second through the proxy port for the rest of the bounce.
+python3 -c '
+import sys, time, urllib.request
+ok = failed = 0
+out = sys.argv[1]
+while True:
+    try:
+        urllib.request.urlopen("http://127.0.0.1:20001/", timeout=5).read(); ok += 1
+    except Exception:
+        failed += 1
+    open(out, "w").write("%d %d\n" % (ok, failed))
+    time.sleep(0.1)' "$work/client.count" &
+client_pid=$!
+
 step "A new commit is tagged for prod; generate-deployments, then setup-service bounces main (crossover)"
 v3_sha=$(git --git-dir="$repo" commit-tree "$new_sha^{tree}" -p "$new_sha" -m "demo: a change to deploy" </dev/null)
 git --git-dir="$repo" update-ref refs/heads/master "$v3_sha"
@@ -111,6 +141,11 @@ docker tag "$image" "$v3_image"
 echo "  (the new tasks count for the bounce once up a minute: bounce_health_params.min_task_uptime)"
 CHECK=1 settle
 docker ps --filter label=paasta.cluster=local --format '  {{.Names}}  {{.Status}}'
+sleep 3
+kill "$client_pid" 2>/dev/null; client_pid=
+read -r ok failed <"$work/client.count"
+echo "  the client through proxy_port 20001 during the bounce: $ok requests answered, $failed failed"
+kill "$loop_pid" 2>/dev/null; loop_pid=
 
 step "Scheduled jobs on a compressed calendar: setup-service --now steps through two nights, a minute a pass"
 # The demo's nightly job reads its day's input from a host directory; the input of the second

@@ -260,8 +260,10 @@ pub struct Routing {
 }
 
 /// The namespaces of the services with instances here (and those their instances register in),
-/// and each registration's live tasks. A registration whose namespace smartstack.yaml lacks, or
-/// a proxy_port two namespaces share, is a problem naming the file and instance.
+/// and each registration's live tasks. A registration written in the instance (`registrations`,
+/// `nerve_ns`) whose namespace smartstack.yaml lacks, or a proxy_port two namespaces share, is a
+/// problem naming the file and instance; the default registration of an instance whose
+/// namespace is not there is simply not load balanced, as in PaaSTA.
 pub fn routing(soa_dir: &Path, selected: &[soa::select::Selected], apps: &[App]) -> Routing {
     let mut services: HashMap<String, Option<Arc<Service>>> = HashMap::new();
     for s in selected {
@@ -326,6 +328,10 @@ pub fn routing(soa_dir: &Path, selected: &[soa::select::Selected], apps: &[App])
                 .smartstack
                 .as_ref()
                 .is_some_and(|sm| sm.map.contains_key(ns));
+            if !in_file && !lr.registrations_named {
+                // The default registration of an instance its service does not load balance.
+                continue;
+            }
             if !in_file {
                 out.problems.push(
                     Problem::new(

@@ -289,6 +289,9 @@ pub struct LongRunning {
     /// `<service>.<namespace>` names the tasks are registered under (default: the instance's
     /// namespace).
     pub registrations: Vec<String>,
+    /// The registrations were written (`registrations` or `nerve_ns`), not the default: a
+    /// namespace they name must exist in smartstack.yaml.
+    pub registrations_named: bool,
     /// The smartstack namespace: the first registration's, else `nerve_ns`, else the instance.
     pub namespace: String,
     /// The namespace's `proxy_port` in smartstack.yaml: the instance is load balanced.

@@ -749,6 +749,8 @@ fn long_running(
         })
         .or_else(|| get("nerve_ns").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| instance.to_string());
+    let registrations_named =
+        explicit_registrations.is_some() || get("nerve_ns").is_some_and(Value::is_string);
     let registrations =
         explicit_registrations.unwrap_or_else(|| vec![format!("{}.{namespace}", service.name)]);
     let ns = service
@@ -832,6 +834,7 @@ fn long_running(
             .and_then(Value::as_u64)
             .map_or(0, |p| p as u16),
         registrations,
+        registrations_named,
         namespace,
         proxy_port,
         discover: ns_get("discover")
