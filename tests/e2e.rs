@@ -8,6 +8,7 @@ use testkit::{
 };
 
 mod jobs;
+mod swarm;
 
 fn copy_dir(from: &Path, to: &Path) {
     assert!(Command::new("cp")
