@@ -10,9 +10,9 @@
 //!
 //! Reads: soa-configs, deployments.json, the system config, the cluster (one look).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
-use cluster::{App, Backend};
+use cluster::App;
 use rayon::prelude::*;
 use soa::deployments::{Deployments, DesiredState};
 use soa::select::Selected;
@@ -216,38 +216,18 @@ fn verdicts<'a>(
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
     let cluster = system.cluster_or(cli.master.cluster.as_deref())?;
-    // The configs are read (on rayon's workers) while a plain thread waits for the cluster: a
-    // worker blocked on the network would leave the configs one core short.
-    let (selection, apps) = std::thread::scope(|scope| {
-        let apps = scope.spawn(|| -> Result<Vec<App>> {
-            cli::runtime()?.block_on(async {
-                let backend = cluster::open(
-                    &cli.master.backend.backend,
-                    &cluster,
-                    cli.master.backend.engine_timeout.0,
-                )
-                .await?;
-                Ok(backend.apps().await?)
-            })
-        });
-        let selection = soa::select::select(
-            &cli.master.soa_dir,
-            &cluster,
-            &[InstanceType::Marathon],
-            &cli.instances,
-        );
-        (selection, apps.join().expect("the cluster reader panicked"))
-    });
-    if let Some(e) = &selection.unreadable_root {
-        bail!("{e}");
-    }
+    let (selection, apps) = cluster::select_with_apps(
+        &cli.master.soa_dir,
+        &cluster,
+        &[InstanceType::Marathon],
+        &cli.instances,
+        &cli.master.backend.backend,
+        cli.master.backend.engine_timeout.0,
+    );
+    selection
+        .report("check-replication")
+        .map_err(|e| anyhow::anyhow!(e))?;
     let apps = apps?;
-    for f in &selection.failures {
-        eprintln!(
-            "check-replication: {}",
-            soa::select::about(&f.name(), &f.message)
-        );
-    }
     let mut by_instance: HashMap<(&str, &str), Vec<&App>> = HashMap::new();
     for app in &apps {
         by_instance

@@ -21,6 +21,33 @@ pub use backend::{
     RunSpec, Task, TaskState,
 };
 
+/// The instances of `kinds` in `cluster` (soa::select) and the cluster's apps, read side by
+/// side: the configs on rayon's workers while a plain thread waits for the backend (a worker
+/// blocked on the network would leave the configs a core short).
+pub fn select_with_apps(
+    soa_dir: &std::path::Path,
+    cluster: &str,
+    kinds: &[soa::InstanceType],
+    names: &[String],
+    backend: &str,
+    engine_timeout: std::time::Duration,
+) -> (soa::select::Selection, Result<Vec<App>, BackendError>) {
+    std::thread::scope(|scope| {
+        let apps = scope.spawn(|| -> Result<Vec<App>, BackendError> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| BackendError {
+                    backend: "runtime",
+                    message: e.to_string(),
+                })?;
+            rt.block_on(async { open(backend, cluster, engine_timeout).await?.apps().await })
+        });
+        let selection = soa::select::select(soa_dir, cluster, kinds, names);
+        (selection, apps.join().expect("the cluster reader panicked"))
+    })
+}
+
 /// The backends a binary can be pointed at with `--backend`.
 pub enum AnyBackend {
     Docker(docker::Docker),

@@ -183,6 +183,12 @@ struct State {
 }
 
 impl State {
+    /// The drain of `registration` on `port` in force now.
+    fn drained(&self, registration: &str, port: u16) -> Option<Down> {
+        let spool = self.spool.lock().unwrap_or_else(|p| p.into_inner());
+        spool.status(registration, port, now()).cloned()
+    }
+
     fn save(&self, spool: &Spool) -> std::io::Result<()> {
         let text = serde_json::to_vec_pretty(spool).map_err(std::io::Error::other)?;
         store::write_file(&self.file, &text, 0o644)
@@ -327,14 +333,8 @@ fn answer(state: &State, mut request: tiny_http::Request) {
                 path,
             },
         ) => {
-            let down = state
-                .spool
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .status(registration, port, now())
-                .cloned();
-            if down.is_some() {
-                return respond(request, 404, status_text(registration, down.as_ref()));
+            if let Some(down) = state.drained(registration, port) {
+                return respond(request, 404, status_text(registration, Some(&down)));
             }
             let target = format!("http://127.0.0.1:{port}/{path}");
             match state.agent.get(&target).call() {
@@ -359,14 +359,8 @@ fn answer(state: &State, mut request: tiny_http::Request) {
             }
         }
         (tiny_http::Method::Get, Route::Tcp { registration, port }) => {
-            let down = state
-                .spool
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .status(registration, port, now())
-                .cloned();
-            if down.is_some() {
-                return respond(request, 404, status_text(registration, down.as_ref()));
+            if let Some(down) = state.drained(registration, port) {
+                return respond(request, 404, status_text(registration, Some(&down)));
             }
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             match std::net::TcpStream::connect_timeout(&addr, state.check_timeout) {

@@ -15,7 +15,7 @@
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Parser;
-use cluster::backend::{App, Backend as _};
+use cluster::backend::App;
 use serde::Serialize;
 use soa::{InstanceType, Problem, Service};
 use std::collections::{BTreeMap, HashMap};
@@ -212,6 +212,11 @@ pub fn render(
         line(&format!("frontend {}", ns.name));
         line(&format!("    mode {mode}"));
         line(&format!("    bind {}:{}", o.bind, ns.proxy_port));
+        if ns.mode == Mode::Http {
+            // A reload's old worker answers a kept-alive client's next request (with
+            // Connection: close) instead of closing the idle connection under it.
+            line("    option idle-close-on-response");
+        }
         line(&format!("    timeout client {}ms", ns.timeout_client_ms));
         line(&format!("    default_backend {}", ns.name));
         line("");
@@ -402,28 +407,18 @@ struct Line<'a> {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = soa::SystemConfig::load(&soa::system::default_dir())?;
     let cluster = system.cluster_or(cli.cluster.as_deref())?;
-    let (selection, apps) = std::thread::scope(|scope| {
-        let apps = scope.spawn(|| -> Result<Vec<App>> {
-            cli::runtime()?.block_on(async {
-                let backend =
-                    cluster::open(&cli.backend.backend, &cluster, cli.backend.engine_timeout.0)
-                        .await?;
-                Ok(backend.apps().await?)
-            })
-        });
-        let selection = soa::select::select(&cli.soa_dir, &cluster, &[InstanceType::Marathon], &[]);
-        (selection, apps.join().expect("the cluster reader panicked"))
-    });
-    if let Some(e) = &selection.unreadable_root {
-        bail!("{e}");
-    }
+    let (selection, apps) = cluster::select_with_apps(
+        &cli.soa_dir,
+        &cluster,
+        &[InstanceType::Marathon],
+        &[],
+        &cli.backend.backend,
+        cli.backend.engine_timeout.0,
+    );
+    selection
+        .report("smartstack-sync")
+        .map_err(|e| anyhow!(e))?;
     let apps = apps?;
-    for f in &selection.failures {
-        eprintln!(
-            "smartstack-sync: {}",
-            soa::select::about(&f.name(), &f.message)
-        );
-    }
     let routing = routing(&cli.soa_dir, &selection.selected, &apps);
     for p in &routing.problems {
         eprintln!("smartstack-sync: {p}");

@@ -56,6 +56,20 @@ pub struct Selection {
     pub unreadable_root: Option<String>,
 }
 
+impl Selection {
+    /// Says each failure on stderr as `<tool>: <message>`; Err with the message when the root
+    /// itself could not be read (no instance can be judged then).
+    pub fn report(&self, tool: &str) -> Result<(), String> {
+        if let Some(e) = &self.unreadable_root {
+            return Err(e.clone());
+        }
+        for f in &self.failures {
+            eprintln!("{tool}: {}", about(&f.name(), &f.message));
+        }
+        Ok(())
+    }
+}
+
 /// Splits `service.instance` (the instance is after the first dot: service names have none).
 pub fn split_name(name: &str) -> Option<(&str, &str)> {
     name.split_once('.')
