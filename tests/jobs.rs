@@ -176,6 +176,21 @@ impl Jobs {
         }
     }
 
+    /// `rerun -t graph` of test_jobs' `instance` for `date`: its records, and the instances in
+    /// the order they ran.
+    fn rerun_graph(&self, instance: &str, date: &str) -> (Vec<Value>, Vec<String>) {
+        let graph = json_lines(&ok(self
+            .cmd("rerun")
+            .args(["-s", "test_jobs", "-i", instance, "-t", "graph", "-d", date])
+            .output()
+            .unwrap()));
+        let order = graph
+            .iter()
+            .map(|r| r["instance"].as_str().unwrap().to_string())
+            .collect();
+        (graph, order)
+    }
+
     fn status(&self, target: &str) -> Value {
         serde_json::from_str(&ok(self
             .cmd("service-ctl")
@@ -341,24 +356,8 @@ fn rerun_interpolates_the_date_and_graph_runs_the_chain_in_order() {
     );
     assert_eq!(status["runs"], serde_json::json!([]));
 
-    let graph = json_lines(&ok(j
-        .cmd("rerun")
-        .args([
-            "-s",
-            "test_jobs",
-            "-i",
-            "report",
-            "-t",
-            "graph",
-            "-d",
-            "2019-03-01T00:00:00",
-        ])
-        .output()
-        .unwrap()));
-    let order: Vec<&str> = graph
-        .iter()
-        .map(|r| r["instance"].as_str().unwrap())
-        .collect();
+    let (graph, order) = j.rerun_graph("report", "2019-03-01T00:00:00");
+    let order: Vec<&str> = order.iter().map(String::as_str).collect();
     assert_eq!(order, ["nightly", "report", "final"]);
     assert!(
         graph.iter().all(|r| r["result"] == "succeeded"),
@@ -429,24 +428,8 @@ fn a_tron_jobs_actions_run_on_its_schedule_in_dependency_order_and_rerun_for_a_d
         "succeeded"
     );
 
-    let graph = json_lines(&ok(j
-        .cmd("rerun")
-        .args([
-            "-s",
-            "test_jobs",
-            "-i",
-            "etl.a",
-            "-t",
-            "graph",
-            "-d",
-            "2019-03-01T00:00:00",
-        ])
-        .output()
-        .unwrap()));
-    let order: Vec<&str> = graph
-        .iter()
-        .map(|r| r["instance"].as_str().unwrap())
-        .collect();
+    let (graph, order) = j.rerun_graph("etl.a", "2019-03-01T00:00:00");
+    let order: Vec<&str> = order.iter().map(String::as_str).collect();
     assert_eq!(order[0], "etl.a", "{graph:?}");
     let mut rest = order[1..].to_vec();
     rest.sort();

@@ -410,10 +410,8 @@ pub static TRON_ACTION_KEYS: &[KeySpec] = &[
     k("trigger_timeout", Kind::Str, T),
     k("triggered_by", Kind::StrList, T),
 ];
-pub const TRON_ACTION_KEYS_USED: &[&str] = &[
-    "command",
-    "requires",
-    "name",
+/// The keys of a tron action a scheduled job has too, passed to it as they are.
+pub const TRON_ACTION_KEYS_PASSED: &[&str] = &[
     "cpus",
     "mem",
     "disk",
@@ -424,8 +422,13 @@ pub const TRON_ACTION_KEYS_USED: &[&str] = &[
     "extra_volumes",
     "pool",
     "retries",
-    "deploy_group",
 ];
+
+/// Whether a tron action key is used here: the passed ones, and those that make the job.
+pub fn tron_action_key_used(key: &str) -> bool {
+    TRON_ACTION_KEYS_PASSED.contains(&key)
+        || ["command", "requires", "name", "deploy_group"].contains(&key)
+}
 
 /// Keys of service.yaml of its own; any instance key may also be set there as a default.
 pub static SERVICE_KEYS: &[KeySpec] = &[

@@ -166,20 +166,6 @@ fn interval(rest: &str) -> Result<String, String> {
     Ok(format!("R/2020-01-01T00:00:00Z/PT{seconds}S"))
 }
 
-/// Keys an action passes to its scheduled job as they are.
-const PASSED: &[&str] = &[
-    "cpus",
-    "mem",
-    "disk",
-    "env",
-    "cap_add",
-    "constraints",
-    "extra_constraints",
-    "extra_volumes",
-    "pool",
-    "retries",
-];
-
 /// The scheduled-job instances (`job.action` → chronos keys) of a tron file's jobs. Templates
 /// (`_…`) are not jobs. A job whose schedule cannot be read gets none on its first actions (the
 /// validator says why; a master runs nothing it cannot schedule).
@@ -220,7 +206,7 @@ pub fn instances(service: &str, jobs: &Mapping) -> Mapping {
                     ),
                 );
             }
-            for k in PASSED {
+            for k in crate::schema::TRON_ACTION_KEYS_PASSED {
                 if let Some(v) = action.map.get(*k) {
                     set(&mut m, k, v.clone());
                 }

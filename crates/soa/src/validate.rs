@@ -763,7 +763,7 @@ fn check_tron(s: &Service, file: &InstanceFile, out: &mut Vec<Problem>, notes: &
             }
             for k in a.map.keys().map(key_text) {
                 if schema::find(schema::TRON_ACTION_KEYS, &k).is_some()
-                    && !schema::TRON_ACTION_KEYS_USED.contains(&k.as_str())
+                    && !schema::tron_action_key_used(&k)
                 {
                     notes.push(
                         at(
