@@ -67,18 +67,7 @@ impl Fixture {
             _guard: ClusterGuard::new(name),
         };
         let etc = f.dir.path().join("etc_paasta");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(
-            etc.join("cluster.json"),
-            format!(r#"{{"cluster": "{name}"}}"#),
-        )
-        .unwrap();
-        std::fs::write(
-            etc.join("docker_registry.json"),
-            r#"{"docker_registry": "paasta-test"}"#,
-        )
-        .unwrap();
-        std::fs::write(etc.join("volumes.json"), r#"{"volumes": []}"#).unwrap();
+        testkit::test_system_config(&etc, name);
         let sdir = f.soa().join(&f.service);
         std::fs::create_dir_all(&sdir).unwrap();
         std::fs::write(sdir.join("service.yaml"), "description: a test service\n").unwrap();

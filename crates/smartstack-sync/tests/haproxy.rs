@@ -54,18 +54,7 @@ impl Stack {
             service,
         };
         let etc = s.dir.path().join("etc_paasta");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(
-            etc.join("cluster.json"),
-            format!(r#"{{"cluster": "{}"}}"#, s.cluster),
-        )
-        .unwrap();
-        std::fs::write(
-            etc.join("docker_registry.json"),
-            r#"{"docker_registry": "paasta-test"}"#,
-        )
-        .unwrap();
-        std::fs::write(etc.join("volumes.json"), r#"{"volumes": []}"#).unwrap();
+        testkit::test_system_config(&etc, &s.cluster);
         let sdir = s.soa().join(&s.service);
         std::fs::create_dir_all(&sdir).unwrap();
         std::fs::write(sdir.join("service.yaml"), "description: behind haproxy\n").unwrap();

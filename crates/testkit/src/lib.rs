@@ -374,6 +374,22 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The system config of a test cluster in `etc` (made if missing): its name, the image
+/// registry `paasta-test` (the busybox images are tagged there), no volumes.
+pub fn test_system_config(etc: &Path, cluster: &str) {
+    std::fs::create_dir_all(etc).expect("the system config directory");
+    for (file, text) in [
+        ("cluster.json", format!(r#"{{"cluster": "{cluster}"}}"#)),
+        (
+            "docker_registry.json",
+            r#"{"docker_registry": "paasta-test"}"#.to_string(),
+        ),
+        ("volumes.json", r#"{"volumes": []}"#.to_string()),
+    ] {
+        std::fs::write(etc.join(file), text).expect("a system config file");
+    }
+}
+
 /// Fails the test, saying how to fix it, when no Docker engine answers.
 pub fn require_engine() {
     assert!(
