@@ -215,14 +215,14 @@ fn verdicts<'a>(
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
-    let cluster = system.cluster_or(cli.master.cluster.as_deref())?;
+    let cluster = system.cluster_or(cli.master.scope.cluster.as_deref())?;
     let (selection, apps) = cluster::select_with_apps(
-        &cli.master.soa_dir,
+        &cli.master.scope.soa_dir,
         &cluster,
         &[InstanceType::Marathon],
         &cli.instances,
-        &cli.master.backend.backend,
-        cli.master.backend.engine_timeout.0,
+        &cli.master.scope.backend.backend,
+        cli.master.scope.backend.engine_timeout.0,
     );
     selection
         .report("check-replication")
@@ -244,7 +244,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .clone()
         .or_else(|| soa::sensu::address(&system))
         .unwrap_or_else(|| "localhost:3030".into());
-    let verdicts = verdicts(&cli.master.soa_dir, &selection.selected, &by_instance, now);
+    let verdicts = verdicts(
+        &cli.master.scope.soa_dir,
+        &selection.selected,
+        &by_instance,
+        now,
+    );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut sender = cluster::sensu::Sender::new(&sensu, cli.master.sensu_timeout.0);
     for event in verdicts.iter().filter_map(|(_, e)| e.as_ref()) {

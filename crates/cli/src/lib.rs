@@ -62,9 +62,10 @@ pub struct BackendArgs {
     pub engine_timeout: Seconds,
 }
 
-/// The options of the tools cron runs on a master (setup-service, check-replication).
+/// Which cluster a tool reads, and where from: the soa-configs root, the cluster, the backend
+/// (setup-service and check-replication through MasterArgs, smartstack-sync on each host).
 #[derive(Debug, Clone, Args)]
-pub struct MasterArgs {
+pub struct ClusterArgs {
     /// The soa-configs root.
     #[arg(short = 'd', long = "soa-dir", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR)]
     pub soa_dir: PathBuf,
@@ -75,6 +76,13 @@ pub struct MasterArgs {
 
     #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+/// The options of the tools cron runs on a master (setup-service, check-replication).
+#[derive(Debug, Clone, Args)]
+pub struct MasterArgs {
+    #[command(flatten)]
+    pub scope: ClusterArgs,
 
     /// The Sensu client to send events to (default: the system config's sensu_host and
     /// sensu_port).

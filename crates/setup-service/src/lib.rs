@@ -178,7 +178,7 @@ fn parse_now(s: &str) -> Result<i64> {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
-    let cluster = system.cluster_or(cli.master.cluster.as_deref())?;
+    let cluster = system.cluster_or(cli.master.scope.cluster.as_deref())?;
     let timeouts = parse_timeouts(&cli.drain_timeouts)?;
     if cli.jobs == 0 {
         bail!("-j must be at least 1");
@@ -188,7 +188,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         None => (now() * 1000.0) as i64,
     };
     let selection = soa::select::select(
-        &cli.master.soa_dir,
+        &cli.master.scope.soa_dir,
         &cluster,
         &[InstanceType::Marathon, InstanceType::Chronos],
         &cli.instances,
@@ -199,15 +199,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let rt = cli::runtime()?;
     rt.block_on(async {
         let backend = cluster::open(
-            &cli.master.backend.backend,
+            &cli.master.scope.backend.backend,
             &cluster,
-            cli.master.backend.engine_timeout.0,
+            cli.master.scope.backend.engine_timeout.0,
         )
         .await?;
         if backend.read_only() && !cli.dry_run {
             bail!(
                 "--backend {}: a saved state can only be used with --dry-run",
-                cli.master.backend.backend
+                cli.master.scope.backend.backend
             );
         }
         let code = execute(&cli, &system, selection, timeouts, now_ms, &backend).await;
@@ -296,7 +296,12 @@ async fn execute<B: Backend>(
                 Err(e) => bail!(e),
             }
         };
-        let deployed = match deployed_of(&selected, system, &cli.master.soa_dir, &mut deployments) {
+        let deployed = match deployed_of(
+            &selected,
+            system,
+            &cli.master.scope.soa_dir,
+            &mut deployments,
+        ) {
             Ok(d) => d,
             Err(e) => {
                 work.push(Work::Failed(service, instance, format!("{e:#}")));

@@ -34,14 +34,8 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "smartstack-sync", version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// The soa-configs root.
-    #[arg(short = 'd', long = "soa-dir", env = "SOA_DIR", default_value = soa::service::DEFAULT_SOA_DIR)]
-    pub soa_dir: PathBuf,
-    /// The cluster (default: the system config's `cluster`).
-    #[arg(short = 'c', long)]
-    pub cluster: Option<String>,
     #[command(flatten)]
-    pub backend: cli::BackendArgs,
+    pub scope: cli::ClusterArgs,
     /// The HAProxy configuration written (its directory also holds haproxy.pid and
     /// haproxy.sock).
     #[arg(
@@ -406,20 +400,20 @@ struct Line<'a> {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = soa::SystemConfig::load(&soa::system::default_dir())?;
-    let cluster = system.cluster_or(cli.cluster.as_deref())?;
+    let cluster = system.cluster_or(cli.scope.cluster.as_deref())?;
     let (selection, apps) = cluster::select_with_apps(
-        &cli.soa_dir,
+        &cli.scope.soa_dir,
         &cluster,
         &[InstanceType::Marathon],
         &[],
-        &cli.backend.backend,
-        cli.backend.engine_timeout.0,
+        &cli.scope.backend.backend,
+        cli.scope.backend.engine_timeout.0,
     );
     selection
         .report("smartstack-sync")
         .map_err(|e| anyhow!(e))?;
     let apps = apps?;
-    let routing = routing(&cli.soa_dir, &selection.selected, &apps);
+    let routing = routing(&cli.scope.soa_dir, &selection.selected, &apps);
     for p in &routing.problems {
         eprintln!("smartstack-sync: {p}");
     }
