@@ -300,9 +300,17 @@ pub fn routing(soa_dir: &Path, selected: &[soa::select::Selected], apps: &[App])
                 );
                 continue;
             };
+            // A service registered in but without instances here is read once, its
+            // namespaces with it.
             let service = services
                 .entry(svc.to_string())
-                .or_insert_with(|| Service::load(soa_dir, svc).ok().map(Arc::new))
+                .or_insert_with(|| {
+                    let loaded = Service::load(soa_dir, svc).ok().map(Arc::new);
+                    for n in loaded.iter().flat_map(|s| namespaces_of(s)) {
+                        defined.insert(n.name.clone(), n);
+                    }
+                    loaded
+                })
                 .clone();
             let Some(service) = service else {
                 out.problems.push(
@@ -318,11 +326,6 @@ pub fn routing(soa_dir: &Path, selected: &[soa::select::Selected], apps: &[App])
                 );
                 continue;
             };
-            if !defined.contains_key(reg) {
-                for n in namespaces_of(&service) {
-                    defined.insert(n.name.clone(), n);
-                }
-            }
             let in_file = service
                 .smartstack
                 .as_ref()

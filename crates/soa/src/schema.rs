@@ -49,6 +49,11 @@ impl InstanceType {
         }
     }
 
+    /// Whether a file of this type is asked for by `wanted`: its own type, or its family.
+    pub fn counts_as(self, wanted: InstanceType) -> bool {
+        self == wanted || self.family() == wanted
+    }
+
     /// The table bits of the keys this type takes: a kubernetes instance takes every marathon
     /// key too; a tron file's actions become chronos jobs.
     fn mask(self) -> u8 {

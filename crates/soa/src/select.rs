@@ -134,7 +134,7 @@ pub fn select(
             }
             for file in service
                 .files_in(Some(&clusters))
-                .filter(|f| kinds.contains(&f.kind) || kinds.contains(&f.kind.family()))
+                .filter(|f| kinds.iter().any(|k| f.kind.counts_as(*k)))
             {
                 for (instance, _) in file.instances() {
                     match service.instance_config(file, &instance) {

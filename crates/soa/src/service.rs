@@ -433,7 +433,7 @@ impl Service {
     ) -> Option<&InstanceFile> {
         self.files.iter().find(|f| {
             f.cluster == cluster
-                && kind.is_none_or(|k| k == f.kind || k == f.kind.family())
+                && kind.is_none_or(|k| f.kind.counts_as(k))
                 && f.instances().any(|(n, _)| n == instance)
         })
     }
