@@ -239,16 +239,21 @@ fn events_go_to_the_sensu_client_socket() {
     assert_eq!(receiver.join().unwrap(), lines);
 }
 
-#[test]
-fn an_unreadable_root_is_unknown_and_said_once() {
-    let dir = tree();
-    let out = Command::new(env!("CARGO_BIN_EXE_check-replication"))
-        .env("SOA_DIR", dir.path().join("nowhere"))
-        .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
+/// A dry run on the tree's `soa` directory (or another), with no engine answering.
+fn without_engine(dir: &Path, soa: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_check-replication"))
+        .env("SOA_DIR", dir.join(soa))
+        .env("PAASTA_SYSTEM_CONFIG_DIR", dir.join("etc_paasta"))
         .env("DOCKER_HOST", "tcp://127.0.0.1:1")
         .args(["--dry-run"])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn an_unreadable_root_is_unknown_and_said_once() {
+    let dir = tree();
+    let out = without_engine(dir.path(), "nowhere");
     assert_eq!(out.status.code(), Some(3));
     assert!(
         out.stdout.is_empty(),
@@ -266,13 +271,7 @@ fn an_unreadable_root_is_unknown_and_said_once() {
 #[test]
 fn an_unreachable_engine_is_unknown() {
     let dir = tree();
-    let out = Command::new(env!("CARGO_BIN_EXE_check-replication"))
-        .env("SOA_DIR", dir.path().join("soa"))
-        .env("PAASTA_SYSTEM_CONFIG_DIR", dir.path().join("etc_paasta"))
-        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
-        .args(["--dry-run"])
-        .output()
-        .unwrap();
+    let out = without_engine(dir.path(), "soa");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Docker engine answers"));
 }

@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use testkit::{busybox_image, docker, free_port, ClusterGuard};
+use testkit::{busybox_image, docker, free_port, ok, ClusterGuard};
 
 const BASE_IMAGE: &str = "paasta-test/smartstack-base:latest";
 const V1: &str = "1111111111111111111111111111111111111111";
@@ -130,13 +130,8 @@ impl Stack {
     fn setup(&self) -> Value {
         let mut c = testkit::bin("setup-service");
         self.env(&mut c);
-        let out = c.arg(format!("{}.main", self.service)).output().unwrap();
-        assert!(
-            out.status.success(),
-            "setup-service: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let out = ok(c.arg(format!("{}.main", self.service)).output().unwrap());
+        serde_json::from_str(&out).unwrap()
     }
 
     /// setup-service until `n` tasks of one version are happy and nothing is left to do.
@@ -166,7 +161,7 @@ impl Stack {
     fn sync(&self) -> Value {
         let mut c = Command::new(env!("CARGO_BIN_EXE_smartstack-sync"));
         self.env(&mut c);
-        let out = c
+        let out = ok(c
             .arg("--haproxy-config")
             .arg(self.haproxy_dir().join("haproxy.cfg"))
             .args([
@@ -178,13 +173,8 @@ impl Stack {
                 "2",
             ])
             .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "smartstack-sync: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+            .unwrap());
+        serde_json::from_str(&out).unwrap()
     }
 
     /// HAProxy's own view of the namespace's servers: (name, status).
@@ -348,7 +338,7 @@ fn a_drained_task_gets_no_new_request_and_a_killed_one_is_taken_out() {
         Arc::new(Mutex::new(Seen::default())),
     );
     let c = client(s.proxy_port, stop.clone(), seen.clone());
-    let out = testkit::bin("drain")
+    ok(testkit::bin("drain")
         .args([
             "--service",
             &s.service,
@@ -365,12 +355,7 @@ fn a_drained_task_gets_no_new_request_and_a_killed_one_is_taken_out() {
             "down",
         ])
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "drain: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap());
     let drained_at = Instant::now();
     // One check interval (1 s) after the drain (and the check's own time), nothing new.
     std::thread::sleep(Duration::from_secs(4));

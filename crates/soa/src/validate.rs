@@ -973,16 +973,25 @@ mod tests {
         ),
     ];
 
-    fn messages(extra: &[(&str, &str)]) -> Vec<String> {
+    /// The report on BASE plus `extra`.
+    fn report(extra: &[(&str, &str)]) -> Report {
         let mut files = BASE.to_vec();
         files.extend_from_slice(extra);
         let dir = tree(&files);
-        let report = validate(dir.path(), None).unwrap();
+        validate(dir.path(), None).unwrap()
+    }
+
+    /// Each problem of `list` in every file, as it prints.
+    fn lines(report: &Report, list: fn(&FileReport) -> &Vec<Problem>) -> Vec<String> {
         report
             .files
             .iter()
-            .flat_map(|f| f.problems.iter().map(|p| p.to_string()))
+            .flat_map(|f| list(f).iter().map(|p| p.to_string()))
             .collect()
+    }
+
+    fn messages(extra: &[(&str, &str)]) -> Vec<String> {
+        lines(&report(extra), |f| &f.problems)
     }
 
     #[test]
@@ -1014,22 +1023,11 @@ mod tests {
 
     /// Everything validation found, by kind: (problems, warnings, notes).
     fn found(extra: &[(&str, &str)]) -> (String, String, String) {
-        let mut files = BASE.to_vec();
-        files.extend_from_slice(extra);
-        let dir = tree(&files);
-        let report = validate(dir.path(), None).unwrap();
-        let text = |f: &dyn Fn(&FileReport) -> &Vec<Problem>| {
-            report
-                .files
-                .iter()
-                .flat_map(|r| f(r).iter().map(|p| p.to_string()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
+        let r = report(extra);
         (
-            text(&|r| &r.problems),
-            text(&|r| &r.warnings),
-            text(&|r| &r.notes),
+            lines(&r, |f| &f.problems).join("\n"),
+            lines(&r, |f| &f.warnings).join("\n"),
+            lines(&r, |f| &f.notes).join("\n"),
         )
     }
 
