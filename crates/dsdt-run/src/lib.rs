@@ -310,7 +310,6 @@ pub struct Host {
     pub context: String,
     pub remote: Remote,
     pub job: Job,
-    pub input: HyperFrame,
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -379,7 +378,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         context,
         remote,
         job,
-        input,
     };
     match cli.backend {
         Backend::Local => rt.block_on(local::run(&cli, &host)),
