@@ -292,3 +292,161 @@ pub trait Backend {
     /// The run's result, with the last `tail` lines of its output.
     async fn run_detail(&self, run: &Run, tail: usize) -> Result<RunDetail>;
 }
+
+/// A task that ran at least this long before it ended starts the backoff count afresh.
+pub const BACKOFF_RESET_S: f64 = 60.0;
+
+/// One step of keeping an app at its task count (`keep` decides them; a backend carries them
+/// out in order).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step<'a> {
+    /// A launch cut short is started.
+    Start(&'a Task),
+    /// An unhealthy task is stopped; it is then one of the crashed.
+    StopUnhealthy(&'a Task),
+    /// A crashed task no longer needed is cleared away.
+    Clear(&'a Task),
+    /// A crashed task waits for its relaunch delay.
+    Backoff(&'a Task, u64),
+    /// A crashed task is replaced; the replacement has this many crashed predecessors.
+    Relaunch(&'a Task, u32),
+    /// A new task.
+    Launch,
+}
+
+/// When an ended task started and ended (unix seconds).
+pub type Lifetime = (f64, f64);
+
+/// The steps that keep `tasks` at `count` at time `now`: staged tasks are started, unhealthy
+/// ones stopped, crashed ones (and the unhealthy) relaunched `backoff.delay(n)` after they
+/// ended, the soonest due first, or cleared when no longer needed, and whatever is still
+/// missing launched. `lifetime` answers for the ended tasks. Healthy tasks are never touched.
+pub fn keep<'a>(
+    tasks: &'a [Task],
+    lifetime: impl Fn(&Task) -> Lifetime,
+    count: usize,
+    now: f64,
+    backoff: Backoff,
+) -> Vec<Step<'a>> {
+    let mut steps = Vec::new();
+    let mut live = 0;
+    // (task, when it ended, how long it ran)
+    let mut crashed: Vec<(&Task, f64, f64)> = Vec::new();
+    for t in tasks {
+        match (t.state, t.health) {
+            (TaskState::Staged, _) => {
+                steps.push(Step::Start(t));
+                live += 1;
+            }
+            (TaskState::Running, Health::Unhealthy) => {
+                steps.push(Step::StopUnhealthy(t));
+                crashed.push((t, now, now - t.started_at as f64));
+            }
+            (TaskState::Running, _) => live += 1,
+            (TaskState::Exited, _) => {
+                let (started, finished) = lifetime(t);
+                crashed.push((t, finished, finished - started));
+            }
+        }
+    }
+    let restarts_of = |t: &Task, ran: f64| {
+        if ran >= BACKOFF_RESET_S {
+            0
+        } else {
+            t.restarts
+        }
+    };
+    let due = |(t, end, ran): &(&Task, f64, f64)| end + backoff.delay(restarts_of(t, *ran));
+    crashed.sort_by(|a, b| due(a).total_cmp(&due(b)));
+    let mut need = count.saturating_sub(live);
+    for c in &crashed {
+        let t = c.0;
+        if need == 0 {
+            steps.push(Step::Clear(t));
+            continue;
+        }
+        need -= 1;
+        let due = due(c);
+        if now < due {
+            steps.push(Step::Backoff(t, (due - now).ceil() as u64));
+        } else {
+            steps.push(Step::Relaunch(t, restarts_of(t, c.2) + 1));
+        }
+    }
+    steps.extend((0..need).map(|_| Step::Launch));
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(name: &str, state: TaskState, health: Health, started_at: i64, restarts: u32) -> Task {
+        Task {
+            id: name.into(),
+            name: name.into(),
+            host: "h".into(),
+            port: None,
+            state,
+            health,
+            started_at,
+            restarts,
+        }
+    }
+
+    const BACKOFF: Backoff = Backoff {
+        seconds: 2.0,
+        factor: 2.0,
+        max: 30.0,
+    };
+
+    #[test]
+    fn keeps_the_count_relaunching_crashed_tasks_after_their_backoff() {
+        use Health::*;
+        use TaskState::*;
+        let tasks = [
+            task("ok", Running, Healthy, 0, 0),
+            task("staged", Staged, Unchecked, 0, 0),
+            task("sick", Running, Unhealthy, 90, 0),
+            // Ran 10 s and ended at 100 with 2 crashes before it: due at 100 + 2×2² = 108.
+            task("crash2", Exited, Unchecked, 90, 2),
+            // Ran 100 s: the count starts afresh, due at 100 + 2.
+            task("long", Exited, Unchecked, 0, 5),
+        ];
+        let lifetime = |t: &Task| (t.started_at as f64, 100.0);
+        let names = |steps: Vec<Step<'_>>| -> Vec<String> {
+            steps
+                .iter()
+                .map(|s| match s {
+                    Step::Start(t) => format!("start {}", t.name),
+                    Step::StopUnhealthy(t) => format!("stop {}", t.name),
+                    Step::Clear(t) => format!("clear {}", t.name),
+                    Step::Backoff(t, s) => format!("wait {} {s}", t.name),
+                    Step::Relaunch(t, n) => format!("relaunch {} {n}", t.name),
+                    Step::Launch => "launch".into(),
+                })
+                .collect()
+        };
+        // At 105: the sick one (ended now, ran 15 s, due 107) and crash2 (due 108) wait; the
+        // long-running one (due 102) is relaunched with a count of 1.
+        assert_eq!(
+            names(keep(&tasks, lifetime, 6, 105.0, BACKOFF)),
+            [
+                "start staged",
+                "stop sick",
+                "relaunch long 1",
+                "wait sick 2",
+                "wait crash2 3",
+                "launch"
+            ]
+        );
+        // Enough live tasks: every crashed one is cleared, nothing launched.
+        assert_eq!(
+            names(keep(&tasks, lifetime, 2, 200.0, BACKOFF)),
+            ["start staged", "stop sick", "clear long", "clear crash2", "clear sick"]
+        );
+        // The delay never passes max.
+        let stuck = [task("x", Exited, Unchecked, 99, 30)];
+        assert_eq!(names(keep(&stuck, lifetime, 1, 101.0, BACKOFF)), ["wait x 29"]);
+    }
+}

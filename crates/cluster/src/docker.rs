@@ -22,8 +22,8 @@
 //!   lives and goes with the other results.
 
 use crate::backend::{
-    Action, App, AppSpec, Backend, BackendError, Health, Outcome, Result, Run, RunDetail, RunKind,
-    RunSpec, Task, TaskState,
+    keep, Action, App, AppSpec, Backend, BackendError, Health, Outcome, Result, Run, RunDetail,
+    RunKind, RunSpec, Step, Task, TaskState,
 };
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use container::spec::Network;
@@ -48,9 +48,6 @@ pub const LABEL_ATTEMPT: &str = "paasta.attempt";
 pub const LABEL_STARTED: &str = "paasta.started_ms";
 pub const LABEL_RECORD: &str = "paasta.record";
 pub const LABEL_COUNT: &str = "paasta.count";
-
-/// A task that ran at least this long before it ended starts the backoff count afresh.
-const BACKOFF_RESET_S: f64 = 60.0;
 
 pub struct Docker {
     engine: Engine,
@@ -349,25 +346,27 @@ impl Backend for Docker {
         now: f64,
         dry_run: bool,
     ) -> Result<Vec<Action>> {
-        let mut actions = Vec::new();
         let tasks: &[Task] = app.map_or(&[], |a| &a.tasks);
-        let mut live = 0;
-        // (task, when it ended, how long it ran)
-        let mut crashed: Vec<(&Task, f64, f64)> = Vec::new();
-        for t in tasks {
-            match (t.state, t.health) {
-                (TaskState::Staged, _) => {
+        let mut lifetimes = BTreeMap::new();
+        for t in tasks.iter().filter(|t| t.state == TaskState::Exited) {
+            lifetimes.insert(t.id.clone(), self.lifetime(t).await?);
+        }
+        let steps = keep(tasks, |t| lifetimes[&t.id], count, now, spec.backoff);
+        let app_id = || spec.id.clone();
+        let mut actions = Vec::new();
+        for step in steps {
+            actions.push(match step {
+                Step::Start(t) => {
                     if !dry_run {
                         self.count(1);
                         self.engine.start(&t.id).await.map_err(err)?;
                     }
-                    actions.push(Action::Start {
-                        app: spec.id.clone(),
+                    Action::Start {
+                        app: app_id(),
                         task: t.name.clone(),
-                    });
-                    live += 1;
+                    }
                 }
-                (TaskState::Running, Health::Unhealthy) => {
+                Step::StopUnhealthy(t) => {
                     if !dry_run {
                         self.count(1);
                         self.engine
@@ -375,77 +374,48 @@ impl Backend for Docker {
                             .await
                             .map_err(err)?;
                     }
-                    actions.push(Action::StopUnhealthy {
-                        app: spec.id.clone(),
+                    Action::StopUnhealthy {
+                        app: app_id(),
                         task: t.name.clone(),
-                    });
-                    crashed.push((t, now, now - t.started_at as f64));
+                    }
                 }
-                (TaskState::Running, _) => live += 1,
-                (TaskState::Exited, _) => {
-                    let (started, finished) = self.lifetime(t).await?;
-                    crashed.push((t, finished, finished - started));
+                Step::Clear(t) => {
+                    if !dry_run {
+                        self.remove(t).await?;
+                    }
+                    Action::Clear {
+                        app: app_id(),
+                        task: t.name.clone(),
+                    }
                 }
-            }
-        }
-        let restarts_of = |t: &Task, ran: f64| {
-            if ran >= BACKOFF_RESET_S {
-                0
-            } else {
-                t.restarts
-            }
-        };
-        crashed.sort_by(|a, b| {
-            let due =
-                |(t, end, ran): &(&Task, f64, f64)| end + spec.backoff.delay(restarts_of(t, *ran));
-            due(a).total_cmp(&due(b))
-        });
-        let mut need = count.saturating_sub(live);
-        for (t, ended, ran) in crashed {
-            if need == 0 {
-                if !dry_run {
-                    self.remove(t).await?;
-                }
-                actions.push(Action::Clear {
-                    app: spec.id.clone(),
-                    task: t.name.clone(),
-                });
-                continue;
-            }
-            need -= 1;
-            let restarts = restarts_of(t, ran);
-            let due = ended + spec.backoff.delay(restarts);
-            if now < due {
-                actions.push(Action::Backoff {
-                    app: spec.id.clone(),
+                Step::Backoff(t, secs) => Action::Backoff {
+                    app: app_id(),
                     crashed: t.name.clone(),
-                    relaunch_in_s: (due - now).ceil() as u64,
-                });
-                continue;
-            }
-            let task = if dry_run {
-                None
-            } else {
-                let name = self.launch(spec, restarts + 1).await?;
-                self.remove(t).await?;
-                Some(name)
-            };
-            actions.push(Action::Relaunch {
-                app: spec.id.clone(),
-                crashed: t.name.clone(),
-                task,
-                restarts: restarts + 1,
-            });
-        }
-        for _ in 0..need {
-            let task = if dry_run {
-                None
-            } else {
-                Some(self.launch(spec, 0).await?)
-            };
-            actions.push(Action::Launch {
-                app: spec.id.clone(),
-                task,
+                    relaunch_in_s: secs,
+                },
+                Step::Relaunch(t, restarts) => {
+                    let task = if dry_run {
+                        None
+                    } else {
+                        let name = self.launch(spec, restarts).await?;
+                        self.remove(t).await?;
+                        Some(name)
+                    };
+                    Action::Relaunch {
+                        app: app_id(),
+                        crashed: t.name.clone(),
+                        task,
+                        restarts,
+                    }
+                }
+                Step::Launch => Action::Launch {
+                    app: app_id(),
+                    task: if dry_run {
+                        None
+                    } else {
+                        Some(self.launch(spec, 0).await?)
+                    },
+                },
             });
         }
         Ok(actions)

@@ -12,6 +12,7 @@ pub mod bounce;
 pub mod docker;
 pub mod drain;
 pub mod lock;
+pub mod placement;
 pub mod sensu;
 pub mod snapshot;
 pub mod spec;
