@@ -118,7 +118,7 @@ for i in $nodes; do
         sleep 0.1; n=$((n + 1))
     done
 done
-d 0 swarm init --advertise-addr 10.251.0.10 >/dev/null || fail "swarm init failed on n0"
+d 0 swarm init --advertise-addr 10.251.0.10 --dispatcher-heartbeat 1s >/dev/null || fail "swarm init failed on n0"
 token=$(d 0 swarm join-token -q worker)
 for i in 1 2; do
     d "$i" swarm join --token "$token" --advertise-addr "10.251.0.1$i" 10.251.0.10:2377 >/dev/null ||

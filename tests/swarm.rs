@@ -3,19 +3,33 @@
 //! labels, a registry every node pulls from, and published ports each node answers on. Torn down
 //! whether the test passes or not.
 
+use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
-use testkit::{fixtures, ok, top};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use testkit::{bin, fixtures, json_lines, ok, top};
+
+/// One testbed at a time: its bridge, addresses and registry port are fixed.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The testbed in a temp directory; `down` when dropped.
 struct Testbed {
     dir: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
 }
+
+const REGISTRY: &str = "10.251.0.1:5123";
 
 impl Testbed {
     fn up() -> Testbed {
+        testkit::require_engine();
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
-        let t = Testbed { dir };
+        let t = Testbed {
+            dir,
+            _serial: serial,
+        };
         ok(Command::new("sh")
             .arg(top().join("bin/swarm-testbed.sh"))
             .arg("up")
@@ -29,18 +43,47 @@ impl Testbed {
         self.dir.path().to_path_buf()
     }
 
-    /// The docker CLI against the manager.
-    fn docker(&self, args: &[&str]) -> String {
-        ok(Command::new("docker")
+    fn manager(&self) -> String {
+        format!("unix://{}/n0/docker.sock", self.path().display())
+    }
+
+    /// The docker CLI against node `n`'s engine (0: the manager).
+    fn on(&self, n: usize, args: &[&str]) -> Output {
+        Command::new("docker")
             .env(
                 "DOCKER_HOST",
-                format!("unix://{}/n0/docker.sock", self.path().display()),
+                format!("unix://{}/n{n}/docker.sock", self.path().display()),
             )
             .args(args)
             .output()
-            .unwrap())
-        .trim()
-        .to_string()
+            .unwrap()
+    }
+
+    /// The docker CLI against the manager; must succeed.
+    fn docker(&self, args: &[&str]) -> String {
+        ok(self.on(0, args)).trim().to_string()
+    }
+
+    /// The busybox image built on the manager and pushed to the registry under each name.
+    fn push(&self, names: &[String]) {
+        ok(Command::new("sh")
+            .env("DOCKER_HOST", self.manager())
+            .arg(fixtures().join("images/make-busybox-image.sh"))
+            .args(names)
+            .output()
+            .unwrap());
+        for n in names {
+            self.docker(&["push", n]);
+        }
+    }
+
+    /// The dockerd pid of node `n`.
+    fn dockerd_pid(&self, n: usize) -> i32 {
+        std::fs::read_to_string(self.path().join(format!("n{n}/docker.pid")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 }
 
@@ -64,7 +107,6 @@ fn get(url: &str) -> Option<String> {
 
 #[test]
 fn three_nodes_labelled_pull_from_the_registry_and_answer_on_their_own_addresses() {
-    testkit::require_engine();
     let t = Testbed::up();
     let env = std::fs::read_to_string(t.path().join("env")).unwrap();
     assert!(env.contains("SWARM_REGISTRY=10.251.0.1:5123"), "{env}");
@@ -92,16 +134,7 @@ fn three_nodes_labelled_pull_from_the_registry_and_answer_on_their_own_addresses
     // An image pushed through the manager to the registry; one task per node, published in
     // host mode, each answering on its node's address.
     let image = "10.251.0.1:5123/paasta-test/swarm-busybox:1";
-    ok(Command::new("sh")
-        .env(
-            "DOCKER_HOST",
-            format!("unix://{}/n0/docker.sock", t.path().display()),
-        )
-        .arg(fixtures().join("images/make-busybox-image.sh"))
-        .arg(image)
-        .output()
-        .unwrap());
-    t.docker(&["push", image]);
+    t.push(&[image.to_string()]);
     t.docker(&[
         "service",
         "create",
@@ -148,4 +181,311 @@ fn three_nodes_labelled_pull_from_the_registry_and_answer_on_their_own_addresses
     placed.sort();
     assert_eq!(placed, ["ptsw-n0", "ptsw-n1", "ptsw-n2"]);
     t.docker(&["service", "rm", "paasta-test-swarm-web"]);
+}
+
+const V1: &str = "1111111111111111111111111111111111111111";
+const V2: &str = "2222222222222222222222222222222222222222";
+
+/// A soa tree of one service `test_sw` in cluster `cluster`, deployed from the testbed's
+/// registry, and the tools pointed at the swarm's manager.
+struct Soa<'t> {
+    dir: tempfile::TempDir,
+    cluster: &'static str,
+    testbed: &'t Testbed,
+}
+
+const SERVICE: &str = "test_sw";
+
+/// Six tasks spread over the regions, served by busybox httpd and checked every second.
+const WEB: &str = "main:
+  cpus: 0.1
+  mem: 64
+  instances: 6
+  deploy_group: prod
+  cmd: httpd -f -p 8888 -h /srv/www
+  constraints: [[region, GROUP_BY, \"2\"]]
+  bounce_method: crossover
+  healthcheck_mode: http
+  healthcheck_uri: /status
+  healthcheck_interval_seconds: 1
+  healthcheck_timeout_seconds: 1
+  healthcheck_grace_period_seconds: 1
+  healthcheck_max_consecutive_failures: 3
+";
+
+impl<'t> Soa<'t> {
+    fn new(testbed: &'t Testbed, cluster: &'static str) -> Soa<'t> {
+        let s = Soa {
+            dir: tempfile::tempdir().unwrap(),
+            cluster,
+            testbed,
+        };
+        let etc = s.dir.path().join("etc_paasta");
+        std::fs::create_dir_all(&etc).unwrap();
+        for (file, text) in [
+            ("cluster.json", format!(r#"{{"cluster": "{cluster}"}}"#)),
+            ("clusters.json", format!(r#"{{"clusters": ["{cluster}"]}}"#)),
+            (
+                "docker_registry.json",
+                format!(r#"{{"docker_registry": "{REGISTRY}"}}"#),
+            ),
+            ("volumes.json", r#"{"volumes": []}"#.to_string()),
+        ] {
+            std::fs::write(etc.join(file), text).unwrap();
+        }
+        let sdir = s.soa().join(SERVICE);
+        std::fs::create_dir_all(&sdir).unwrap();
+        std::fs::write(sdir.join("service.yaml"), "description: on the swarm\n").unwrap();
+        std::fs::write(sdir.join("monitoring.yaml"), "team: testers\n").unwrap();
+        testbed.push(&[V1, V2].map(|sha| s.image(sha)));
+        s
+    }
+
+    fn soa(&self) -> PathBuf {
+        self.dir.path().join("soa")
+    }
+
+    fn image(&self, sha: &str) -> String {
+        format!("{REGISTRY}/services-{SERVICE}:paasta-{sha}")
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.soa().join(SERVICE).join(file), text).unwrap();
+    }
+
+    /// deployments.json: deploy group prod at `sha`, `main` in `state`.
+    fn deploy(&self, sha: &str, state: &str) {
+        let json = serde_json::json!({"v2": {
+            "deployments": {"prod": {"docker_image": format!("services-{SERVICE}:paasta-{sha}"), "git_sha": sha}},
+            "controls": {format!("{SERVICE}:{}.main", self.cluster): {"desired_state": state, "force_bounce": null}}
+        }});
+        self.write("deployments.json", &json.to_string());
+    }
+
+    fn cmd(&self, name: &str) -> Command {
+        let mut c = bin(name);
+        c.env("SOA_DIR", self.soa())
+            .env(
+                "PAASTA_SYSTEM_CONFIG_DIR",
+                self.dir.path().join("etc_paasta"),
+            )
+            .env("SETUP_SERVICE_LOCK_DIR", self.dir.path().join("locks"))
+            .env("DOCKER_HOST", self.testbed.manager())
+            .args(["--backend", "swarm"]);
+        c
+    }
+
+    /// One setup-service pass over `main` that must succeed; its line.
+    fn step(&self) -> Value {
+        let out = ok(self
+            .cmd("setup-service")
+            .arg(format!("{SERVICE}.main"))
+            .output()
+            .unwrap());
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 1, "{out}");
+        lines[0].clone()
+    }
+
+    /// Passes until `done` says so about the line, at most `limit`.
+    fn converge(&self, limit: Duration, done: impl Fn(&Value) -> bool) {
+        let start = Instant::now();
+        loop {
+            let line = self.step();
+            if done(&line) {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no convergence within {limit:?}; last: {line}\n{:?}",
+                self.services()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// This cluster's task services as the manager lists them.
+    fn services(&self) -> Vec<SwarmTask> {
+        tasks_of(self.testbed, self.cluster)
+    }
+}
+
+/// A task service: its name, app, whether its task runs (healthy, when checked), its node and
+/// when it was created.
+#[derive(Debug, Clone)]
+struct SwarmTask {
+    name: String,
+    app: String,
+    running: bool,
+    created: String,
+}
+
+fn tasks_of(t: &Testbed, cluster: &str) -> Vec<SwarmTask> {
+    let out = t.on(
+        0,
+        &[
+            "service",
+            "ls",
+            "--filter",
+            &format!("label=paasta.cluster={cluster}"),
+            "--filter",
+            "label=paasta.kind=task",
+            "--format",
+            "{{.Name}}\t{{.Replicas}}",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let names: Vec<(String, bool)> = text
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, r)| (n.to_string(), r.trim() == "1/1"))
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec![
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.Name}}\t{{index .Spec.Labels \"paasta.app_id\"}}\t{{.CreatedAt}} {{.UpdatedAt}}",
+    ];
+    args.extend(names.iter().map(|(n, _)| n.as_str()));
+    let out = t.on(0, &args);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let p: Vec<&str> = l.split('\t').collect();
+            let running = names.iter().find(|(n, _)| n == p[0])?.1;
+            Some(SwarmTask {
+                name: p[0].to_string(),
+                app: p[1].to_string(),
+                running,
+                created: p[2].to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The node each running task of the cluster is on.
+fn nodes_of(t: &Testbed, tasks: &[SwarmTask]) -> Vec<String> {
+    let mut args = vec![
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Node}}",
+    ];
+    args.extend(tasks.iter().map(|x| x.name.as_str()));
+    let mut nodes: Vec<String> = t.docker(&args).lines().map(str::to_string).collect();
+    nodes.sort();
+    nodes
+}
+
+fn happy_and_settled(n: u64) -> impl Fn(&Value) -> bool {
+    move |l: &Value| {
+        l["happy"] == n
+            && l["bounce_in_progress"] == false
+            && l["actions"].as_array().unwrap().is_empty()
+    }
+}
+
+/// The fewest running (healthy) tasks seen every 100 ms while `work` runs.
+fn least_running_during(t: &Testbed, cluster: &'static str, work: impl FnOnce()) -> usize {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let samples = std::thread::scope(|scope| {
+        let sampler = {
+            let stop = stop.clone();
+            scope.spawn(move || {
+                let mut samples = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    samples.push(tasks_of(t, cluster).iter().filter(|x| x.running).count());
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                samples
+            })
+        };
+        work();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sampler.join().unwrap()
+    });
+    assert!(samples.len() > 3, "too few samples: {samples:?}");
+    samples.into_iter().min().unwrap()
+}
+
+#[test]
+fn an_instance_spreads_bounces_scales_and_stops_on_the_swarm() {
+    let t = Testbed::up();
+    let s = Soa::new(&t, "sw-services");
+    s.write("marathon-sw-services.yaml", WEB);
+    s.deploy(V1, "start");
+    s.converge(Duration::from_secs(90), happy_and_settled(6));
+    let tasks = s.services();
+    assert_eq!(tasks.len(), 6, "{tasks:?}");
+    assert!(
+        tasks
+            .iter()
+            .all(|x| x.running && x.app.contains(".git11111111.")),
+        "{tasks:?}"
+    );
+    // GROUP_BY region: three in r0 (n0 alone), three in r1 (n1 and n2).
+    let nodes = nodes_of(&t, &tasks);
+    let r0 = nodes.iter().filter(|n| *n == "ptsw-n0").count();
+    assert_eq!(r0, 3, "{nodes:?}");
+    // Each task answers on its node's address at the port Swarm published there.
+    let mut args = vec![
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Node}} {{.Ports}}",
+    ];
+    args.extend(tasks.iter().map(|x| x.name.as_str()));
+    let placed = t.docker(&args);
+    for line in placed.lines() {
+        // "ptsw-n1 *:30001->8888/tcp"
+        let (node, ports) = line.split_once(' ').unwrap();
+        let port = ports.trim_start_matches("*:").split("->").next().unwrap();
+        let ip = format!("10.251.0.1{}", node.trim_start_matches("ptsw-n"));
+        let body = get(&format!("http://{ip}:{port}/status"));
+        assert_eq!(body.as_deref().map(str::trim), Some("ok"), "{line}");
+    }
+
+    // A crossover bounce to v2: six healthy tasks at every sample.
+    s.deploy(V2, "start");
+    let least = least_running_during(&t, "sw-services", || {
+        s.converge(Duration::from_secs(120), happy_and_settled(6));
+    });
+    assert!(
+        least >= 6,
+        "only {least} healthy tasks at one moment of the bounce"
+    );
+    let tasks = s.services();
+    assert_eq!(tasks.len(), 6, "{tasks:?}");
+    assert!(
+        tasks.iter().all(|x| x.app.contains(".git22222222.")),
+        "{tasks:?}"
+    );
+
+    // Scaled 6 -> 2, the two oldest stay.
+    let mut oldest = tasks.clone();
+    oldest.sort_by(|a, b| a.created.cmp(&b.created));
+    s.write(
+        "marathon-sw-services.yaml",
+        &WEB.replace("instances: 6", "instances: 2"),
+    );
+    s.converge(Duration::from_secs(60), happy_and_settled(2));
+    let mut left: Vec<String> = s.services().into_iter().map(|x| x.name).collect();
+    left.sort();
+    let mut want: Vec<String> = oldest[..2].iter().map(|x| x.name.clone()).collect();
+    want.sort();
+    assert_eq!(left, want, "{oldest:#?}");
+
+    // Stopped: nothing left.
+    s.deploy(V2, "stop");
+    s.converge(Duration::from_secs(60), |l| {
+        l["actions"].as_array().unwrap().is_empty()
+    });
+    assert!(s.services().is_empty(), "{:?}", s.services());
 }

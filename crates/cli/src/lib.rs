@@ -52,12 +52,13 @@ impl std::fmt::Display for Seconds {
 /// Where the cluster runs, as every tool that reads or changes it takes it.
 #[derive(Debug, Clone, Args)]
 pub struct BackendArgs {
-    /// Where the cluster runs: docker (this host's engine), or snapshot:FILE (a saved state,
-    /// read-only: with --dry-run only).
+    /// Where the cluster runs: docker (this host's engine), swarm (the Docker Swarm whose
+    /// manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run
+    /// only).
     #[arg(long, default_value = "docker", value_name = "BACKEND", global = true)]
     pub backend: String,
 
-    /// Seconds to wait for the Docker engine to answer.
+    /// Seconds to wait for the Docker engine (or swarm manager) to answer.
     #[arg(long, default_value = "2", value_name = "SECONDS", global = true)]
     pub engine_timeout: Seconds,
 }

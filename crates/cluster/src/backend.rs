@@ -443,10 +443,19 @@ mod tests {
         // Enough live tasks: every crashed one is cleared, nothing launched.
         assert_eq!(
             names(keep(&tasks, lifetime, 2, 200.0, BACKOFF)),
-            ["start staged", "stop sick", "clear long", "clear crash2", "clear sick"]
+            [
+                "start staged",
+                "stop sick",
+                "clear long",
+                "clear crash2",
+                "clear sick"
+            ]
         );
         // The delay never passes max.
         let stuck = [task("x", Exited, Unchecked, 99, 30)];
-        assert_eq!(names(keep(&stuck, lifetime, 1, 101.0, BACKOFF)), ["wait x 29"]);
+        assert_eq!(
+            names(keep(&stuck, lifetime, 1, 101.0, BACKOFF)),
+            ["wait x 29"]
+        );
     }
 }

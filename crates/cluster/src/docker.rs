@@ -76,7 +76,7 @@ fn task_host() -> String {
         .unwrap_or_else(|| "127.0.0.1".into())
 }
 
-fn parse_time(s: Option<&str>) -> Option<f64> {
+pub(crate) fn parse_time(s: Option<&str>) -> Option<f64> {
     let t = chrono::DateTime::parse_from_rfc3339(s?).ok()?;
     let secs = t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) / 1e9;
     // The engine reports a never-finished container as year 1.
@@ -145,7 +145,7 @@ fn run_of(c: &ContainerSummary) -> Option<Run> {
 }
 
 /// A due time in container names: 20260101T030000.
-fn compact_time(secs: i64) -> String {
+pub(crate) fn compact_time(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.format("%Y%m%dT%H%M%S").to_string())
         .unwrap_or_else(|| secs.to_string())

@@ -16,6 +16,7 @@ pub mod placement;
 pub mod sensu;
 pub mod snapshot;
 pub mod spec;
+pub mod swarm;
 
 pub use backend::{
     Action, App, AppSpec, Backend, BackendError, Backoff, Health, Outcome, Run, RunDetail, RunKind,
@@ -52,11 +53,12 @@ pub fn select_with_apps(
 /// The backends a binary can be pointed at with `--backend`.
 pub enum AnyBackend {
     Docker(docker::Docker),
+    Swarm(swarm::Swarm),
     Snapshot(snapshot::Snapshot),
 }
 
-/// Opens `--backend`'s choice: `docker` (this host's engine) or `snapshot:FILE` (a saved state,
-/// read-only) for `cluster`.
+/// Opens `--backend`'s choice for `cluster`: `docker` (this host's engine), `swarm` (the Docker
+/// Swarm whose manager DOCKER_HOST names) or `snapshot:FILE` (a saved state, read-only).
 pub async fn open(
     choice: &str,
     cluster: &str,
@@ -66,12 +68,15 @@ pub async fn open(
         None if choice == "docker" => Ok(AnyBackend::Docker(
             docker::Docker::connect(cluster, engine_timeout).await?,
         )),
+        None if choice == "swarm" => Ok(AnyBackend::Swarm(
+            swarm::Swarm::connect(cluster, engine_timeout).await?,
+        )),
         Some(("snapshot", path)) => Ok(AnyBackend::Snapshot(snapshot::Snapshot::load(
             std::path::Path::new(path),
         )?)),
         _ => Err(BackendError {
             backend: "unknown",
-            message: format!("--backend {choice:?}: expected docker or snapshot:FILE"),
+            message: format!("--backend {choice:?}: expected docker, swarm or snapshot:FILE"),
         }),
     }
 }
@@ -81,6 +86,7 @@ impl AnyBackend {
     pub fn api_calls(&self) -> Option<usize> {
         match self {
             AnyBackend::Docker(d) => Some(d.api_calls()),
+            AnyBackend::Swarm(s) => Some(s.api_calls()),
             AnyBackend::Snapshot(_) => None,
         }
     }
@@ -94,6 +100,7 @@ impl Backend for AnyBackend {
     fn name(&self) -> &'static str {
         match self {
             AnyBackend::Docker(b) => b.name(),
+            AnyBackend::Swarm(b) => b.name(),
             AnyBackend::Snapshot(b) => b.name(),
         }
     }
@@ -101,6 +108,7 @@ impl Backend for AnyBackend {
     async fn apps(&self) -> backend::Result<Vec<App>> {
         match self {
             AnyBackend::Docker(b) => b.apps().await,
+            AnyBackend::Swarm(b) => b.apps().await,
             AnyBackend::Snapshot(b) => b.apps().await,
         }
     }
@@ -115,6 +123,7 @@ impl Backend for AnyBackend {
     ) -> backend::Result<Vec<Action>> {
         match self {
             AnyBackend::Docker(b) => b.reconcile(spec, app, count, now, dry_run).await,
+            AnyBackend::Swarm(b) => b.reconcile(spec, app, count, now, dry_run).await,
             AnyBackend::Snapshot(b) => b.reconcile(spec, app, count, now, dry_run).await,
         }
     }
@@ -122,6 +131,7 @@ impl Backend for AnyBackend {
     async fn kill_task(&self, app: &App, task: &Task) -> backend::Result<()> {
         match self {
             AnyBackend::Docker(b) => b.kill_task(app, task).await,
+            AnyBackend::Swarm(b) => b.kill_task(app, task).await,
             AnyBackend::Snapshot(b) => b.kill_task(app, task).await,
         }
     }
@@ -129,6 +139,7 @@ impl Backend for AnyBackend {
     async fn delete_app(&self, app: &App) -> backend::Result<()> {
         match self {
             AnyBackend::Docker(b) => b.delete_app(app).await,
+            AnyBackend::Swarm(b) => b.delete_app(app).await,
             AnyBackend::Snapshot(b) => b.delete_app(app).await,
         }
     }
@@ -136,6 +147,7 @@ impl Backend for AnyBackend {
     async fn runs(&self) -> backend::Result<Vec<Run>> {
         match self {
             AnyBackend::Docker(b) => b.runs().await,
+            AnyBackend::Swarm(b) => b.runs().await,
             AnyBackend::Snapshot(b) => b.runs().await,
         }
     }
@@ -143,6 +155,7 @@ impl Backend for AnyBackend {
     async fn launch_run(&self, spec: &RunSpec, record: Option<Outcome>) -> backend::Result<Run> {
         match self {
             AnyBackend::Docker(b) => b.launch_run(spec, record).await,
+            AnyBackend::Swarm(b) => b.launch_run(spec, record).await,
             AnyBackend::Snapshot(b) => b.launch_run(spec, record).await,
         }
     }
@@ -150,6 +163,7 @@ impl Backend for AnyBackend {
     async fn start_run(&self, run: &Run) -> backend::Result<()> {
         match self {
             AnyBackend::Docker(b) => b.start_run(run).await,
+            AnyBackend::Swarm(b) => b.start_run(run).await,
             AnyBackend::Snapshot(b) => b.start_run(run).await,
         }
     }
@@ -157,6 +171,7 @@ impl Backend for AnyBackend {
     async fn kill_run(&self, run: &Run) -> backend::Result<()> {
         match self {
             AnyBackend::Docker(b) => b.kill_run(run).await,
+            AnyBackend::Swarm(b) => b.kill_run(run).await,
             AnyBackend::Snapshot(b) => b.kill_run(run).await,
         }
     }
@@ -164,6 +179,7 @@ impl Backend for AnyBackend {
     async fn remove_run(&self, run: &Run) -> backend::Result<()> {
         match self {
             AnyBackend::Docker(b) => b.remove_run(run).await,
+            AnyBackend::Swarm(b) => b.remove_run(run).await,
             AnyBackend::Snapshot(b) => b.remove_run(run).await,
         }
     }
@@ -171,6 +187,7 @@ impl Backend for AnyBackend {
     async fn wait_run(&self, run: &Run) -> backend::Result<i64> {
         match self {
             AnyBackend::Docker(b) => b.wait_run(run).await,
+            AnyBackend::Swarm(b) => b.wait_run(run).await,
             AnyBackend::Snapshot(b) => b.wait_run(run).await,
         }
     }
@@ -178,6 +195,7 @@ impl Backend for AnyBackend {
     async fn run_detail(&self, run: &Run, tail: usize) -> backend::Result<RunDetail> {
         match self {
             AnyBackend::Docker(b) => b.run_detail(run, tail).await,
+            AnyBackend::Swarm(b) => b.run_detail(run, tail).await,
             AnyBackend::Snapshot(b) => b.run_detail(run, tail).await,
         }
     }

@@ -96,7 +96,11 @@ impl Rules {
             let (attribute, op, value) = match c.as_slice() {
                 [a, op] => (a, op.as_str(), None),
                 [a, op, v] => (a, op.as_str(), Some(v.as_str())),
-                _ => return Err(fail("expected [attribute, OPERATOR] or [attribute, OPERATOR, value]")),
+                _ => {
+                    return Err(fail(
+                        "expected [attribute, OPERATOR] or [attribute, OPERATOR, value]",
+                    ))
+                }
             };
             let value = || value.ok_or_else(|| fail("this operator needs a value"));
             let op = match op {
@@ -212,7 +216,9 @@ impl Rules {
                         if !self.admits_rule(r, n) {
                             match n.attribute(&r.attribute) {
                                 Some(v) => constraints.insert(format!("{key}!={v}")),
-                                None => constraints.insert(format!("node.hostname!={}", n.hostname)),
+                                None => {
+                                    constraints.insert(format!("node.hostname!={}", n.hostname))
+                                }
                             };
                         }
                     }
@@ -369,9 +375,15 @@ mod tests {
         let e = parse(r#"[["rack","IS","x"]]"#);
         assert_eq!(e.constraint, r#"["rack","IS","x"]"#);
         assert!(e.reason.contains("operator IS"), "{e}");
-        assert!(parse(r#"[["rack","LIKE","("]]"#).reason.contains("does not parse"));
-        assert!(parse(r#"[["rack","LIKE"]]"#).reason.contains("needs a value"));
+        assert!(parse(r#"[["rack","LIKE","("]]"#)
+            .reason
+            .contains("does not parse"));
+        assert!(parse(r#"[["rack","LIKE"]]"#)
+            .reason
+            .contains("needs a value"));
         assert!(parse(r#"[["rack"]]"#).reason.contains("expected"));
-        assert!(parse(r#"[["rack","MAX_PER","x"]]"#).reason.contains("whole number"));
+        assert!(parse(r#"[["rack","MAX_PER","x"]]"#)
+            .reason
+            .contains("whole number"));
     }
 }

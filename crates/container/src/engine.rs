@@ -4,7 +4,7 @@
 //! up within the connect timeout when no engine answers, and negotiates the API version down
 //! to what the engine speaks (1.41 for Debian's docker.io).
 
-use crate::spec::{ContainerSpec, Network};
+use crate::spec::{ContainerSpec, EngineHealthcheck, Network};
 use bollard::models::{
     ContainerCreateBody, ContainerSummary, DeviceMapping, EndpointSettings, HealthConfig,
     HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig, PortBinding,
@@ -303,20 +303,12 @@ impl Engine {
 
     /// The last `lines` lines the container wrote (stdout and stderr interleaved).
     pub async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>> {
-        let opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(&lines.to_string())
-            .build();
-        let mut stream = self.docker.logs(id, Some(opts));
-        let mut text = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            text.extend_from_slice(&chunk?.into_bytes());
-        }
-        Ok(String::from_utf8_lossy(&text)
-            .lines()
-            .map(str::to_string)
-            .collect())
+        lines_of(self.docker.logs(id, Some(tail_options(lines)))).await
+    }
+
+    /// The last `lines` lines a swarm task wrote, wherever it ran (asked of a manager).
+    pub async fn task_logs_tail(&self, task_id: &str, lines: usize) -> Result<Vec<String>> {
+        lines_of(self.docker.task_logs(task_id, Some(tail_options(lines)))).await
     }
 
     /// Runs `cmd` inside the running container; its exit code.
@@ -398,6 +390,41 @@ fn split_tag(image: &str) -> (&str, &str) {
     match image.rfind(':') {
         Some(i) if !image[i..].contains('/') => (&image[..i], &image[i + 1..]),
         _ => (image, "latest"),
+    }
+}
+
+fn tail_options(lines: usize) -> bollard::query_parameters::LogsOptions {
+    LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build()
+}
+
+async fn lines_of(
+    mut stream: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+) -> Result<Vec<String>> {
+    let mut text = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        text.extend_from_slice(&chunk?.into_bytes());
+    }
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+impl EngineHealthcheck {
+    /// As the Engine API takes it, for a container or a swarm service's task.
+    pub fn to_api(&self) -> HealthConfig {
+        HealthConfig {
+            test: Some(self.test.clone()),
+            interval: Some(self.interval.as_nanos() as i64),
+            timeout: Some(self.timeout.as_nanos() as i64),
+            start_period: Some(self.start_period.as_nanos() as i64),
+            retries: Some(i64::from(self.retries)),
+            start_interval: None,
+        }
     }
 }
 
@@ -538,14 +565,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         attach_stderr: Some(true),
         host_config: Some(host_config),
         networking_config,
-        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
-            test: Some(h.test.clone()),
-            interval: Some(h.interval.as_nanos() as i64),
-            timeout: Some(h.timeout.as_nanos() as i64),
-            start_period: Some(h.start_period.as_nanos() as i64),
-            retries: Some(i64::from(h.retries)),
-            start_interval: None,
-        }),
+        healthcheck: spec.healthcheck.as_ref().map(EngineHealthcheck::to_api),
         ..Default::default()
     }
 }
