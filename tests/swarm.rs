@@ -489,3 +489,140 @@ fn an_instance_spreads_bounces_scales_and_stops_on_the_swarm() {
     });
     assert!(s.services().is_empty(), "{:?}", s.services());
 }
+
+const JOBS: &str = r#"
+nightly:
+  cmd: "echo nightly {shortdate-1}"
+  schedule: R/2026-01-01T03:00:00Z/P1D
+  epsilon: PT10M
+  deploy_group: prod
+  mem: 64
+report:
+  cmd: "echo report {shortdate}"
+  parents: [test_sw.nightly]
+  deploy_group: prod
+  mem: 64
+slow:
+  cmd: "echo slow started; sleep 120"
+  schedule: R/2026-01-01T00:00:00Z/PT1H
+  deploy_group: prod
+  mem: 64
+"#;
+
+impl Soa<'_> {
+    /// setup-service at simulated `now` over the given instances; its lines.
+    fn pass(&self, now: &str, instances: &[&str]) -> Vec<Value> {
+        json_lines(&ok(self
+            .cmd("setup-service")
+            .args(["--now", now])
+            .args(instances)
+            .output()
+            .unwrap()))
+    }
+
+    fn status(&self, instance: &str) -> Value {
+        serde_json::from_str(&ok(self
+            .cmd("service-ctl")
+            .args(["status", &format!("{SERVICE}.{instance}")])
+            .output()
+            .unwrap()))
+        .unwrap()
+    }
+
+    /// Waits until the job's latest run has a result other than running; that run.
+    fn finished(&self, instance: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.status(instance);
+            let run = &status["runs"][0];
+            if !run.is_null() && run["result"] != "running" {
+                return run.clone();
+            }
+            assert!(Instant::now() < deadline, "{instance} never finished: {status}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+fn started(lines: &[Value], instance: &str) -> Vec<Value> {
+    lines
+        .iter()
+        .filter(|l| l["instance"] == instance)
+        .flat_map(|l| l["actions"].as_array().unwrap().clone())
+        .filter(|a| a["action"] == "start_run")
+        .collect()
+}
+
+/// A job runs on the swarm when due and its child follows; a run killed by emergency-stop keeps
+/// its result and holds the job; rerun runs a past date and waits; results expire after a day.
+#[test]
+fn jobs_run_follow_their_parents_stop_and_rerun_on_the_swarm() {
+    let t = Testbed::up();
+    let s = Soa::new(&t, "sw-jobs");
+    s.write("chronos-sw-jobs.yaml", JOBS);
+    s.deploy(V1, "start");
+    let jobs = ["test_sw.nightly", "test_sw.report"];
+
+    let due = s.pass("2026-03-01T03:00:30Z", &jobs);
+    let start = started(&due, "nightly");
+    assert_eq!(start.len(), 1, "{due:?}");
+    assert_eq!(start[0]["command"], "echo nightly 2026-02-28");
+    assert!(started(&due, "report").is_empty(), "{due:?}");
+    let run = s.finished("nightly");
+    assert_eq!(run["result"], "succeeded", "{run}");
+    assert_eq!(run["exit_code"], 0);
+    assert_eq!(run["output_tail"][0], "nightly 2026-02-28");
+
+    let next = s.pass("2026-03-01T03:01:30Z", &jobs);
+    let report = started(&next, "report");
+    assert_eq!(report.len(), 1, "{next:?}");
+    assert_eq!(report[0]["due"], "2026-03-01T03:00:00Z", "the parent's date");
+    assert_eq!(s.finished("report")["result"], "succeeded");
+    let quiet = s.pass("2026-03-01T03:02:30Z", &jobs);
+    assert!(quiet.iter().all(|l| l["actions"] == serde_json::json!([])), "{quiet:?}");
+
+    // emergency-stop kills the slow run in flight, keeps its result, holds the job.
+    let slow = s.pass("2026-03-01T04:00:30Z", &["test_sw.slow"]);
+    assert_eq!(started(&slow, "slow").len(), 1, "{slow:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.status("slow")["runs"][0]["output_tail"][0] != "slow started" {
+        assert!(Instant::now() < deadline, "{}", s.status("slow"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    ok(s.cmd("service-ctl")
+        .args(["emergency-stop", "test_sw.slow"])
+        .output()
+        .unwrap());
+    let status = s.status("slow");
+    let runs = status["runs"].as_array().unwrap();
+    let killed = runs
+        .iter()
+        .find(|r| r["result"] == "failed")
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(killed["exit_code"], 137, "{status}");
+    assert_eq!(killed["output_tail"][0], "slow started", "{status}");
+    assert!(runs.iter().any(|r| r["result"] == "held"), "{status}");
+    let held = s.pass("2026-03-01T05:00:30Z", &["test_sw.slow"]);
+    assert!(started(&held, "slow").is_empty(), "{held:?}");
+
+    // rerun of a past date, waited for.
+    let out = ok(s
+        .cmd("rerun")
+        .args(["-s", SERVICE, "-i", "nightly", "-d", "2019-03-01T00:05:00", "--wait"])
+        .output()
+        .unwrap());
+    let rec: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(rec["command"], "echo nightly 2019-02-28");
+    assert_eq!(rec["result"], "succeeded", "{rec}");
+
+    // A day after it ended, the first nightly result goes when the next one starts.
+    assert_eq!(started(&s.pass("2026-03-02T03:00:30Z", &["test_sw.nightly"]), "nightly").len(), 1);
+    s.finished("nightly");
+    let day2 = s.pass("2026-03-02T03:05:00Z", &["test_sw.nightly"]);
+    let actions: Vec<&Value> = day2[0]["actions"].as_array().unwrap().iter().collect();
+    assert!(
+        actions.iter().any(|a| a["action"] == "expire_run"
+            && a["run"].as_str().unwrap().contains("20260301T030000")),
+        "{day2:?}"
+    );
+}
