@@ -38,6 +38,12 @@ down() {
             kill -9 "$pid" 2>/dev/null || true
         fi
     done
+    # What a node's dockerd left when it was killed (its containerd, shims and containers,
+    # all started in the node's namespace by `up`).
+    for i in $nodes; do
+        pids=$(ip netns pids "ptsw-n$i" 2>/dev/null || true)
+        [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+    done
     if [ -f "$dir/registry.pid" ]; then
         kill "$(cat "$dir/registry.pid")" 2>/dev/null || true
     fi

@@ -538,7 +538,10 @@ impl Soa<'_> {
             if !run.is_null() && run["result"] != "running" {
                 return run.clone();
             }
-            assert!(Instant::now() < deadline, "{instance} never finished: {status}");
+            assert!(
+                Instant::now() < deadline,
+                "{instance} never finished: {status}"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -576,10 +579,16 @@ fn jobs_run_follow_their_parents_stop_and_rerun_on_the_swarm() {
     let next = s.pass("2026-03-01T03:01:30Z", &jobs);
     let report = started(&next, "report");
     assert_eq!(report.len(), 1, "{next:?}");
-    assert_eq!(report[0]["due"], "2026-03-01T03:00:00Z", "the parent's date");
+    assert_eq!(
+        report[0]["due"], "2026-03-01T03:00:00Z",
+        "the parent's date"
+    );
     assert_eq!(s.finished("report")["result"], "succeeded");
     let quiet = s.pass("2026-03-01T03:02:30Z", &jobs);
-    assert!(quiet.iter().all(|l| l["actions"] == serde_json::json!([])), "{quiet:?}");
+    assert!(
+        quiet.iter().all(|l| l["actions"] == serde_json::json!([])),
+        "{quiet:?}"
+    );
 
     // emergency-stop kills the slow run in flight, keeps its result, holds the job.
     let slow = s.pass("2026-03-01T04:00:30Z", &["test_sw.slow"]);
@@ -608,7 +617,15 @@ fn jobs_run_follow_their_parents_stop_and_rerun_on_the_swarm() {
     // rerun of a past date, waited for.
     let out = ok(s
         .cmd("rerun")
-        .args(["-s", SERVICE, "-i", "nightly", "-d", "2019-03-01T00:05:00", "--wait"])
+        .args([
+            "-s",
+            SERVICE,
+            "-i",
+            "nightly",
+            "-d",
+            "2019-03-01T00:05:00",
+            "--wait",
+        ])
         .output()
         .unwrap());
     let rec: Value = serde_json::from_str(out.trim()).unwrap();
@@ -616,7 +633,14 @@ fn jobs_run_follow_their_parents_stop_and_rerun_on_the_swarm() {
     assert_eq!(rec["result"], "succeeded", "{rec}");
 
     // A day after it ended, the first nightly result goes when the next one starts.
-    assert_eq!(started(&s.pass("2026-03-02T03:00:30Z", &["test_sw.nightly"]), "nightly").len(), 1);
+    assert_eq!(
+        started(
+            &s.pass("2026-03-02T03:00:30Z", &["test_sw.nightly"]),
+            "nightly"
+        )
+        .len(),
+        1
+    );
     s.finished("nightly");
     let day2 = s.pass("2026-03-02T03:05:00Z", &["test_sw.nightly"]);
     let actions: Vec<&Value> = day2[0]["actions"].as_array().unwrap().iter().collect();
@@ -625,4 +649,105 @@ fn jobs_run_follow_their_parents_stop_and_rerun_on_the_swarm() {
             && a["run"].as_str().unwrap().contains("20260301T030000")),
         "{day2:?}"
     );
+}
+
+/// check-replication's event for test_sw.main (printed, not sent): its status.
+fn replication(s: &Soa<'_>) -> u64 {
+    let out = json_lines(&ok(s
+        .cmd("check-replication")
+        .args(["--dry-run", &format!("{SERVICE}.main")])
+        .output()
+        .unwrap()));
+    out[0]["status"].as_u64().unwrap()
+}
+
+/// A worker's dockerd killed in the middle of a bounce: check-replication goes CRITICAL, the
+/// lost tasks are launched again elsewhere in their region and the bounce completes, then OK. A
+/// drained node's tasks move. An unreachable manager, or an engine that is not a manager, is
+/// exit 2 with the reason, and nothing changes.
+#[test]
+fn a_lost_worker_a_drained_node_and_an_unreachable_manager_on_the_swarm() {
+    let t = Testbed::up();
+    let s = Soa::new(&t, "sw-faults");
+    s.write(
+        "marathon-sw-faults.yaml",
+        &format!("{WEB}  replication_threshold: 100\n"),
+    );
+    s.deploy(V1, "start");
+    s.converge(Duration::from_secs(90), happy_and_settled(6));
+    let before = s.services();
+
+    // Unreachable, or not a manager: exit 2, a reason, nothing changed.
+    for (host, says) in [
+        (
+            "unix:///nonexistent/docker.sock",
+            "no Docker engine answers",
+        ),
+        (
+            &*format!("unix://{}/n1/docker.sock", t.path().display()),
+            "not a swarm manager",
+        ),
+    ] {
+        s.deploy(V2, "start");
+        let out = s
+            .cmd("setup-service")
+            .env("DOCKER_HOST", host)
+            .arg(format!("{SERVICE}.main"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        let mut now: Vec<String> = s.services().into_iter().map(|x| x.name).collect();
+        let mut was: Vec<String> = before.iter().map(|x| x.name.clone()).collect();
+        now.sort();
+        was.sort();
+        assert_eq!(now, was);
+    }
+
+    // The bounce to v2 begins; then n2's dockerd is killed.
+    let first = s.step();
+    assert!(!first["actions"].as_array().unwrap().is_empty(), "{first}");
+    let pid = t.dockerd_pid(2);
+    ok(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .output()
+        .unwrap());
+    assert_eq!(replication(&s), 2, "CRITICAL while tasks are lost");
+    s.converge(Duration::from_secs(120), happy_and_settled(6));
+    let tasks = s.services();
+    assert!(
+        tasks.iter().all(|x| x.app.contains(".git22222222.")),
+        "{tasks:?}"
+    );
+    let nodes = nodes_of(&t, &tasks);
+    assert_eq!(
+        nodes.iter().filter(|n| *n == "ptsw-n0").count(),
+        3,
+        "{nodes:?}"
+    );
+    assert_eq!(
+        nodes.iter().filter(|n| *n == "ptsw-n1").count(),
+        3,
+        "{nodes:?}"
+    );
+    // OK once the new tasks have served a minute (check-replication's rule).
+    let deadline = Instant::now() + Duration::from_secs(100);
+    while replication(&s) != 0 {
+        assert!(Instant::now() < deadline, "never OK again");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
+    // n1 drained: its tasks move to the one node left available.
+    t.docker(&["node", "update", "--availability", "drain", "ptsw-n1"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let settled = happy_and_settled(6)(&s.step());
+        let nodes = nodes_of(&t, &s.services());
+        if settled && nodes == vec!["ptsw-n0"; 6] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still on {nodes:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
