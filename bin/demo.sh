@@ -62,6 +62,7 @@ cleanup() {
         docker ps -aq --filter label=paasta.cluster=local --filter label=paasta_service=$s | xargs -r docker rm -f >/dev/null 2>&1 || true
     done
     docker rmi -f "$image" "$canary_image" ${v3_image:-} ${reports_image:-} >/dev/null 2>&1 || true
+    [ -z "${swarm_up:-}" ] || sh "$top/bin/swarm-testbed.sh" down "$work/swarm"
 }
 trap cleanup EXIT
 # One setup-service run every few seconds (cron would run it every minute) until nothing is in
@@ -204,6 +205,44 @@ import json, sys
 d = json.load(sys.stdin)
 for r in d["reruns"]:
     print("  service-ctl status shows the rerun %s for %s: %s, output: %s" % (r["job"], r["due"], r["result"], " | ".join(r["output_tail"])))'
+
+step "Beyond one host: main on a three-node Docker Swarm (bin/swarm-testbed.sh), the same configs with --backend swarm"
+# Three dockerd in network namespaces of their own, joined as one swarm, with a registry they all
+# pull from; the deployed image is pushed there, and the system config names that registry.
+sh "$top/bin/swarm-testbed.sh" up "$work/swarm"
+swarm_up=1
+swarm_etc=$work/etc_swarm
+cp -R "$PAASTA_SYSTEM_CONFIG_DIR" "$swarm_etc"
+(
+    . "$work/swarm/env"
+    export DOCKER_HOST PAASTA_SYSTEM_CONFIG_DIR="$swarm_etc"
+    echo "{\"docker_registry\": \"$SWARM_REGISTRY\"}" > "$swarm_etc/docker_registry.json"
+    prod_sha=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["v2"]["deployments"]["prod"]["git_sha"])' "$SOA_DIR/example_service/deployments.json")
+    swarm_image=$SWARM_REGISTRY/services-example_service:paasta-$prod_sha
+    sh "$top/fixtures/images/make-busybox-image.sh" "$swarm_image"
+    docker push -q "$swarm_image" >/dev/null
+    echo "  pushed $swarm_image"
+    n=0
+    while :; do
+        "$bindir/setup-service" --backend swarm -v example_service.main 2>"$work/swarm-setup.err" | python3 -c '
+import json, sys
+for l in sys.stdin:
+    d = json.loads(l)
+    acts = ", ".join(a["action"] for a in d["actions"]) or "nothing to do"
+    print("  setup-service --backend swarm: %s.%s: %d/%d happy, %s" % (d["service"], d["instance"], d["happy"], d["desired"], acts))'
+        running=$(docker service ls --filter label=paasta.cluster=local --format '{{.Replicas}}' | grep -c '^1/1' || true)
+        [ "$running" -ge 3 ] && break
+        n=$((n + 1)); [ $n -lt 30 ] || { echo "  the swarm did not run main's tasks:"; cat "$work/swarm-setup.err"; exit 1; }
+        sleep 2
+    done
+    grep -h "API calls" "$work/swarm-setup.err" | sed 's/^/  /' || true
+    echo "  main's tasks, one Swarm service each, on the nodes its constraints allow (pool LIKE default):"
+    for s in $(docker service ls -q --filter label=paasta.cluster=local); do
+        docker service ps "$s" --filter desired-state=running --format '    {{.Name}} on {{.Node}}, port {{.Ports}}'
+    done
+)
+sh "$top/bin/swarm-testbed.sh" down "$work/swarm"
+swarm_up=
 
 step "A broken config is caught with file, line, instance and key"
 printf 'oops:\n  cpus: lots\n  deploy_group: nowhere\n' >> "$SOA_DIR/example_service/marathon-local.yaml"

@@ -488,6 +488,26 @@ fn an_instance_spreads_bounces_scales_and_stops_on_the_swarm() {
         l["actions"].as_array().unwrap().is_empty()
     });
     assert!(s.services().is_empty(), "{:?}", s.services());
+
+    // hostname UNIQUE with more tasks than nodes: one each, and the fourth said unplaced.
+    s.write(
+        "marathon-sw-services.yaml",
+        &WEB.replace("instances: 6", "instances: 4")
+            .replace("[[region, GROUP_BY, \"2\"]]", "[[hostname, UNIQUE]]"),
+    );
+    s.deploy(V2, "start");
+    let unplaced = |l: &Value| {
+        let actions = l["actions"].as_array().unwrap();
+        l["happy"] == 3
+            && actions.len() == 1
+            && actions[0]["action"] == "unplaced"
+            && actions[0]["reason"].as_str().unwrap().contains("as many tasks as they permit")
+    };
+    s.converge(Duration::from_secs(60), unplaced);
+    let tasks = s.services();
+    let mut nodes = nodes_of(&t, &tasks);
+    nodes.dedup();
+    assert_eq!(nodes, ["ptsw-n0", "ptsw-n1", "ptsw-n2"], "{tasks:?}");
 }
 
 const JOBS: &str = r#"

@@ -139,6 +139,12 @@ pub enum Action {
         crashed: String,
         relaunch_in_s: u64,
     },
+    /// No node may take another task of the app now (its constraints leave none); the task is
+    /// launched by a later pass once one may.
+    Unplaced {
+        app: String,
+        reason: String,
+    },
     /// An unhealthy task is stopped; it is relaunched as a crashed one.
     StopUnhealthy {
         app: String,

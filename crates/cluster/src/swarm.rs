@@ -726,14 +726,7 @@ impl Backend for Swarm {
         let tasks: &[Task] = app.map_or(&[], |a| &a.tasks);
         let facts = |t: &Task| seen.tasks.get(&t.id).cloned().unwrap_or_default();
         let mut placed: Vec<String> = tasks.iter().filter_map(|t| facts(t).node).collect();
-        let place = |placed: &[String]| {
-            rules.place(&seen.nodes, placed).map_err(|why| {
-                err(format!(
-                    "{}.{}: no node for another task: {why}",
-                    spec.service, spec.instance
-                ))
-            })
-        };
+
         let steps = keep(tasks, |t| facts(t).lifetime, count, now, spec.backoff);
         let app_id = || spec.id.clone();
         let mut actions = Vec::new();
@@ -757,7 +750,16 @@ impl Backend for Swarm {
                     relaunch_in_s: secs,
                 },
                 Step::Relaunch(t, restarts) => {
-                    let p = place(&placed)?;
+                    let p = match rules.place(&seen.nodes, &placed) {
+                        Ok(p) => p,
+                        Err(reason) => {
+                            actions.push(Action::Unplaced {
+                                app: app_id(),
+                                reason,
+                            });
+                            continue;
+                        }
+                    };
                     placed.push(p.node.clone());
                     if !dry_run {
                         let version = self.version_of(&t.id, &seen).await?;
@@ -793,7 +795,16 @@ impl Backend for Swarm {
                     }
                 }
                 Step::Launch => {
-                    let p = place(&placed)?;
+                    let p = match rules.place(&seen.nodes, &placed) {
+                        Ok(p) => p,
+                        Err(reason) => {
+                            actions.push(Action::Unplaced {
+                                app: app_id(),
+                                reason,
+                            });
+                            continue;
+                        }
+                    };
                     placed.push(p.node.clone());
                     let task = if dry_run {
                         None

@@ -113,7 +113,8 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
         "One JSON line per instance: {service, instance, app_id, desired, happy, actions, \
          bounce_in_progress, bounce_again_in_s}, plus error when the instance could not be loaded \
          or acted on, and skipped when another run holds its lock. Each action is an object with \
-         an action key: launch, relaunch, backoff, stop_unhealthy, start, clear, drain, kill, \
+         an action key: launch, relaunch, backoff, unplaced (no node may take another task now: \
+         the swarm backend, with a reason), stop_unhealthy, start, clear, drain, kill, \
          wait_drain, delete_app. A scheduled job's line is {service, instance, job, state, next_due, \
          actions}: state is idle, starting, running, waiting_for_parents, disabled or held; its \
          actions are start_run {job, due, attempt, kind, command, run}, start_staged, record \

@@ -26,8 +26,8 @@ end
 
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_needs_command" -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
-complete -c service-ctl -n "__fish_service_ctl_needs_command" -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c service-ctl -n "__fish_service_ctl_needs_command" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_needs_command" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -l lock-wait -d 'Seconds to wait for a setup-service pass holding the instance' -r
@@ -43,8 +43,8 @@ complete -c service-ctl -n "__fish_service_ctl_needs_command" -f -a "status" -d 
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l lock-wait -d 'Seconds to wait for a setup-service pass holding the instance' -r
@@ -52,8 +52,8 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l dry-ru
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l lock-wait -d 'Seconds to wait for a setup-service pass holding the instance' -r
@@ -61,8 +61,8 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l dry-run
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l lock-wait -d 'Seconds to wait for a setup-service pass holding the instance' -r
@@ -70,8 +70,8 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l dry-
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l lock-wait -d 'Seconds to wait for a setup-service pass holding the instance' -r
@@ -79,8 +79,8 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start"
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l lock-wait -d 'Seconds to wait for a setup-service pass holding the instance' -r
@@ -89,8 +89,8 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" 
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l runs -d 'How many of the latest runs and reruns to show (scheduled jobs)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l backend -d 'Where the cluster runs: docker (this host\'s engine), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l engine-timeout -d 'Seconds to wait for the Docker engine to answer' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l lock-wait -d 'Seconds to wait for a setup-service pass holding the instance' -r
