@@ -38,14 +38,12 @@ trap cleanup EXIT
 # bench-docker (this host's engine, a local image name).
 for cluster in bench-swarm bench-docker; do
     etc=$work/$cluster/etc_paasta
-    mkdir -p "$etc" "$work/$cluster/soa/bench_sw" "$work/$cluster/soa/bench_bounce"
+    mkdir -p "$etc" "$work/$cluster/soa/bench_sw"
     echo "{\"cluster\": \"$cluster\"}" >"$etc/cluster.json"
     echo '{"volumes": []}' >"$etc/volumes.json"
     if [ $cluster = bench-swarm ]; then reg=$registry; else reg=paasta-bench; fi
     echo "{\"docker_registry\": \"$reg\"}" >"$etc/docker_registry.json"
-    for s in bench_sw bench_bounce; do
-        echo "description: benchmark" >"$work/$cluster/soa/$s/service.yaml"
-    done
+    echo "description: benchmark" >"$work/$cluster/soa/bench_sw/service.yaml"
 done
 python3 - "$work/bench-swarm/soa/bench_sw" "$v1" <<'EOF'
 import json, sys
@@ -56,23 +54,6 @@ with open(f"{d}/marathon-bench-swarm.yaml", "w") as f:
 json.dump({"v2": {"deployments": {"prod": {"docker_image": f"services-bench_sw:paasta-{sha}", "git_sha": sha}}, "controls": {}}},
           open(f"{d}/deployments.json", "w"))
 EOF
-for cluster in bench-swarm bench-docker; do
-    cat >"$work/$cluster/soa/bench_bounce/marathon-$cluster.yaml" <<EOF
-main:
-  cpus: 0.1
-  mem: 64
-  instances: 6
-  deploy_group: prod
-  cmd: httpd -f -p 8888 -h /srv/www
-  bounce_method: crossover
-  healthcheck_mode: http
-  healthcheck_uri: /status
-  healthcheck_interval_seconds: 1
-  healthcheck_timeout_seconds: 1
-  healthcheck_grace_period_seconds: 1
-  healthcheck_max_consecutive_failures: 3
-EOF
-done
 images="$registry/services-bench_sw:paasta-$v1 $registry/services-bench_bounce:paasta-$v1 $registry/services-bench_bounce:paasta-$v2"
 # shellcheck disable=SC2086
 DOCKER_HOST=$manager sh "$top/fixtures/images/make-busybox-image.sh" $images >/dev/null
@@ -114,20 +95,45 @@ hyperfine -N --warmup 2 --runs 10 -n "setup-service --backend swarm --all, 200 i
 # The 200 go before the bounces, so that both backends bounce on idle nodes.
 DOCKER_HOST=$manager docker service ls -q --filter label=paasta.cluster=bench-swarm | xargs -r env DOCKER_HOST="$manager" docker service rm >/dev/null
 
+# The bounced instance joins only now, so that the no-op run above is over the 200 alone.
+for cluster in bench-swarm bench-docker; do
+    mkdir -p "$work/$cluster/soa/bench_bounce"
+    echo "description: benchmark" >"$work/$cluster/soa/bench_bounce/service.yaml"
+    cat >"$work/$cluster/soa/bench_bounce/marathon-$cluster.yaml" <<EOF
+main:
+  cpus: 0.1
+  mem: 64
+  instances: 6
+  deploy_group: prod
+  cmd: httpd -f -p 8888 -h /srv/www
+  bounce_method: crossover
+  healthcheck_mode: http
+  healthcheck_uri: /status
+  healthcheck_interval_seconds: 1
+  healthcheck_timeout_seconds: 1
+  healthcheck_grace_period_seconds: 1
+  healthcheck_max_consecutive_failures: 3
+EOF
+done
 deploy() {
     echo "{\"v2\": {\"deployments\": {\"prod\": {\"docker_image\": \"services-bench_bounce:paasta-$2\", \"git_sha\": \"$2\"}}, \"controls\": {}}}" \
         >"$work/$1/soa/bench_bounce/deployments.json"
 }
 echo "== crossover bounce of 6 tasks: seconds from deploy to settled" >&2
+# v1, then one bounce to v2 and back not counted (the nodes pull each image once), then ROUNDS
+# counted bounces on each backend in turn.
 for cluster in bench-swarm bench-docker; do
-    backend=${cluster#bench-}
-    deploy "$cluster" "$v1"
-    settle "$cluster" --backend "$backend" bench_bounce.main >/dev/null
-    sha=$v2
-    for r in $(seq "$rounds"); do
+    for sha in $v1 $v2 $v1; do
         deploy "$cluster" "$sha"
-        t=$(settle "$cluster" --backend "$backend" bench_bounce.main)
-        echo "$backend round $r: $t s"
-        if [ $sha = $v2 ]; then sha=$v1; else sha=$v2; fi
+        settle "$cluster" --backend "${cluster#bench-}" bench_bounce.main >/dev/null
     done
+done
+sha=$v2
+for r in $(seq "$rounds"); do
+    for cluster in bench-swarm bench-docker; do
+        deploy "$cluster" "$sha"
+        t=$(settle "$cluster" --backend "${cluster#bench-}" bench_bounce.main)
+        echo "${cluster#bench-} round $r: $t s"
+    done
+    if [ $sha = $v2 ]; then sha=$v1; else sha=$v2; fi
 done

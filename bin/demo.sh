@@ -223,13 +223,16 @@ cp -R "$PAASTA_SYSTEM_CONFIG_DIR" "$swarm_etc"
     docker push -q "$swarm_image" >/dev/null
     echo "  pushed $swarm_image"
     n=0
+    last=
     while :; do
-        "$bindir/setup-service" --backend swarm -v example_service.main 2>"$work/swarm-setup.err" | python3 -c '
+        now=$("$bindir/setup-service" --backend swarm -v example_service.main 2>"$work/swarm-setup.err" | python3 -c '
 import json, sys
 for l in sys.stdin:
     d = json.loads(l)
     acts = ", ".join(a["action"] for a in d["actions"]) or "nothing to do"
-    print("  setup-service --backend swarm: %s.%s: %d/%d happy, %s" % (d["service"], d["instance"], d["happy"], d["desired"], acts))'
+    print("  setup-service --backend swarm: %s.%s: %d/%d happy, %s" % (d["service"], d["instance"], d["happy"], d["desired"], acts))')
+        [ "$now" = "$last" ] || printf '%s\n' "$now"
+        last=$now
         running=$(docker service ls --filter label=paasta.cluster=local --format '{{.Replicas}}' | grep -c '^1/1' || true)
         [ "$running" -ge 3 ] && break
         n=$((n + 1)); [ $n -lt 30 ] || { echo "  the swarm did not run main's tasks:"; cat "$work/swarm-setup.err"; exit 1; }
@@ -238,7 +241,7 @@ for l in sys.stdin:
     grep -h "API calls" "$work/swarm-setup.err" | sed 's/^/  /' || true
     echo "  main's tasks, one Swarm service each, on the nodes its constraints allow (pool LIKE default):"
     for s in $(docker service ls -q --filter label=paasta.cluster=local); do
-        docker service ps "$s" --filter desired-state=running --format '    {{.Name}} on {{.Node}}, port {{.Ports}}'
+        docker service ps "$s" --filter desired-state=running --format '{{.Name}} on {{.Node}}, published {{.Ports}}' | sed 's/^/    /; s/,\*:.*//'
     done
 )
 sh "$top/bin/swarm-testbed.sh" down "$work/swarm"

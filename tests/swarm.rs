@@ -501,7 +501,10 @@ fn an_instance_spreads_bounces_scales_and_stops_on_the_swarm() {
         l["happy"] == 3
             && actions.len() == 1
             && actions[0]["action"] == "unplaced"
-            && actions[0]["reason"].as_str().unwrap().contains("as many tasks as they permit")
+            && actions[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("as many tasks as they permit")
     };
     s.converge(Duration::from_secs(60), unplaced);
     let tasks = s.services();

@@ -493,14 +493,17 @@ impl Swarm {
         if let Some(f) = seen.tasks.get(id) {
             return Ok(f.version);
         }
+        let s = self.inspect(id).await?;
+        Ok(s.version.and_then(|v| v.index).unwrap_or(0))
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Service> {
         self.count(1);
-        let s = self
-            .engine
+        self.engine
             .docker()
             .inspect_service(id, None::<bollard::query_parameters::InspectServiceOptions>)
             .await
-            .map_err(|e| err(container::EngineError::from(e)))?;
-        Ok(s.version.and_then(|v| v.index).unwrap_or(0))
+            .map_err(|e| err(format!("{id}: {}", container::EngineError::from(e))))
     }
 
     fn run_labels(run: &Run, cluster: &str) -> Vec<(String, String)> {
@@ -615,13 +618,13 @@ impl Backend for Swarm {
                 .map(|v| v.iter().collect())
                 .unwrap_or_default();
             let current = current_task(&mine);
-            let node = current
-                .and_then(|t| t.node_id.as_deref())
-                .and_then(|n| node_of.get(n));
+            let node_id = current.and_then(|t| t.node_id.as_deref());
+            let node = node_id.and_then(|n| node_of.get(n));
             let state = current
                 .and_then(|t| t.status.as_ref())
                 .and_then(|st| st.state.as_ref());
-            let node_up = node.is_none_or(|n| n.2);
+            // Not placed yet, or on a node that is up; a node gone from the list is down.
+            let node_up = node_id.is_none() || node.is_some_and(|n| n.2);
             let (state, health) = match state {
                 _ if !node_up => (TaskState::Exited, Health::Unchecked),
                 s if is_done(s) => (TaskState::Exited, Health::Unchecked),
@@ -1012,13 +1015,21 @@ impl Backend for Swarm {
 
     async fn wait_run(&self, run: &Run) -> Result<i64> {
         loop {
-            if let Some(t) = self.current_run_task(run).await? {
-                let state = t.status.as_ref().and_then(|s| s.state.as_ref());
-                if state == Some(&SwarmState::COMPLETE) {
-                    return Ok(0);
+            match self.current_run_task(run).await? {
+                Some(t) => {
+                    let state = t.status.as_ref().and_then(|s| s.state.as_ref());
+                    if state == Some(&SwarmState::COMPLETE) {
+                        return Ok(0);
+                    }
+                    if is_done(state) {
+                        return Ok(exit_code_of(&t).unwrap_or(-1));
+                    }
                 }
-                if is_done(state) {
-                    return Ok(exit_code_of(&t).unwrap_or(-1));
+                None => {
+                    // No task yet, or no job any more (killed or removed meanwhile).
+                    if let Err(e) = self.inspect(&run.id).await {
+                        return Err(err(format!("waiting for {}: {}", run.name, e.message)));
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -1028,16 +1039,7 @@ impl Backend for Swarm {
     async fn run_detail(&self, run: &Run, tail: usize) -> Result<RunDetail> {
         if let Outcome::Failed { exit_code } = run.outcome {
             // A killed run's result service: what it carries.
-            self.count(1);
-            let s = self
-                .engine
-                .docker()
-                .inspect_service(
-                    &run.id,
-                    None::<bollard::query_parameters::InspectServiceOptions>,
-                )
-                .await
-                .map_err(|e| err(container::EngineError::from(e)))?;
+            let s = self.inspect(&run.id).await?;
             let labels = labels_of(&s);
             if labels.contains_key(LABEL_EXIT_CODE) {
                 let started = labels.get(LABEL_STARTED_AT).cloned();
