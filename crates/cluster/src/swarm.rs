@@ -56,6 +56,9 @@ pub const LABEL_FINISHED_AT: &str = "paasta.finished_at";
 /// A killed run's last output lines, joined by newlines.
 pub const LABEL_OUTPUT: &str = "paasta.output_tail";
 
+/// The node placement chose for a task: where it counts until Swarm has assigned it one.
+pub const LABEL_PLACED: &str = "paasta.placed_on";
+
 /// How many of a killed run's last output lines its result keeps.
 const KEPT_LINES: usize = 20;
 
@@ -319,7 +322,7 @@ impl Swarm {
         spec: &AppSpec,
         name: &str,
         restarts: u32,
-        constraints: Vec<String>,
+        placement: placement::Placement,
     ) -> Result<ServiceSpec> {
         let mut c = spec.container.clone();
         let mut set_env = |k: &str, v: String| {
@@ -336,6 +339,7 @@ impl Swarm {
             (LABEL_SHA.to_string(), spec.git_sha.clone()),
             (LABEL_CONFIG.to_string(), spec.config_hash.clone()),
             (LABEL_RESTARTS.to_string(), restarts.to_string()),
+            (LABEL_PLACED.to_string(), placement.node),
         ];
         let (endpoint_spec, networks, listen) = match c.network {
             Network::Bridge => (
@@ -386,7 +390,7 @@ impl Swarm {
                 ..Default::default()
             }),
             placement: Some(TaskSpecPlacement {
-                constraints: Some(constraints),
+                constraints: Some(placement.constraints),
                 ..Default::default()
             }),
             networks,
@@ -657,9 +661,12 @@ impl Backend for Swarm {
             seen.tasks.insert(
                 id.clone(),
                 TaskFacts {
-                    node: node
-                        .filter(|_| state != TaskState::Exited)
-                        .map(|n| n.0.id.clone()),
+                    // Where it runs, or, not assigned yet, where it was placed.
+                    node: match (state, node_id) {
+                        (TaskState::Exited, _) => None,
+                        (_, Some(id)) => Some(id.to_string()),
+                        (_, None) => labels.get(LABEL_PLACED).cloned(),
+                    },
                     version: s.version.as_ref().and_then(|v| v.index).unwrap_or(0),
                     lifetime: (created, ended),
                     launched,
@@ -766,7 +773,7 @@ impl Backend for Swarm {
                     placed.push(p.node.clone());
                     if !dry_run {
                         let version = self.version_of(&t.id, &seen).await?;
-                        let mut s = self.task_service(spec, &t.name, restarts, p.constraints)?;
+                        let mut s = self.task_service(spec, &t.name, restarts, p)?;
                         if let Some(tmpl) = s.task_template.as_mut() {
                             tmpl.force_update = Some(version);
                         }
@@ -813,7 +820,7 @@ impl Backend for Swarm {
                         None
                     } else {
                         let name = service_name("paasta", &spec.id);
-                        let s = self.task_service(spec, &name, 0, p.constraints)?;
+                        let s = self.task_service(spec, &name, 0, p)?;
                         self.create(s).await?;
                         Some(name)
                     };
