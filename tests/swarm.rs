@@ -366,18 +366,23 @@ fn tasks_of(t: &Testbed, cluster: &str) -> Vec<SwarmTask> {
         .collect()
 }
 
-/// The node each running task of the cluster is on.
-fn nodes_of(t: &Testbed, tasks: &[SwarmTask]) -> Vec<String> {
+/// A line per running task of `tasks`, in `format` (docker service ps).
+fn running(t: &Testbed, tasks: &[SwarmTask], format: &str) -> Vec<String> {
     let mut args = vec![
         "service",
         "ps",
         "--filter",
         "desired-state=running",
         "--format",
-        "{{.Node}}",
+        format,
     ];
     args.extend(tasks.iter().map(|x| x.name.as_str()));
-    let mut nodes: Vec<String> = t.docker(&args).lines().map(str::to_string).collect();
+    t.docker(&args).lines().map(str::to_string).collect()
+}
+
+/// The node each running task of the cluster is on.
+fn nodes_of(t: &Testbed, tasks: &[SwarmTask]) -> Vec<String> {
+    let mut nodes = running(t, tasks, "{{.Node}}");
     nodes.sort();
     nodes
 }
@@ -433,17 +438,7 @@ fn an_instance_spreads_bounces_scales_and_stops_on_the_swarm() {
     let r0 = nodes.iter().filter(|n| *n == "ptsw-n0").count();
     assert_eq!(r0, 3, "{nodes:?}");
     // Each task answers on its node's address at the port Swarm published there.
-    let mut args = vec![
-        "service",
-        "ps",
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}} {{.Ports}}",
-    ];
-    args.extend(tasks.iter().map(|x| x.name.as_str()));
-    let placed = t.docker(&args);
-    for line in placed.lines() {
+    for line in running(&t, &tasks, "{{.Node}} {{.Ports}}") {
         // "ptsw-n1 *:30001->8888/tcp"
         let (node, ports) = line.split_once(' ').unwrap();
         let port = ports.trim_start_matches("*:").split("->").next().unwrap();

@@ -228,7 +228,7 @@ pub struct RunSpec {
 }
 
 /// A run's result as far as the cluster knows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunDetail {
     pub exit_code: Option<i64>,
     /// Real time (RFC 3339) the process started and ended.

@@ -94,6 +94,11 @@ fn err(message: impl std::fmt::Display) -> BackendError {
     }
 }
 
+/// An Engine API error, with the manager's own message.
+fn api(e: bollard::errors::Error) -> BackendError {
+    err(container::EngineError::from(e))
+}
+
 /// A service name: a DNS label (letters, digits, '-' and '_' inside, at most 63 characters)
 /// of `prefix`, as much of `body` as fits, and a random suffix.
 fn service_name(prefix: &str, body: &str) -> String {
@@ -260,7 +265,7 @@ impl Swarm {
             .docker()
             .list_services(Some(opts))
             .await
-            .map_err(|e| err(container::EngineError::from(e)))
+            .map_err(api)
     }
 
     /// Tasks by service id: every task of the swarm (one call), or one service's.
@@ -274,12 +279,7 @@ impl Swarm {
                 .filters(&filters(&[("service", s.to_string())]))
                 .build()
         });
-        let tasks = self
-            .engine
-            .docker()
-            .list_tasks(opts)
-            .await
-            .map_err(|e| err(container::EngineError::from(e)))?;
+        let tasks = self.engine.docker().list_tasks(opts).await.map_err(api)?;
         let mut by_service: HashMap<String, Vec<bollard::models::Task>> = HashMap::new();
         for t in tasks {
             if let Some(s) = t.service_id.clone() {
@@ -292,12 +292,7 @@ impl Swarm {
     /// The nodes, as placement sees them, with their addresses and whether they are up.
     async fn nodes(&self) -> Result<Vec<(placement::Node, String, bool)>> {
         self.count(1);
-        let nodes = self
-            .engine
-            .docker()
-            .list_nodes(None)
-            .await
-            .map_err(|e| err(container::EngineError::from(e)))?;
+        let nodes = self.engine.docker().list_nodes(None).await.map_err(api)?;
         Ok(nodes
             .into_iter()
             .map(|n| {
@@ -508,6 +503,48 @@ impl Swarm {
             .inspect_service(id, None::<bollard::query_parameters::InspectServiceOptions>)
             .await
             .map_err(|e| err(format!("{id}: {}", container::EngineError::from(e))))
+    }
+
+    /// A task placed at `p`: a new service, or the crashed task's service updated with force (a
+    /// new task in its slot) carrying its restart count; the task's name.
+    async fn start_task(
+        &self,
+        spec: &AppSpec,
+        crashed: Option<&Task>,
+        restarts: u32,
+        p: placement::Placement,
+        seen: &Seen,
+    ) -> Result<String> {
+        let Some(t) = crashed else {
+            let name = service_name("paasta", &spec.id);
+            self.create(self.task_service(spec, &name, 0, p)?).await?;
+            return Ok(name);
+        };
+        let version = self.version_of(&t.id, seen).await?;
+        let mut s = self.task_service(spec, &t.name, restarts, p)?;
+        if let Some(tmpl) = s.task_template.as_mut() {
+            tmpl.force_update = Some(version);
+        }
+        self.count(1);
+        self.engine
+            .docker()
+            .update_service(
+                &t.id,
+                s,
+                UpdateServiceOptionsBuilder::default()
+                    .version(version as i32)
+                    .build(),
+                None,
+            )
+            .await
+            .map_err(|e| {
+                err(format!(
+                    "relaunching {}: {}",
+                    t.name,
+                    container::EngineError::from(e)
+                ))
+            })?;
+        Ok(t.name.clone())
     }
 
     fn run_labels(run: &Run, cluster: &str) -> Vec<(String, String)> {
@@ -759,52 +796,11 @@ impl Backend for Swarm {
                     crashed: t.name.clone(),
                     relaunch_in_s: secs,
                 },
-                Step::Relaunch(t, restarts) => {
-                    let p = match rules.place(&seen.nodes, &placed) {
-                        Ok(p) => p,
-                        Err(reason) => {
-                            actions.push(Action::Unplaced {
-                                app: app_id(),
-                                reason,
-                            });
-                            continue;
-                        }
+                Step::Relaunch(..) | Step::Launch => {
+                    let (crashed, restarts) = match step {
+                        Step::Relaunch(t, restarts) => (Some(t), restarts),
+                        _ => (None, 0),
                     };
-                    placed.push(p.node.clone());
-                    if !dry_run {
-                        let version = self.version_of(&t.id, &seen).await?;
-                        let mut s = self.task_service(spec, &t.name, restarts, p)?;
-                        if let Some(tmpl) = s.task_template.as_mut() {
-                            tmpl.force_update = Some(version);
-                        }
-                        self.count(1);
-                        self.engine
-                            .docker()
-                            .update_service(
-                                &t.id,
-                                s,
-                                UpdateServiceOptionsBuilder::default()
-                                    .version(version as i32)
-                                    .build(),
-                                None,
-                            )
-                            .await
-                            .map_err(|e| {
-                                err(format!(
-                                    "relaunching {}: {}",
-                                    t.name,
-                                    container::EngineError::from(e)
-                                ))
-                            })?;
-                    }
-                    Action::Relaunch {
-                        app: app_id(),
-                        crashed: t.name.clone(),
-                        task: (!dry_run).then(|| t.name.clone()),
-                        restarts,
-                    }
-                }
-                Step::Launch => {
                     let p = match rules.place(&seen.nodes, &placed) {
                         Ok(p) => p,
                         Err(reason) => {
@@ -819,14 +815,19 @@ impl Backend for Swarm {
                     let task = if dry_run {
                         None
                     } else {
-                        let name = service_name("paasta", &spec.id);
-                        let s = self.task_service(spec, &name, 0, p)?;
-                        self.create(s).await?;
-                        Some(name)
+                        Some(self.start_task(spec, crashed, restarts, p, &seen).await?)
                     };
-                    Action::Launch {
-                        app: app_id(),
-                        task,
+                    match crashed {
+                        Some(t) => Action::Relaunch {
+                            app: app_id(),
+                            crashed: t.name.clone(),
+                            task,
+                            restarts,
+                        },
+                        None => Action::Launch {
+                            app: app_id(),
+                            task,
+                        },
                     }
                 }
             });
@@ -1068,23 +1069,11 @@ impl Backend for Swarm {
             }
         }
         if run.outcome.is_record() {
-            return Ok(RunDetail {
-                exit_code: None,
-                started_at: None,
-                finished_at: None,
-                duration_s: None,
-                output_tail: Vec::new(),
-            });
+            return Ok(RunDetail::default());
         }
         let task = self.current_run_task(run).await?;
         let Some(t) = task else {
-            return Ok(RunDetail {
-                exit_code: None,
-                started_at: None,
-                finished_at: None,
-                duration_s: None,
-                output_tail: Vec::new(),
-            });
+            return Ok(RunDetail::default());
         };
         let state = t.status.as_ref().and_then(|s| s.state.as_ref());
         let done = is_done(state);
