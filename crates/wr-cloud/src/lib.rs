@@ -7,6 +7,7 @@
 pub mod api;
 pub mod client;
 pub mod manager;
+pub mod plan;
 pub mod runner;
 pub mod tls;
 
@@ -63,9 +64,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The cloud: what its scheduler would do (`plan`).
+    Cloud {
+        #[command(subcommand)]
+        action: CloudAction,
+    },
     /// Run jobs of one group for the manager (started by the manager itself).
     #[command(hide = true)]
     Runner(RunnerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudAction {
+    /// What the cloud scheduler would do now, for a cloud and queue described in JSON (flavors,
+    /// quota, servers with their free room, queued groups, the deployment's limits): runners
+    /// started on the servers there are, servers spawned with their flavors, spawns refused and
+    /// why, groups that can never run. Touches no cloud. Schema: CLOUD PLAN below.
+    Plan {
+        /// The description (JSON), or - for stdin.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +245,15 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          2\tan error: a malformed config file or input line (nothing of the batch is queued), an unreachable manager, a refused token",
     ),
     (
+        "CLOUD PLAN",
+        "`cloud plan` reads one JSON object: flavors [{id, name, vcpus, ram (MB), disk (GB)}]; quota {instances, cores, ram: {max (0 or less: unlimited), used}}; \
+         limits {max_servers (servers in all, those listed included; -1: no cap), max_spawns (spawns in flight; 0: no cap), os_ram (MB), flavor (a pattern names must match), \
+         flavor_sets (\"s2;m2,m1\"), failed_flavors [names]}; servers [{name, flavor (its size) or cores, ram, disk; used_cores, used_ram, used_disk, bad, os, script, config_files, shared}]; \
+         groups [{cores (default 1), memory (MB), time (s), disk (GB), priority, count (ready + running), running, spawning (servers being made for it), cloud_os, cloud_script, cloud_config_files, cloud_flavor, cloud_shared}]. \
+         It prints one JSON object: starts [{group (its index), server, runners}], spawns [{group, flavor, servers, per_server}], refused [{group, reason}] (waiting for quota, limits or spawns under way) and impossible [{group, reason}] (jobs that can never run: they are buried). \
+         Unknown keys are errors.",
+    ),
+    (
         "FILES",
         "~/.wr_config.yml, ~/.wr_config.<deployment>.yml\tconfiguration (also in $WR_CONFIG_DIR and the working directory)\n\
          <managerdir>_<deployment>/pid, log, db\tthe manager's pid, log and job database\n\
@@ -247,7 +275,8 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          wr-cloud status -i echoes --counts\n\
          wr-cloud retry -i echoes\n\
          WR_MANAGERDBBKFILE=s3://bucket/wr/db wr-cloud manager start\n\
-         wr-cloud conf --json",
+         wr-cloud conf --json\n\
+         wr-cloud cloud plan cloud.json",
     ),
 ];
 
@@ -321,6 +350,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 shell: r.shell,
                 umask: r.umask,
             })
+        }
+        Command::Cloud {
+            action: CloudAction::Plan { file },
+        } => {
+            plan::run(&file)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Conf { json } => {
             let config = load_config(&cli.deployment)?;

@@ -3,6 +3,7 @@
 //! The `wr-cloud` binary does the I/O around them.
 
 pub mod backup;
+pub mod cloud;
 pub mod config;
 pub mod job;
 pub mod queue;

@@ -189,7 +189,7 @@ impl Pass {
     }
 }
 
-/// A group's size: its share of the largest server's RAM or cores, 0-255.
+/// A group's size: its share of the largest RAM or cores, 0-255.
 fn size(req: &Req, max_ram: u64, max_millicores: u64) -> u64 {
     let pct = |v: u64, max: u64| {
         if max == 0 {
@@ -206,12 +206,18 @@ fn size(req: &Req, max_ram: u64, max_millicores: u64) -> u64 {
 pub fn order(groups: &[Group], servers: &[Server]) -> Vec<usize> {
     let max_ram = servers.iter().map(|s| s.ram).max().unwrap_or(0);
     let max_cores = servers.iter().map(|s| s.millicores).max().unwrap_or(0);
+    order_by_size_of(groups, max_ram, max_cores)
+}
+
+/// The visiting order with sizes against given maxima (a cloud's quota rather than the
+/// largest server).
+pub fn order_by_size_of(groups: &[Group], max_ram: u64, max_millicores: u64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..groups.len()).collect();
     idx.sort_by_key(|&i| {
         let g = &groups[i];
         (
             std::cmp::Reverse(g.priority),
-            std::cmp::Reverse(size(&g.req, max_ram, max_cores)),
+            std::cmp::Reverse(size(&g.req, max_ram, max_millicores)),
             i,
         )
     });
@@ -220,8 +226,20 @@ pub fn order(groups: &[Group], servers: &[Server]) -> Vec<usize> {
 
 /// One queue pass over `groups`, allocating on `servers` what it starts.
 pub fn pass(groups: &[Group], servers: &mut [Server]) -> Pass {
+    let order = order(groups, servers);
+    pass_in(groups, servers, &order, |_, _| true)
+}
+
+/// A pass visiting groups in `order`, a group using only the servers `usable(group, server)`
+/// allows (a cloud's servers differ in image, script and flavor).
+pub fn pass_in(
+    groups: &[Group],
+    servers: &mut [Server],
+    order: &[usize],
+    usable: impl Fn(usize, usize) -> bool,
+) -> Pass {
     let mut out = Pass::default();
-    for gi in order(groups, servers) {
+    for &gi in order {
         let g = &groups[gi];
         let mut left = g.count.saturating_sub(g.running);
         if left == 0 {
@@ -231,7 +249,7 @@ pub fn pass(groups: &[Group], servers: &mut [Server]) -> Pass {
             if left == 0 {
                 break;
             }
-            if s.bad {
+            if s.bad || !usable(gi, si) {
                 continue;
             }
             let n = s.has_space_for(&g.req).min(left);

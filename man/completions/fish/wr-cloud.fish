@@ -34,6 +34,7 @@ complete -c wr-cloud -n "__fish_wr_cloud_needs_command" -f -a "kill" -d 'Kill ru
 complete -c wr-cloud -n "__fish_wr_cloud_needs_command" -f -a "remove" -d 'Remove jobs that are not running'
 complete -c wr-cloud -n "__fish_wr_cloud_needs_command" -f -a "retry" -d 'Make buried jobs ready again'
 complete -c wr-cloud -n "__fish_wr_cloud_needs_command" -f -a "conf" -d 'The merged configuration: every key, its value and where it came from'
+complete -c wr-cloud -n "__fish_wr_cloud_needs_command" -f -a "cloud" -d 'The cloud: what its scheduler would do (`plan`)'
 complete -c wr-cloud -n "__fish_wr_cloud_needs_command" -f -a "runner" -d 'Run jobs of one group for the manager (started by the manager itself)'
 complete -c wr-cloud -n "__fish_wr_cloud_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand manager; and not __fish_seen_subcommand_from start stop status help" -l deployment -d 'The deployment: production or development (else WR_DEPLOYMENT, else production)' -r
@@ -107,6 +108,14 @@ complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand retry" -s h -l help -d
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand conf" -l deployment -d 'The deployment: production or development (else WR_DEPLOYMENT, else production)' -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand conf" -l json -d 'One JSON object instead of lines'
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand conf" -s h -l help -d 'Print help'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and not __fish_seen_subcommand_from plan help" -l deployment -d 'The deployment: production or development (else WR_DEPLOYMENT, else production)' -r
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and not __fish_seen_subcommand_from plan help" -s h -l help -d 'Print help'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and not __fish_seen_subcommand_from plan help" -f -a "plan" -d 'What the cloud scheduler would do now, for a cloud and queue described in JSON (flavors, quota, servers with their free room, queued groups, the deployment\'s limits): runners started on the servers there are, servers spawned with their flavors, spawns refused and why, groups that can never run. Touches no cloud. Schema: CLOUD PLAN below'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and not __fish_seen_subcommand_from plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and __fish_seen_subcommand_from plan" -l deployment -d 'The deployment: production or development (else WR_DEPLOYMENT, else production)' -r
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and __fish_seen_subcommand_from help" -f -a "plan" -d 'What the cloud scheduler would do now, for a cloud and queue described in JSON (flavors, quota, servers with their free room, queued groups, the deployment\'s limits): runners started on the servers there are, servers spawned with their flavors, spawns refused and why, groups that can never run. Touches no cloud. Schema: CLOUD PLAN below'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand cloud; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand runner" -l server -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand runner" -l ca -r -F
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand runner" -l token-file -r -F
@@ -118,15 +127,17 @@ complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand runner" -l shell -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand runner" -l umask -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand runner" -l deployment -d 'The deployment: production or development (else WR_DEPLOYMENT, else production)' -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand runner" -s h -l help -d 'Print help'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "manager" -d 'Start, stop or ask after the manager of this deployment'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "add" -d 'Queue commands: one a line on stdin (or -f FILE); a line may be a command, a command + TAB + JSON options, or a JSON object with "cmd". All lines are checked before any is queued'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "status" -d 'The jobs, as JSON lines (or counts per state with --counts)'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "kill" -d 'Kill running jobs (they are buried, for `retry`)'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "remove" -d 'Remove jobs that are not running'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "retry" -d 'Make buried jobs ready again'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "conf" -d 'The merged configuration: every key, its value and where it came from'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "runner" -d 'Run jobs of one group for the manager (started by the manager itself)'
-complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf runner help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "manager" -d 'Start, stop or ask after the manager of this deployment'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "add" -d 'Queue commands: one a line on stdin (or -f FILE); a line may be a command, a command + TAB + JSON options, or a JSON object with "cmd". All lines are checked before any is queued'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "status" -d 'The jobs, as JSON lines (or counts per state with --counts)'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "kill" -d 'Kill running jobs (they are buried, for `retry`)'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "remove" -d 'Remove jobs that are not running'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "retry" -d 'Make buried jobs ready again'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "conf" -d 'The merged configuration: every key, its value and where it came from'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "cloud" -d 'The cloud: what its scheduler would do (`plan`)'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "runner" -d 'Run jobs of one group for the manager (started by the manager itself)'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and not __fish_seen_subcommand_from manager add status kill remove retry conf cloud runner help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "start" -d 'Start the manager in the background (or here with --foreground)'
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "stop" -d 'Stop the manager; running jobs go on and report to the next manager'
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "status" -d 'Whether the manager runs (exit 0) or not (exit 1), with its ports and backup health'
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand help; and __fish_seen_subcommand_from cloud" -f -a "plan" -d 'What the cloud scheduler would do now, for a cloud and queue described in JSON (flavors, quota, servers with their free room, queued groups, the deployment\'s limits): runners started on the servers there are, servers spawned with their flavors, spawns refused and why, groups that can never run. Touches no cloud. Schema: CLOUD PLAN below'
