@@ -479,13 +479,17 @@ impl Swarm {
     }
 
     /// The nodes and facts of the last look, or a fresh look at the nodes.
-    async fn seen(&self) -> Result<Seen> {
-        let seen = self.seen.lock().expect("seen").clone();
-        if !seen.nodes.is_empty() {
-            return Ok(seen);
+    /// What the last look saw of `tasks` and the nodes; a fresh look when that was not this
+    /// backend's (the caller read the apps through another connection) or missed one of them.
+    async fn seen(&self, tasks: &[Task]) -> Result<Seen> {
+        let fresh = {
+            let seen = self.seen.lock().expect("seen");
+            !seen.nodes.is_empty() && tasks.iter().all(|t| seen.tasks.contains_key(&t.id))
+        };
+        if !fresh {
+            self.apps().await?;
         }
-        let nodes = self.nodes().await?.into_iter().map(|n| n.0).collect();
-        Ok(Seen { nodes, ..seen })
+        Ok(self.seen.lock().expect("seen").clone())
     }
 
     async fn version_of(&self, id: &str, seen: &Seen) -> Result<u64> {
@@ -769,8 +773,14 @@ impl Backend for Swarm {
             .unwrap_or_default();
         let rules = Rules::parse(&constraints)
             .map_err(|e| err(format!("{}.{}: {e}", spec.service, spec.instance)))?;
-        let seen = self.seen().await?;
         let tasks: &[Task] = app.map_or(&[], |a| &a.tasks);
+        // Nothing to do costs no call: the facts (nodes, when ended tasks ran) are wanted only
+        // for ended tasks and launches.
+        let live = tasks.iter().filter(|t| t.is_live()).count();
+        if live == tasks.len() && live >= count {
+            return Ok(Vec::new());
+        }
+        let seen = self.seen(tasks).await?;
         let facts = |t: &Task| seen.tasks.get(&t.id).cloned().unwrap_or_default();
         let mut placed: Vec<String> = tasks.iter().filter_map(|t| facts(t).node).collect();
 
