@@ -124,6 +124,18 @@ pub struct CloudServer {
     pub flavor: Option<Flavor>,
 }
 
+impl std::borrow::Borrow<Server> for CloudServer {
+    fn borrow(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl std::borrow::BorrowMut<Server> for CloudServer {
+    fn borrow_mut(&mut self) -> &mut Server {
+        &mut self.server
+    }
+}
+
 /// A group of queued jobs with one requirement and kind.
 #[derive(Debug, Clone)]
 pub struct CloudGroup {
@@ -302,17 +314,40 @@ pub fn plan(
         |c| c * 1000,
     );
     let order = order_by_size_of(&plain, max_ram, max_cores);
-    let kinds: Vec<(Kind, Option<Flavor>)> = servers
-        .iter()
-        .map(|s| (s.kind.clone(), s.flavor.clone()))
-        .collect();
-    let mut inner: Vec<Server> = servers.iter().map(|s| s.server.clone()).collect();
-    let pass = pass_in(&plain, &mut inner, &order, |g, s| {
-        groups[g].kind.takes(&kinds[s].0, kinds[s].1.as_ref())
-    });
-    for (s, after) in servers.iter_mut().zip(inner) {
-        s.server = after;
+    // Which servers each group may use, decided once per distinct (group kind, server kind and
+    // flavor): clouds have few kinds and many servers.
+    let mut server_class: Vec<usize> = Vec::with_capacity(servers.len());
+    let mut classes: Vec<(&Kind, Option<&Flavor>)> = Vec::new();
+    for s in servers.iter() {
+        let key = (&s.kind, s.flavor.as_ref());
+        let id = match classes.iter().position(|c| *c == key) {
+            Some(id) => id,
+            None => {
+                classes.push(key);
+                classes.len() - 1
+            }
+        };
+        server_class.push(id);
     }
+    let mut group_kinds: Vec<&Kind> = Vec::new();
+    let group_class: Vec<usize> = groups
+        .iter()
+        .map(|g| match group_kinds.iter().position(|k| **k == g.kind) {
+            Some(id) => id,
+            None => {
+                group_kinds.push(&g.kind);
+                group_kinds.len() - 1
+            }
+        })
+        .collect();
+    let takes: Vec<Vec<bool>> = group_kinds
+        .iter()
+        .map(|k| classes.iter().map(|(sk, f)| k.takes(sk, *f)).collect())
+        .collect();
+    drop(classes);
+    let pass = pass_in(&plain, servers, &order, |g, s| {
+        takes[group_class[g]][server_class[s]]
+    });
     let mut out = Plan {
         starts: pass.starts,
         ..Plan::default()

@@ -232,9 +232,9 @@ pub fn pass(groups: &[Group], servers: &mut [Server]) -> Pass {
 
 /// A pass visiting groups in `order`, a group using only the servers `usable(group, server)`
 /// allows (a cloud's servers differ in image, script and flavor).
-pub fn pass_in(
+pub fn pass_in<S: std::borrow::BorrowMut<Server>>(
     groups: &[Group],
-    servers: &mut [Server],
+    servers: &mut [S],
     order: &[usize],
     usable: impl Fn(usize, usize) -> bool,
 ) -> Pass {
@@ -249,6 +249,7 @@ pub fn pass_in(
             if left == 0 {
                 break;
             }
+            let s: &mut Server = s.borrow_mut();
             if s.bad || !usable(gi, si) {
                 continue;
             }
