@@ -1,8 +1,8 @@
 //! Where a new task of an app may run, from PaaSTA's Marathon constraints, for backends whose
-//! scheduler places each task by node rules (the swarm backend). Pure: the nodes and the
-//! nodes of the app's live tasks in, a node choice and the rules that hold the task to it out.
+//! scheduler does not know them (the swarm backend pins each task to the node chosen here). Pure:
+//! the nodes and the nodes of the app's live tasks in, a node out.
 //!
-//! Marathon's operators and what they become here (an attribute is `hostname` or a node label):
+//! Marathon's operators (an attribute is `hostname` or a node label):
 //! - `LIKE re` / `UNLIKE re`: the attribute's value must (must not) match `re` in full; a node
 //!   without the attribute is never LIKE and always UNLIKE, as in Marathon.
 //! - `CLUSTER v`: the attribute must equal `v`.
@@ -13,9 +13,7 @@
 //!
 //! Any other operator cannot be placed and is an error naming the constraint. Among the nodes
 //! left, the one with the fewest tasks of the app wins (ties: the host name), so one step's
-//! launches spread like Marathon's. The rules given to the cluster hold the task to the chosen
-//! group and away from the values UNIQUE excludes, not to the node itself: a node that goes down
-//! or is drained sees its tasks rescheduled by the cluster within the same rules.
+//! launches spread like Marathon's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,15 +63,6 @@ pub struct Rules(Vec<Rule>);
 pub struct RuleError {
     pub constraint: String,
     pub reason: String,
-}
-
-/// A placement or why there is none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placement {
-    /// The node the task is expected on.
-    pub node: String,
-    /// The cluster's rules (Swarm constraint expressions) that keep it in its allowed place.
-    pub constraints: Vec<String>,
 }
 
 fn anchored(pattern: &str, constraint: &str) -> Result<regex::Regex, RuleError> {
@@ -142,10 +131,9 @@ impl Rules {
         })
     }
 
-    /// Where the next task goes, given the nodes and the node ids of the app's live tasks
-    /// (those already placed in this step included). None: no node satisfies the rules, with
-    /// the reason.
-    pub fn place(&self, nodes: &[Node], tasks_on: &[String]) -> Result<Placement, String> {
+    /// The node (its id) the next task goes to, given the nodes and the node ids of the app's
+    /// live tasks (those already placed in this step included); else why none may take it.
+    pub fn place(&self, nodes: &[Node], tasks_on: &[String]) -> Result<String, String> {
         let by_id: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.id.as_str(), n)).collect();
         let task_nodes: Vec<&Node> = tasks_on
             .iter()
@@ -164,34 +152,14 @@ impl Rules {
         if candidates.is_empty() {
             return Err("no available node satisfies the constraints".into());
         }
-        let mut constraints = BTreeSet::new();
         for r in &self.0 {
-            let key = swarm_key(&r.attribute);
+            let below = |n: &&Node, max: usize| {
+                n.attribute(&r.attribute)
+                    .is_some_and(|v| count_where(&r.attribute, v) < max)
+            };
             match &r.op {
-                Op::Unique => {
-                    candidates.retain(|n| {
-                        n.attribute(&r.attribute)
-                            .is_some_and(|v| count_where(&r.attribute, v) == 0)
-                    });
-                    for n in &task_nodes {
-                        if let Some(v) = n.attribute(&r.attribute) {
-                            constraints.insert(format!("{key}!={v}"));
-                        }
-                    }
-                }
-                Op::MaxPer(max) => {
-                    candidates.retain(|n| {
-                        n.attribute(&r.attribute)
-                            .is_some_and(|v| count_where(&r.attribute, v) < *max)
-                    });
-                    for n in &task_nodes {
-                        if let Some(v) = n.attribute(&r.attribute) {
-                            if count_where(&r.attribute, v) >= *max {
-                                constraints.insert(format!("{key}!={v}"));
-                            }
-                        }
-                    }
-                }
+                Op::Unique => candidates.retain(|n| below(n, 1)),
+                Op::MaxPer(max) => candidates.retain(|n| below(n, *max)),
                 Op::GroupBy => {
                     let least = candidates
                         .iter()
@@ -202,57 +170,22 @@ impl Rules {
                         .map(str::to_string);
                     if let Some(v) = least {
                         candidates.retain(|n| n.attribute(&r.attribute) == Some(v.as_str()));
-                        constraints.insert(format!("{key}=={v}"));
                     }
                 }
-                Op::Cluster(v) => {
-                    constraints.insert(format!("{key}=={v}"));
-                }
-                Op::Like(_) | Op::Unlike(_) => {
-                    // Swarm compares for equality only: the values the pattern turns away,
-                    // among the nodes known, are excluded one by one, and nodes lacking the
-                    // attribute (never LIKE) by host name.
-                    for n in nodes {
-                        if !self.admits_rule(r, n) {
-                            match n.attribute(&r.attribute) {
-                                Some(v) => constraints.insert(format!("{key}!={v}")),
-                                None => {
-                                    constraints.insert(format!("node.hostname!={}", n.hostname))
-                                }
-                            };
-                        }
-                    }
-                }
+                Op::Like(_) | Op::Unlike(_) | Op::Cluster(_) => {}
             }
         }
-        if candidates.is_empty() {
-            return Err(format!(
-                "every node the constraints allow already has as many tasks as they permit ({} live)",
-                tasks_on.len()
-            ));
-        }
         let on = |n: &Node| tasks_on.iter().filter(|id| **id == n.id).count();
-        let node = candidates
+        candidates
             .into_iter()
             .min_by(|a, b| (on(a), &a.hostname).cmp(&(on(b), &b.hostname)))
-            .expect("candidates is not empty");
-        Ok(Placement {
-            node: node.id.clone(),
-            constraints: constraints.into_iter().collect(),
-        })
-    }
-
-    fn admits_rule(&self, r: &Rule, node: &Node) -> bool {
-        Rules(vec![r.clone()]).admits(node)
-    }
-}
-
-/// The attribute as Swarm names it in a constraint.
-fn swarm_key(attribute: &str) -> String {
-    if attribute == "hostname" {
-        "node.hostname".into()
-    } else {
-        format!("node.labels.{attribute}")
+            .map(|n| n.id.clone())
+            .ok_or_else(|| {
+                format!(
+                    "every node the constraints allow already has as many tasks as they permit ({} live)",
+                    tasks_on.len()
+                )
+            })
     }
 }
 
@@ -288,7 +221,7 @@ mod tests {
     fn spread(rules: &Rules, nodes: &[Node], n: usize) -> Vec<String> {
         let mut on = Vec::new();
         for _ in 0..n {
-            on.push(rules.place(nodes, &on).unwrap().node);
+            on.push(rules.place(nodes, &on).unwrap());
         }
         on
     }
@@ -300,8 +233,8 @@ mod tests {
         let count = |id: &str| on.iter().filter(|n| *n == id).count();
         assert_eq!((count("n0"), count("n1") + count("n2")), (3, 3));
         assert_eq!((count("n1"), count("n2")), (2, 1));
-        let p = r.place(&nodes(), &on).unwrap();
-        assert_eq!(p.constraints, ["node.labels.region==r0"]);
+        // The seventh goes back to the emptier region.
+        assert_eq!(r.place(&nodes(), &on).unwrap(), "n0");
     }
 
     #[test]
@@ -311,36 +244,24 @@ mod tests {
         assert_eq!(on, ["n0", "n1", "n2"]);
         let err = r.place(&nodes(), &on).unwrap_err();
         assert!(err.contains("already has as many tasks"), "{err}");
-        let p = r.place(&nodes(), &on[..2]).unwrap();
-        assert_eq!(
-            p.constraints,
-            ["node.hostname!=host-n0", "node.hostname!=host-n1"]
-        );
+        assert_eq!(r.place(&nodes(), &on[..2]).unwrap(), "n2");
     }
 
     #[test]
-    fn like_and_unlike_keep_to_matching_nodes_and_exclude_the_rest_by_value() {
+    fn like_and_unlike_keep_to_matching_nodes() {
         let r = rules(r#"[["pool","LIKE","default"]]"#);
         let on = spread(&r, &nodes(), 4);
-        assert!(on.iter().all(|n| n != "n2"), "{on:?}");
-        assert_eq!(
-            r.place(&nodes(), &[]).unwrap().constraints,
-            ["node.labels.pool!=batch"]
-        );
+        assert_eq!(on, ["n0", "n1", "n0", "n1"]);
         let r = rules(r#"[["region","UNLIKE","r0|r9"]]"#);
         assert!(spread(&r, &nodes(), 4).iter().all(|n| n != "n0"));
         // A partial match is no match: the pattern covers the whole value.
         let r = rules(r#"[["pool","LIKE","def"]]"#);
         assert!(r.place(&nodes(), &[]).is_err());
-        // A node without the label is never LIKE; it is kept away by name.
+        // A node without the label is never LIKE.
         let mut ns = nodes();
         ns[1].labels.remove("pool");
         let r = rules(r#"[["pool","LIKE","default"]]"#);
         assert_eq!(spread(&r, &ns, 2), ["n0", "n0"]);
-        assert_eq!(
-            r.place(&ns, &[]).unwrap().constraints,
-            ["node.hostname!=host-n1", "node.labels.pool!=batch"]
-        );
     }
 
     #[test]
@@ -349,12 +270,7 @@ mod tests {
         let on = spread(&r, &nodes(), 4);
         assert_eq!(on, ["n1", "n2", "n1", "n2"]);
         assert!(r.place(&nodes(), &on).is_err());
-        let p = r.place(&nodes(), &on[..3]).unwrap();
-        assert_eq!(p.node, "n2");
-        assert_eq!(
-            p.constraints,
-            ["node.hostname!=host-n1", "node.labels.region==r1"]
-        );
+        assert_eq!(r.place(&nodes(), &on[..3]).unwrap(), "n2");
     }
 
     #[test]

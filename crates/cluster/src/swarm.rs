@@ -7,9 +7,10 @@
 //!   replicated service (scaling down picks its own victims, by node balance), and setup-service
 //!   drains exactly the tasks it kills and keeps the oldest when scaling down; so each task is a
 //!   service it can end by itself.
-//! - Placement is decided here from the app's Marathon constraints (crate::placement): the node
-//!   each new task should take, held there by Swarm constraint rules, not pinned, so that Swarm
-//!   reschedules it within the same rules when its node goes down or is drained.
+//! - Placement is decided here from the app's Marathon constraints (crate::placement), and each
+//!   task is pinned to the node chosen (`node.id==…`): Swarm knows nothing of an app spread over
+//!   services, and with no restart policy it would not move a task anyway. A task whose node
+//!   goes down or is drained ends, and setup-service relaunches it where placement now allows.
 //! - No restart policy (condition none), as on the docker backend: a crashed task is relaunched
 //!   by setup-service after its backoff, by a forced update of the same service (a new task
 //!   in the same slot). Health checks are the task container's own, which Swarm acts on: a task
@@ -317,7 +318,7 @@ impl Swarm {
         spec: &AppSpec,
         name: &str,
         restarts: u32,
-        placement: placement::Placement,
+        node: String,
     ) -> Result<ServiceSpec> {
         let mut c = spec.container.clone();
         let mut set_env = |k: &str, v: String| {
@@ -334,7 +335,7 @@ impl Swarm {
             (LABEL_SHA.to_string(), spec.git_sha.clone()),
             (LABEL_CONFIG.to_string(), spec.config_hash.clone()),
             (LABEL_RESTARTS.to_string(), restarts.to_string()),
-            (LABEL_PLACED.to_string(), placement.node),
+            (LABEL_PLACED.to_string(), node.clone()),
         ];
         let (endpoint_spec, networks, listen) = match c.network {
             Network::Bridge => (
@@ -384,8 +385,10 @@ impl Swarm {
                 condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
                 ..Default::default()
             }),
+            // Pinned: Swarm knows nothing of the app's other tasks (no restart policy either),
+            // so a task whose node goes is relaunched by setup-service, placed anew.
             placement: Some(TaskSpecPlacement {
-                constraints: Some(placement.constraints),
+                constraints: Some(vec![format!("node.id=={node}")]),
                 ..Default::default()
             }),
             networks,
@@ -509,23 +512,24 @@ impl Swarm {
             .map_err(|e| err(format!("{id}: {}", container::EngineError::from(e))))
     }
 
-    /// A task placed at `p`: a new service, or the crashed task's service updated with force (a
+    /// A task placed on `node`: a new service, or the crashed task's service updated with force (a
     /// new task in its slot) carrying its restart count; the task's name.
     async fn start_task(
         &self,
         spec: &AppSpec,
         crashed: Option<&Task>,
         restarts: u32,
-        p: placement::Placement,
+        node: String,
         seen: &Seen,
     ) -> Result<String> {
         let Some(t) = crashed else {
             let name = service_name("paasta", &spec.id);
-            self.create(self.task_service(spec, &name, 0, p)?).await?;
+            self.create(self.task_service(spec, &name, 0, node)?)
+                .await?;
             return Ok(name);
         };
         let version = self.version_of(&t.id, seen).await?;
-        let mut s = self.task_service(spec, &t.name, restarts, p)?;
+        let mut s = self.task_service(spec, &t.name, restarts, node)?;
         if let Some(tmpl) = s.task_template.as_mut() {
             tmpl.force_update = Some(version);
         }
@@ -821,7 +825,7 @@ impl Backend for Swarm {
                             continue;
                         }
                     };
-                    placed.push(p.node.clone());
+                    placed.push(p.clone());
                     let task = if dry_run {
                         None
                     } else {
