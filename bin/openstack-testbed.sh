@@ -45,10 +45,27 @@ stop_pid_file() {
 
 down() {
     if [ -d "$dir/run" ]; then
+        # The services first, all at once (each may take its time to end), then the bus and
+        # the database they were using.
+        pids=
         for f in "$dir"/run/*.pid; do
             [ -e "$f" ] || continue
-            case $f in */mariadb.pid | */rabbitmq.pid | */epmd.pid) ;; *) stop_pid_file "$f" ;; esac
+            case $f in */mariadb.pid | */rabbitmq.pid | */epmd.pid) ;; *) pids="$pids $(cat "$f")"; rm -f "$f" ;; esac
         done
+        if [ -n "$pids" ]; then
+            # shellcheck disable=SC2086
+            kill $pids 2>/dev/null || true
+            n=0
+            # oslo.service waits up to 60 s for a graceful end: give them 15.
+            while [ $n -lt 150 ]; do
+                alive=
+                for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+                [ -n "$alive" ] || break
+                sleep 0.1; n=$((n + 1))
+            done
+            # shellcheck disable=SC2086
+            kill -9 $pids 2>/dev/null || true
+        fi
         stop_pid_file "$dir/run/rabbitmq.pid"
         stop_pid_file "$dir/run/epmd.pid"
         stop_pid_file "$dir/run/mariadb.pid"
@@ -262,7 +279,7 @@ mkdir -p "$dir/etc/placement"
     printf '[placement_database]\nconnection = %s\n[api]\nauth_strategy = keystone\n' "$(dburl placement)"
     auth_section placement
 } >"$dir/etc/placement/placement.conf"
-OS_PLACEMENT_CONFIG_DIR="$dir/etc/placement" "$venv/bin/placement-manage" db sync >"$dir/log/placement-manage.log" 2>&1 ||
+"$venv/bin/placement-manage" --config-file "$dir/etc/placement/placement.conf" db sync >"$dir/log/placement-manage.log" 2>&1 ||
     fail "placement-manage db sync failed"
 serve placement 18778 placement.wsgi.api OS_PLACEMENT_CONFIG_DIR="$dir/etc/placement"
 
@@ -310,6 +327,13 @@ api_paste_config = $dir/etc/neutron/api-paste.ini
 connection = $(dburl neutron)
 [oslo_concurrency]
 lock_path = $dir/neutron/lock
+EOF
+    auth_section neutron
+    client_section nova nova
+} >"$dir/etc/neutron/neutron.conf"
+# The WSGI app reads plugins/ml2/ml2_conf.ini beside neutron.conf.
+mkdir -p "$dir/etc/neutron/plugins/ml2"
+cat >"$dir/etc/neutron/plugins/ml2/ml2_conf.ini" <<EOF
 [ml2]
 type_drivers = flat,vxlan
 tenant_network_types = vxlan
@@ -320,10 +344,8 @@ flat_networks = *
 [ml2_type_vxlan]
 vni_ranges = 1:1000
 EOF
-    auth_section neutron
-    client_section nova nova
-} >"$dir/etc/neutron/neutron.conf"
-"$venv/bin/neutron-db-manage" --config-file "$dir/etc/neutron/neutron.conf" upgrade heads >"$dir/log/neutron-db-manage.log" 2>&1 ||
+"$venv/bin/neutron-db-manage" --config-file "$dir/etc/neutron/neutron.conf" \
+    --config-file "$dir/etc/neutron/plugins/ml2/ml2_conf.ini" upgrade heads >"$dir/log/neutron-db-manage.log" 2>&1 ||
     fail "neutron-db-manage upgrade heads failed"
 serve neutron 19696 neutron.wsgi.api OS_NEUTRON_CONFIG_DIR="$dir/etc/neutron"
 
