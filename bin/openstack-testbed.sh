@@ -116,7 +116,9 @@ if [ ! -x "$venv/bin/nova-manage" ] || [ ! -f "$venv/.ptbind" ]; then
     "$venv/bin/pip" install -q -c "$top/fixtures/openstack/constraints.txt" \
         keystone glance openstack-placement nova neutron python-openstackclient gunicorn PyMySQL ||
         fail "pip could not install the OpenStack services"
-    "$venv/bin/pip" install -q "$top/fixtures/openstack/ptbind" || fail "pip could not install ptbind"
+    # Built from a copy: a build writes beside the sources.
+    cp -R "$top/fixtures/openstack/ptbind" "$dir/ptbind-src"
+    "$venv/bin/pip" install -q "$dir/ptbind-src" || fail "pip could not install ptbind"
     touch "$venv/.ptbind"
 fi
 py=$venv/bin/python3
