@@ -337,7 +337,7 @@ impl Swarm {
             (LABEL_RESTARTS.to_string(), restarts.to_string()),
             (LABEL_PLACED.to_string(), node.clone()),
         ];
-        let (endpoint_spec, networks, listen) = match c.network {
+        let (endpoint_spec, listen) = match c.network {
             Network::Bridge => (
                 Some(EndpointSpec {
                     ports: Some(vec![EndpointPortConfig {
@@ -348,7 +348,6 @@ impl Swarm {
                     }]),
                     ..Default::default()
                 }),
-                None,
                 c.container_port,
             ),
             Network::Host => {
@@ -359,14 +358,7 @@ impl Swarm {
                     c.env.push((k.to_string(), p.to_string()));
                 }
                 labels.push((LABEL_PORT.to_string(), p.to_string()));
-                (
-                    None,
-                    Some(vec![NetworkAttachmentConfig {
-                        target: Some("host".into()),
-                        ..Default::default()
-                    }]),
-                    p,
-                )
+                (None, p)
             }
         };
         c.healthcheck = spec
@@ -379,20 +371,13 @@ impl Swarm {
             labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
         let template = TaskSpec {
-            container_spec: Some(self.container_spec(&c)),
-            resources: Some(resources(&c)),
-            restart_policy: Some(TaskSpecRestartPolicy {
-                condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
-                ..Default::default()
-            }),
             // Pinned: Swarm knows nothing of the app's other tasks (no restart policy either),
             // so a task whose node goes is relaunched by setup-service, placed anew.
             placement: Some(TaskSpecPlacement {
                 constraints: Some(vec![format!("node.id=={node}")]),
                 ..Default::default()
             }),
-            networks,
-            ..Default::default()
+            ..self.task_template(&c)
         };
         Ok(ServiceSpec {
             name: Some(name.to_string()),
@@ -405,6 +390,23 @@ impl Swarm {
             endpoint_spec,
             ..Default::default()
         })
+    }
+
+    /// What a task runs: its container, its limits, the host network when it asks for it, and
+    /// no restart policy (setup-service relaunches, and a job runs once).
+    fn task_template(&self, c: &ContainerSpec) -> TaskSpec {
+        TaskSpec {
+            container_spec: Some(self.container_spec(c)),
+            resources: Some(resources(c)),
+            restart_policy: no_restart(),
+            networks: (c.network == Network::Host).then(|| {
+                vec![NetworkAttachmentConfig {
+                    target: Some("host".into()),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        }
     }
 
     fn container_spec(&self, c: &ContainerSpec) -> TaskSpecContainerSpec {
@@ -580,10 +582,7 @@ impl Swarm {
                     image: Some(image.to_string()),
                     ..Default::default()
                 }),
-                restart_policy: Some(TaskSpecRestartPolicy {
-                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
-                    ..Default::default()
-                }),
+                restart_policy: no_restart(),
                 ..Default::default()
             }),
             mode: Some(ServiceSpecMode {
@@ -614,6 +613,13 @@ fn some_mounts(volumes: &[container::spec::Mount]) -> Option<Vec<Mount>> {
                 ..Default::default()
             })
             .collect()
+    })
+}
+
+fn no_restart() -> Option<TaskSpecRestartPolicy> {
+    Some(TaskSpecRestartPolicy {
+        condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+        ..Default::default()
     })
 }
 
@@ -947,21 +953,7 @@ impl Backend for Swarm {
                 ServiceSpec {
                     name: Some(name.clone()),
                     labels: Some(labels.into_iter().collect()),
-                    task_template: Some(TaskSpec {
-                        container_spec: Some(self.container_spec(&c)),
-                        resources: Some(resources(&c)),
-                        restart_policy: Some(TaskSpecRestartPolicy {
-                            condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
-                            ..Default::default()
-                        }),
-                        networks: (c.network == Network::Host).then(|| {
-                            vec![NetworkAttachmentConfig {
-                                target: Some("host".into()),
-                                ..Default::default()
-                            }]
-                        }),
-                        ..Default::default()
-                    }),
+                    task_template: Some(self.task_template(&c)),
                     mode: Some(ServiceSpecMode {
                         replicated_job: Some(ServiceSpecModeReplicatedJob {
                             max_concurrent: Some(1),
