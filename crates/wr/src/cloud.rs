@@ -283,6 +283,44 @@ fn choose<'f>(
         .unwrap_or(first))
 }
 
+/// The cheapest flavor under `limits` for one job of `cores` and `ram` MB (the head node's:
+/// one core and the image's RAM). The error lists the flavors there are.
+pub fn flavor_for<'f>(
+    flavors: &'f [Flavor],
+    cores: f64,
+    ram: u64,
+    limits: &Limits,
+) -> Result<&'f Flavor, String> {
+    let patterns = Patterns::new(limits)?;
+    let req = Req {
+        ram,
+        minutes: 0,
+        millicores: crate::sched::millicores(cores),
+        disk: 0,
+    };
+    choose(flavors, &patterns, limits, &req, &Kind::default()).map_err(|NoFit(why)| {
+        let mut all: Vec<&Flavor> = flavors.iter().collect();
+        all.sort_by(|a, b| (a.vcpus, a.ram, &a.name).cmp(&(b.vcpus, b.ram, &b.name)));
+        let list: Vec<String> = all
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} ({} vCPUs, {} MB, {} GB)",
+                    f.name, f.vcpus, f.ram, f.disk
+                )
+            })
+            .collect();
+        format!(
+            "{why}; the flavors are: {}",
+            if list.is_empty() {
+                "(none)".to_string()
+            } else {
+                list.join(", ")
+            }
+        )
+    })
+}
+
 /// A server of `flavor`, empty.
 pub fn server_of(name: &str, flavor: &Flavor) -> Server {
     Server::new(name, flavor.vcpus as f64, flavor.ram, flavor.disk)
