@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod cloud;
 pub mod config;
+pub mod docker_cloud;
 pub mod job;
 pub mod openstack;
 pub mod provider;

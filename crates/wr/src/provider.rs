@@ -71,6 +71,8 @@ pub struct Resources {
     /// `wr-prod-<name>`: the name of every resource.
     pub prefix: String,
     pub keypair: Option<String>,
+    /// The deployment's public key (the docker provider installs it on each server).
+    pub public_key: Option<String>,
     pub security_group: Option<String>,
     pub network: Option<String>,
     pub subnet: Option<String>,
