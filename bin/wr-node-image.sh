@@ -76,6 +76,15 @@ chmod 700 "$home/.ssh"
 chmod 600 "$home/.ssh/authorized_keys"
 chown -R "$(id -u "$user"):$(id -g "$user")" "$home/.ssh"
 ssh-keygen -A >/dev/null
+# The head node gets the engine's socket (its cloud API): the login user may use it.
+if [ -S /var/run/docker.sock ] && [ "$user" != root ]; then
+    gid=$(stat -c %g /var/run/docker.sock)
+    if grep -q "^[^:]*:x:$gid:" /etc/group; then
+        sed -i "s/^\([^:]*:x:$gid:.*\)/\1,$user/; s/:,$user/:$user/" /etc/group
+    else
+        echo "engine:x:$gid:$user" >> /etc/group
+    fi
+fi
 if [ -n "${WR_USER_DATA:-}" ]; then
     printf '%s' "$WR_USER_DATA" | base64 -d > /tmp/.wr_user_data
     bash /tmp/.wr_user_data > /tmp/.wr_user_data.log 2>&1 || true

@@ -11,6 +11,9 @@
 //! | `POST /reserve` | `Reserve` | `Job`, or 204 when none came within the wait |
 //! | `POST /touch` | `Touch` | `Touched`, or 410 when the runner no longer holds the job |
 //! | `POST /done` | `Finished` | `Done` (with the runner's next job, when one is ready) |
+//! | `GET /servers` | | `{"servers": [ServerView], "spawning": n}` (cloud mode) |
+//! | `POST /servers/confirmdead` | `ServerChoice` | `{"destroyed": [name]}`: bad servers (all, or the one named) |
+//! | `POST /servers/destroy` | `ServerChoice` | `{"destroyed": [name]}`: the server named, bad or not |
 //! | `POST /shutdown` | | `{"stopping": true}` |
 
 use serde::{Deserialize, Serialize};
@@ -106,4 +109,11 @@ pub struct Done {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiError {
     pub error: String,
+}
+
+/// The server a `cloud servers` action names (None: every bad one).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerChoice {
+    #[serde(default)]
+    pub server: Option<String>,
 }

@@ -6,8 +6,10 @@
 
 pub mod api;
 pub mod client;
+pub mod deploy;
 pub mod manager;
 pub mod plan;
+pub mod remote;
 pub mod runner;
 pub mod tls;
 
@@ -76,6 +78,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum CloudAction {
+    /// Deploy a manager into a cloud: the deployment's resources, a head node running the
+    /// manager in cloud mode (it spawns servers for the queue), port forwards to it from here.
+    Deploy(Box<deploy::DeployArgs>),
+    /// Remove a deployment: its queue saved (to S3, or fetched here), its manager stopped, its
+    /// servers, addresses, router, network, security group and key removed.
+    Teardown(deploy::TeardownArgs),
+    /// The cloud manager's bad servers (or all with --all), and destroying them.
+    Servers(deploy::ServersArgs),
     /// What the cloud scheduler would do now, for a cloud and queue described in JSON (flavors,
     /// quota, servers with their free room, queued groups, the deployment's limits): runners
     /// started on the servers there are, servers spawned with their flavors, spawns refused and
@@ -90,7 +100,7 @@ pub enum CloudAction {
 #[derive(Debug, Subcommand)]
 pub enum ManagerAction {
     /// Start the manager in the background (or here with --foreground).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Stop the manager; running jobs go on and report to the next manager.
     Stop {
         /// Seconds to wait for it to end.
@@ -108,12 +118,12 @@ pub struct StartArgs {
     /// Run in this process instead of in the background.
     #[arg(short = 'f', long)]
     pub foreground: bool,
-    /// Cores of this host the jobs may use (default: all).
-    #[arg(long = "max_cores", value_name = "N")]
+    /// Cores of this host the jobs may use; -1 or absent: all, 0: none.
+    #[arg(long = "max_cores", value_name = "N", allow_negative_numbers = true)]
     pub max_cores: Option<f64>,
-    /// MB of this host's memory the jobs may use (default: all).
-    #[arg(long = "max_ram", value_name = "MB")]
-    pub max_ram: Option<u64>,
+    /// MB of this host's memory the jobs may use; -1 or absent: all, 0: none.
+    #[arg(long = "max_ram", value_name = "MB", allow_negative_numbers = true)]
+    pub max_ram: Option<i64>,
     /// Seconds to wait for the manager to answer after starting it.
     #[arg(short = 't', long, default_value = "15")]
     pub timeout: f64,
@@ -135,6 +145,8 @@ pub struct StartArgs {
     /// Say what would start, and start nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub cloud: deploy::CloudStartArgs,
 }
 
 #[derive(Debug, Args)]
@@ -351,12 +363,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 umask: r.umask,
             })
         }
-        Command::Cloud {
-            action: CloudAction::Plan { file },
-        } => {
-            plan::run(&file)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Cloud { action } => match action {
+            CloudAction::Plan { file } => {
+                plan::run(&file)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            CloudAction::Deploy(a) => deploy::deploy(&load_config(&cli.deployment)?, *a),
+            CloudAction::Teardown(a) => deploy::teardown(&load_config(&cli.deployment)?, a),
+            CloudAction::Servers(a) => deploy::servers(&load_config(&cli.deployment)?, a),
+        },
         Command::Conf { json } => {
             let config = load_config(&cli.deployment)?;
             conf(&config, json)
@@ -364,7 +379,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Manager { action } => {
             let config = load_config(&cli.deployment)?;
             match action {
-                ManagerAction::Start(a) => start(&config, a, &cli.deployment),
+                ManagerAction::Start(a) => start(&config, *a, &cli.deployment),
                 ManagerAction::Stop { timeout, dry_run } => stop(&config, timeout, dry_run),
                 ManagerAction::Status => status_of_manager(&config),
             }
@@ -439,12 +454,16 @@ fn ping(config: &Config, timeout: Duration) -> Result<api::Ping> {
 
 fn start(config: &Config, a: StartArgs, deployment: &Option<String>) -> Result<ExitCode> {
     let settings = manager::Settings {
-        max_cores: a.max_cores.filter(|c| *c > 0.0).unwrap_or_else(|| {
+        max_cores: a.max_cores.filter(|c| *c >= 0.0).unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1) as f64
         }),
-        max_ram: a.max_ram.filter(|r| *r > 0).unwrap_or_else(host_ram_mb),
+        max_ram: a
+            .max_ram
+            .filter(|r| *r >= 0)
+            .map(|r| r as u64)
+            .unwrap_or_else(host_ram_mb),
         retry_delay: a.retry_delay,
         backup_interval: a.backup_interval,
         touch_ttr: a.touch_ttr,
@@ -452,6 +471,10 @@ fn start(config: &Config, a: StartArgs, deployment: &Option<String>) -> Result<E
         reserve_timeout: a.reserve_timeout,
         exe: std::env::current_exe().context("finding this program, which runners run as")?,
     };
+    let scheduler = a.cloud.scheduler(config);
+    if scheduler != "local" && !["openstack", "docker"].contains(&scheduler.as_str()) {
+        bail!("--scheduler: expected local, openstack or docker, got {scheduler:?}");
+    }
     if a.dry_run {
         let mut s = state(config, "would start", None);
         s.backup = Some(api::BackupStatus {
@@ -464,7 +487,10 @@ fn start(config: &Config, a: StartArgs, deployment: &Option<String>) -> Result<E
     }
     if a.foreground {
         manager::check_not_running(config)?;
-        manager::run(config.clone(), settings)?;
+        let cloud = (scheduler != "local")
+            .then(|| deploy::manager_cloud(config, &a.cloud, &scheduler))
+            .transpose()?;
+        manager::run(config.clone(), settings, cloud)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(pid) = manager::running_pid(config) {
@@ -499,6 +525,7 @@ fn start(config: &Config, a: StartArgs, deployment: &Option<String>) -> Result<E
         .args(["--touch_ttr", &a.touch_ttr.to_string()])
         .args(["--touch_every", &a.touch_every.to_string()])
         .args(["--reserve_timeout", &a.reserve_timeout.to_string()])
+        .args(a.cloud.to_args())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(log);

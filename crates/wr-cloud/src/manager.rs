@@ -39,6 +39,8 @@ use wr::job::{JobSpec, State};
 use wr::queue::{Outcome, Queue, Select};
 use wr::sched::{self, Req, Server};
 
+pub mod cloud;
+
 /// How the manager runs, beyond the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -86,6 +88,8 @@ pub fn log(msg: &str) {
 /// A runner this manager started.
 struct RunnerInfo {
     req: Req,
+    /// The server it runs on (None: this host).
+    node: Option<String>,
 }
 
 struct Shared {
@@ -104,6 +108,8 @@ struct Shared {
     target: Option<Target>,
     stop: watch::Sender<bool>,
     ping: Ping,
+    /// The cloud mode's state (None: jobs run on this host only).
+    cloud: Option<Arc<cloud::Cloud>>,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -262,6 +268,36 @@ async fn api(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, 
             Err(r) => Ok(r),
             Ok(f) => finished(&sh, f).await,
         },
+        ("GET", "/servers") => match &sh.cloud {
+            None => Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({"servers": [], "spawning": 0}),
+            )),
+            Some(c) => Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({"servers": c.views(&sh), "spawning": c.spawning()}),
+            )),
+        },
+        ("POST", "/servers/confirmdead") | ("POST", "/servers/destroy") => {
+            match (&sh.cloud, body_json::<crate::api::ServerChoice>(req).await) {
+                (_, Err(r)) => Ok(r),
+                (None, Ok(_)) => Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "this manager runs no cloud servers",
+                )),
+                (Some(c), Ok(choice)) => {
+                    let destroyed = if path == "/servers/destroy" {
+                        cloud::destroy_named(&sh, c, &choice.server.unwrap_or_default()).await
+                    } else {
+                        cloud::confirm_dead(&sh, c, choice.server).await
+                    };
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &serde_json::json!({"destroyed": destroyed}),
+                    ))
+                }
+            }
+        }
         ("POST", "/shutdown") => {
             let _ = sh.stop.send(true);
             Ok(json_response(
@@ -634,15 +670,19 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
     {
         let runners = lock(&sh.runners);
         for r in runners.values() {
-            localhost.allocate(&r.req, 1);
+            if r.node.is_none() {
+                localhost.allocate(&r.req, 1);
+            }
             *per_group.entry(r.req.key()).or_default() += 1;
         }
     }
     for h in held {
         let ours = lock(&sh.runners).contains_key(&h.runner);
-        let alive = ours || runner_alive(h.pid, &h.runner);
+        // A runner on a cloud server: its pids are that server's, not this host's.
+        let remote = cloud::is_remote_runner(&h.runner);
+        let alive = ours || (!remote && runner_alive(h.pid, &h.runner));
         if !alive {
-            if let Some(pgid) = h.cmd_pid.filter(|p| group_leader_alive(*p)) {
+            if let Some(pgid) = h.cmd_pid.filter(|p| !remote && group_leader_alive(*p)) {
                 // The runner is gone but its command is not: end it, so a retry never runs
                 // beside it.
                 log(&format!(
@@ -669,7 +709,7 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
             }
             continue;
         }
-        if !ours && h.state != State::Reserved {
+        if !ours && !remote && h.state != State::Reserved {
             // A previous manager's runner, still at work: its job holds its room.
             if let Some(req) = h.req {
                 localhost.allocate(&req, 1);
@@ -686,6 +726,9 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
             sh.with_queue(move |q| q.mark_lost(&[id])).await?;
             sh.changed();
         }
+    }
+    if let Some(c) = &sh.cloud {
+        return cloud::pass(sh, c, &ready, &per_group, localhost).await;
     }
     let groups: Vec<sched::Group> = ready
         .iter()
@@ -740,7 +783,7 @@ fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting a runner ({})", sh.settings.exe.display()))?;
-    lock(&sh.runners).insert(id.clone(), RunnerInfo { req });
+    lock(&sh.runners).insert(id.clone(), RunnerInfo { req, node: None });
     let sh = sh.clone();
     tokio::spawn(async move {
         let status = child.wait().await;
@@ -833,16 +876,20 @@ fn remove_if_there(p: &Path) -> Result<()> {
 }
 
 /// Runs the manager in this process until it is stopped (SIGTERM, SIGINT or `manager stop`).
-pub fn run(config: Config, settings: Settings) -> Result<()> {
+pub fn run(config: Config, settings: Settings, cloud: Option<cloud::CloudSettings>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the manager's runtime")?;
-    rt.block_on(main(config, settings))
+    rt.block_on(main(config, settings, cloud))
 }
 
-async fn main(config: Config, settings: Settings) -> Result<()> {
+async fn main(
+    config: Config,
+    settings: Settings,
+    cloud_settings: Option<cloud::CloudSettings>,
+) -> Result<()> {
     let v = config.values.clone();
     let dir = config.managerdir();
     make_managerdir(&dir)?;
@@ -886,7 +933,12 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     let ca = PathBuf::from(&v.managercafile);
     let cert = PathBuf::from(&v.managercertfile);
     let key = PathBuf::from(&v.managerkeyfile);
-    if tls::ensure_certs(&ca, &cert, &key, &v.managercertdomain)? {
+    // Runners on cloud servers reach the manager at the head node's addresses.
+    let mut names = Vec::new();
+    if let Some(head) = cloud_settings.as_ref().and_then(|c| c.res.head.as_ref()) {
+        names.extend(head.ip.iter().chain(&head.public_ip).cloned());
+    }
+    if tls::ensure_certs(&ca, &cert, &key, &v.managercertdomain, &names)? {
         log(&format!(
             "made the manager's CA and certificate for {} in {}",
             v.managercertdomain,
@@ -895,7 +947,8 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     }
     let token = tls::ensure_token(Path::new(&v.managertokenfile))?;
     let tls_config = tls::server_config(&cert, &key)?;
-    let bind_host = if v.managerhost == "localhost" || v.managerhost == "127.0.0.1" {
+    let local_only = v.managerhost == "localhost" || v.managerhost == "127.0.0.1";
+    let bind_host = if local_only && cloud_settings.is_none() {
         "127.0.0.1"
     } else {
         "0.0.0.0"
@@ -943,6 +996,7 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
         target: target.clone(),
         stop,
         config,
+        cloud: cloud_settings.map(|c| Arc::new(cloud::Cloud::new(c))),
     });
     lock(&sh.pacer).interval = sh.settings.backup_interval;
     if restored {
@@ -965,6 +1019,17 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     if let Some(t) = target.clone() {
         tasks.push(tokio::spawn(backups(sh.clone(), t)));
     }
+    if let Some(c) = &sh.cloud {
+        log(&format!(
+            "cloud mode: provider {}, deployment {}, image {}, {} flavors; runners reach this manager at {}",
+            c.s.provider.name(),
+            c.s.res.prefix,
+            c.s.image.name,
+            c.s.flavors.len(),
+            c.s.manager_addr
+        ));
+        tasks.push(tokio::spawn(cloud::upkeep(sh.clone(), c.clone())));
+    }
     let mut stop_rx = sh.stop.subscribe();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -975,6 +1040,10 @@ async fn main(config: Config, settings: Settings) -> Result<()> {
     let _ = sh.stop.send(true);
     for t in tasks {
         let _ = t.await;
+    }
+    if let Some(c) = &sh.cloud {
+        // wr's clean stop: the servers it spawned go with it.
+        cloud::destroy_all(&sh, c).await;
     }
     if let Some(t) = &sh.target {
         let pending = lock(&sh.pacer).pending;

@@ -282,6 +282,15 @@ fn execute(
         ended: started,
         error: None,
     };
+    // A job queued on one machine may run on another (a cloud server), where its directory
+    // is not there yet: it is made, as wr makes a job's working directory.
+    if let Err(e) = std::fs::create_dir_all(&job.spec.cwd) {
+        report.error = Some(format!(
+            "cannot make the job's directory {}: {e}",
+            job.spec.cwd
+        ));
+        return Some(report);
+    }
     let mut cmd = std::process::Command::new(&a.shell);
     cmd.arg("-c")
         .arg(format!("umask {}; {}", a.umask, job.spec.cmd))

@@ -16,7 +16,14 @@ pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 }
 
 /// Makes the CA, certificate and key when any is missing.
-pub fn ensure_certs(ca: &Path, cert: &Path, key: &Path, domain: &str) -> Result<bool> {
+/// `extra` names (addresses) go into the certificate too.
+pub fn ensure_certs(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    domain: &str,
+    extra: &[String],
+) -> Result<bool> {
     if ca.exists() && cert.exists() && key.exists() {
         return Ok(false);
     }
@@ -34,7 +41,10 @@ pub fn ensure_certs(ca: &Path, cert: &Path, key: &Path, domain: &str) -> Result<
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let mut names = vec![domain.to_string()];
-    for n in ["localhost", "127.0.0.1"] {
+    for n in ["localhost", "127.0.0.1"]
+        .into_iter()
+        .chain(extra.iter().map(String::as_str))
+    {
         if !names.iter().any(|x| x == n) {
             names.push(n.to_string());
         }

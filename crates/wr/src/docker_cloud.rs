@@ -117,6 +117,11 @@ impl DockerCloudConfig {
         Ok(c)
     }
 
+    /// As the file has it.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).expect("the config serializes")
+    }
+
     /// The file `WR_DOCKER_CLOUD` names, else the defaults.
     pub fn from_env() -> Result<DockerCloudConfig> {
         match std::env::var_os(CONFIG_VAR).filter(|v| !v.is_empty()) {
@@ -174,17 +179,6 @@ fn engine_socket() -> Option<String> {
     }
 }
 
-fn host_ram_mb() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(u64::MAX, |kb| kb / 1024)
-}
-
 impl DockerCloud {
     pub fn new(config: DockerCloudConfig) -> Result<DockerCloud> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -195,12 +189,18 @@ impl DockerCloud {
         let engine = rt
             .block_on(Engine::connect(Duration::from_secs(10)))
             .map_err(engine_err)?;
+        // The engine's host, not this process's (the manager runs in a container of its own).
+        let info = rt
+            .block_on(engine.docker().info())
+            .map_err(|e| bollard_err("asking the engine about its host", e))?;
         Ok(DockerCloud {
             config,
             rt: Some(rt),
             engine,
-            host_cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
-            host_ram: host_ram_mb(),
+            host_cpus: info.ncpu.map_or(1, |n| n.max(1) as u64),
+            host_ram: info
+                .mem_total
+                .map_or(u64::MAX, |b| b.max(0) as u64 / (1024 * 1024)),
         })
     }
 

@@ -529,6 +529,17 @@ impl Queue {
             .map_err(self.db())
     }
 
+    /// Buries the ready jobs of the group with requirements `req`, saying why (jobs no server
+    /// can ever take). Returns how many.
+    pub fn bury_ready(&mut self, req: &Req, reason: &str) -> Result<usize> {
+        self.tx(|tx| {
+            tx.execute(
+                "UPDATE jobs SET state = 'buried', fail_reason = ?2 WHERE state = 'ready' AND req_key = ?1",
+                params![req.key(), reason],
+            )
+        })
+    }
+
     /// The earliest time a delayed job becomes ready.
     pub fn next_due(&self) -> Result<Option<f64>> {
         self.conn
@@ -846,6 +857,38 @@ mod tests {
         assert_eq!(q.add(&specs("echo a\n")).unwrap(), (1, 0));
         let c = q.counts(None).unwrap();
         assert_eq!((c[&State::Complete], c[&State::Ready]), (1, 2));
+    }
+
+    #[test]
+    fn a_group_no_server_takes_is_buried_with_the_reason() {
+        let (_d, mut q) = q();
+        q.add(&specs(
+            "big 1\t{\"memory\":\"900G\"}\nbig 2\t{\"memory\":\"900G\"}\nsmall\n",
+        ))
+        .unwrap();
+        let groups = q.ready_groups().unwrap();
+        let big = groups.iter().find(|g| g.req.ram > 100_000).unwrap().req;
+        assert_eq!(
+            q.bury_ready(&big, "no flavor has 1 vCPUs and 921600 MB")
+                .unwrap(),
+            2
+        );
+        assert_eq!(q.ready_groups().unwrap().len(), 1);
+        let c = q.counts(None).unwrap();
+        assert_eq!((c[&State::Buried], c[&State::Ready]), (2, 1));
+        let mut reasons = Vec::new();
+        q.each(
+            &Select {
+                state: Some(State::Buried),
+                ..Default::default()
+            },
+            |j| {
+                reasons.push(j.fail_reason.unwrap());
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(reasons, ["no flavor has 1 vCPUs and 921600 MB"; 2]);
     }
 
     #[test]

@@ -1,0 +1,815 @@
+//! The manager's cloud mode (`manager start --scheduler openstack|docker`): the I/O around
+//! `wr::cloud::plan`. Each queue pass places runners on this host and on the servers there are,
+//! and spawns servers of the cheapest fitting flavor for the rest, within the quota,
+//! `--cloud_servers` and `--cloud_spawns`. A new server is made ready as wr makes it: ssh,
+//! the boot sentinel, the config files (with their mtimes), the post-creation script, this
+//! program, the CA and the token; then it takes runners, each an ssh session running
+//! `wr-cloud runner` that reports back over the deployment's network.
+//!
+//! Upkeep, every second: a server with no runner for `--cloud_keepalive` seconds is destroyed
+//! (after its destroy script). Every `--cloud_check_every` seconds (60, as wr) each server is
+//! checked: the cloud still has it ACTIVE and a session opens. One that fails is bad: it takes
+//! no work, a warning is logged and shown by `cloud servers`; it is good again if it recovers,
+//! and destroyed after `--cloud_auto_confirm_dead` minutes (0: never) or by `cloud servers
+//! --confirmdead`. A runner whose ssh connection breaks (exit 255) marks its server bad for
+//! good; its job is lost and retried elsewhere by the usual policy. A clean stop destroys
+//! every server this manager spawned.
+
+use super::{lock, log, now, RunnerInfo, Shared};
+use crate::remote::{quote, Remote};
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wr::cloud::{CloudGroup, CloudServer, Flavor, Kind, Limits, Quota};
+use wr::provider::{Image, Provider, ProviderError, Resources, SpawnSpec, USER_DATA};
+use wr::queue::ReadyGroup;
+use wr::sched::{self, Req, Server};
+
+/// How the cloud mode runs.
+pub struct CloudSettings {
+    pub provider: Arc<dyn Provider>,
+    pub res: Resources,
+    /// The deployment's private key.
+    pub key: PathBuf,
+    /// The login name on servers.
+    pub user: String,
+    pub image: Image,
+    pub flavors: Vec<Flavor>,
+    pub limits: Limits,
+    /// GB of disk servers get at least.
+    pub os_disk: u64,
+    pub script: Option<String>,
+    pub destroy_script: Option<String>,
+    /// (local file, remote path).
+    pub config_files: Vec<(PathBuf, String)>,
+    /// Seconds an idle server lives (0: for ever).
+    pub keepalive: f64,
+    /// Seconds a bad server lives (0: until confirmed dead by hand).
+    pub auto_confirm_dead: f64,
+    /// Seconds between health checks.
+    pub check_every: f64,
+    pub spawn_timeout: Duration,
+    /// host:port runners on servers reach the manager at.
+    pub manager_addr: String,
+    /// Where this program goes on servers.
+    pub remote_exe: String,
+    /// The directory (under the login's home) holding the CA and the token on servers.
+    pub remote_dir: String,
+    pub ca: PathBuf,
+    pub token: PathBuf,
+}
+
+/// Why a server takes no work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bad {
+    pub since: f64,
+    pub reason: String,
+    /// Its ssh broke under a runner: it stays bad until destroyed.
+    pub permanent: bool,
+}
+
+/// A server this manager spawned, ready for work.
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub ip: String,
+    pub flavor: Flavor,
+    pub remote: Arc<Remote>,
+    pub bad: Option<Bad>,
+    pub idle_since: Option<f64>,
+}
+
+/// What `cloud servers` shows of a server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerView {
+    pub id: String,
+    pub name: String,
+    pub ip: String,
+    pub flavor: String,
+    pub runners: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad: Option<Bad>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_since: Option<f64>,
+}
+
+#[derive(Default)]
+struct Spawning {
+    per_group: HashMap<String, u64>,
+    instances: u64,
+    cores: u64,
+    ram: u64,
+}
+
+pub struct Cloud {
+    pub s: CloudSettings,
+    nodes: Mutex<Vec<Node>>,
+    spawning: Mutex<Spawning>,
+    /// The quota as last read, and when.
+    quota: Mutex<Option<(f64, Quota)>>,
+    /// Flavors whose spawn found no host, and when.
+    failed: Mutex<HashMap<String, f64>>,
+    /// The last refusal logged per group, so a waiting group is not logged every pass.
+    said: Mutex<HashMap<String, String>>,
+    last_check: Mutex<f64>,
+    /// After a failed spawn no other starts until then; the wait grows ×1.5 per failure (1 s
+    /// to 60 s) and is over with the first spawn that works.
+    backoff: Mutex<(f64, f64)>,
+}
+
+/// The kind every job and server of this deployment has (jobs carry no cloud options yet).
+fn kind_of(s: &CloudSettings) -> Kind {
+    Kind {
+        os: s.image.name.clone(),
+        ..Kind::default()
+    }
+}
+
+impl Cloud {
+    pub fn new(s: CloudSettings) -> Cloud {
+        Cloud {
+            s,
+            nodes: Mutex::new(Vec::new()),
+            spawning: Mutex::new(Spawning::default()),
+            quota: Mutex::new(None),
+            failed: Mutex::new(HashMap::new()),
+            said: Mutex::new(HashMap::new()),
+            last_check: Mutex::new(now()),
+            backoff: Mutex::new((0.0, 0.0)),
+        }
+    }
+
+    pub(super) fn views(&self, sh: &Shared) -> Vec<ServerView> {
+        let runners = lock(&sh.runners);
+        lock(&self.nodes)
+            .iter()
+            .map(|n| ServerView {
+                id: n.id.clone(),
+                name: n.name.clone(),
+                ip: n.ip.clone(),
+                flavor: n.flavor.name.clone(),
+                runners: runners
+                    .values()
+                    .filter(|r| r.node.as_deref() == Some(&n.name))
+                    .count(),
+                bad: n.bad.clone(),
+                idle_since: n.idle_since,
+            })
+            .collect()
+    }
+
+    /// Servers being spawned now.
+    pub fn spawning(&self) -> u64 {
+        lock(&self.spawning).instances
+    }
+
+    /// The quota, read at most every 10 s, with what spawns under way will take counted in.
+    async fn quota(&self) -> Result<Quota> {
+        let t = now();
+        let cached = lock(&self.quota)
+            .filter(|(at, _)| t - at < 10.0)
+            .map(|(_, q)| q);
+        let mut q = match cached {
+            Some(q) => q,
+            None => {
+                let p = self.s.provider.clone();
+                let q = tokio::task::spawn_blocking(move || p.quota()).await??;
+                *lock(&self.quota) = Some((t, q));
+                q
+            }
+        };
+        let sp = lock(&self.spawning);
+        q.instances.used += sp.instances;
+        q.cores.used += sp.cores;
+        q.ram.used += sp.ram;
+        Ok(q)
+    }
+
+    fn limits(&self) -> Limits {
+        let t = now();
+        let mut failed = lock(&self.failed);
+        // wr avoids a flavor that found no host for a while, then tries it again.
+        failed.retain(|_, at| t - *at < 600.0);
+        Limits {
+            failed_flavors: failed.keys().cloned().collect(),
+            ..self.s.limits.clone()
+        }
+    }
+}
+
+/// The cloud part of a queue pass: runners on this host and the servers, spawns for the rest.
+pub(super) async fn pass(
+    sh: &Arc<Shared>,
+    cloud: &Arc<Cloud>,
+    ready: &[ReadyGroup],
+    per_group: &HashMap<String, u64>,
+    localhost: Server,
+) -> Result<()> {
+    let kind = kind_of(&cloud.s);
+    let mut servers = vec![CloudServer {
+        server: localhost,
+        kind: kind.clone(),
+        flavor: None,
+    }];
+    let mut names = vec![None];
+    {
+        let nodes = lock(&cloud.nodes);
+        let runners = lock(&sh.runners);
+        for n in nodes.iter() {
+            let mut s = wr::cloud::server_of(&n.name, &n.flavor);
+            for r in runners
+                .values()
+                .filter(|r| r.node.as_deref() == Some(&n.name))
+            {
+                s.allocate(&r.req, 1);
+            }
+            s.bad = n.bad.is_some();
+            servers.push(CloudServer {
+                server: s,
+                kind: kind.clone(),
+                flavor: Some(n.flavor.clone()),
+            });
+            names.push(Some(n.name.clone()));
+        }
+    }
+    let spawning = lock(&cloud.spawning).per_group.clone();
+    let groups: Vec<CloudGroup> = ready
+        .iter()
+        .map(|g| {
+            let key = g.req.key();
+            let running = per_group.get(&key).copied().unwrap_or(0);
+            CloudGroup {
+                group: sched::Group {
+                    req: g.req,
+                    priority: g.priority,
+                    count: g.ready + running,
+                    running,
+                },
+                kind: kind.clone(),
+                spawning: spawning.get(&key).copied().unwrap_or(0),
+            }
+        })
+        .collect();
+    let quota = cloud.quota().await?;
+    let plan = wr::cloud::plan(
+        &groups,
+        &mut servers,
+        &cloud.s.flavors,
+        &quota,
+        &cloud.limits(),
+    )
+    .map_err(|e| anyhow!(e))?;
+    for start in &plan.starts {
+        let req = groups[start.group].group.req;
+        for _ in 0..start.runners {
+            match &names[start.server] {
+                None => super::spawn_runner(sh, req)?,
+                Some(node) => start_remote_runner(sh, cloud, node, req)?,
+            }
+        }
+    }
+    let (until, _) = *lock(&cloud.backoff);
+    let spawns = if now() < until {
+        &[][..]
+    } else {
+        &plan.spawns[..]
+    };
+    for sp in spawns {
+        let req = groups[sp.group].group.req;
+        let flavor = cloud
+            .s
+            .flavors
+            .iter()
+            .find(|f| f.name == sp.flavor)
+            .cloned()
+            .ok_or_else(|| anyhow!("the plan chose an unknown flavor {}", sp.flavor))?;
+        for _ in 0..sp.servers {
+            {
+                let mut s = lock(&cloud.spawning);
+                *s.per_group.entry(req.key()).or_default() += 1;
+                s.instances += 1;
+                s.cores += flavor.vcpus;
+                s.ram += flavor.ram;
+            }
+            tokio::spawn(spawn_server(sh.clone(), cloud.clone(), req, flavor.clone()));
+        }
+    }
+    for imp in &plan.impossible {
+        let req = groups[imp.group].group.req;
+        let reason = format!("no server can take it: {}", imp.reason);
+        let why = reason.clone();
+        let n = sh.with_queue(move |q| q.bury_ready(&req, &why)).await?;
+        if n > 0 {
+            log(&format!("{n} jobs of group {} buried: {reason}", req.key()));
+            sh.changed();
+        }
+    }
+    let mut said = lock(&cloud.said);
+    for r in &plan.refused {
+        let key = groups[r.group].group.req.key();
+        if said.get(&key) != Some(&r.reason) {
+            log(&format!("group {key} waits: {}", r.reason));
+            said.insert(key, r.reason.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a runner id names a runner on a cloud server (`runner-<uuid>@<server>`).
+pub fn is_remote_runner(id: &str) -> bool {
+    id.contains('@')
+}
+
+/// Starts a runner on a server: a session running this program's runner there.
+fn start_remote_runner(sh: &Arc<Shared>, cloud: &Arc<Cloud>, node: &str, req: Req) -> Result<()> {
+    let remote = lock(&cloud.nodes)
+        .iter()
+        .find(|n| n.name == node)
+        .map(|n| n.remote.clone())
+        .ok_or_else(|| anyhow!("server {node} is gone"))?;
+    let id = format!("runner-{}@{node}", uuid::Uuid::new_v4().simple());
+    let s = &cloud.s;
+    let v = &sh.config.values;
+    let args = [
+        "runner".to_string(),
+        "--server".into(),
+        s.manager_addr.clone(),
+        "--ca".into(),
+        format!("{}/ca.pem", s.remote_dir),
+        "--token-file".into(),
+        format!("{}/client.token", s.remote_dir),
+        "--runner-id".into(),
+        id.clone(),
+        "--group".into(),
+        req.key(),
+        "--reserve-timeout".into(),
+        sh.settings.reserve_timeout.to_string(),
+        "--touch-every".into(),
+        sh.settings.touch_every.to_string(),
+        "--shell".into(),
+        v.runnerexecshell.clone(),
+        "--umask".into(),
+        format!("{:o}", sh.config.umask()),
+    ];
+    lock(&sh.runners).insert(
+        id.clone(),
+        RunnerInfo {
+            req,
+            node: Some(node.to_string()),
+        },
+    );
+    if let Some(n) = lock(&cloud.nodes).iter_mut().find(|n| n.name == node) {
+        n.idle_since = None;
+    }
+    let (sh, cloud, node, exe) = (
+        sh.clone(),
+        cloud.clone(),
+        node.to_string(),
+        s.remote_exe.clone(),
+    );
+    tokio::spawn(async move {
+        let status = remote
+            .session
+            .clone()
+            .arc_command(exe)
+            .args(args)
+            .stdin(openssh::Stdio::null())
+            .stdout(openssh::Stdio::null())
+            .stderr(openssh::Stdio::null())
+            .status()
+            .await;
+        lock(&sh.runners).remove(&id);
+        if let Ok(st) = &status {
+            if !st.success() {
+                log(&format!("runner {id} ended: {st}"));
+            }
+        }
+        let broke = match &status {
+            Ok(s) => s.code() == Some(255) || s.code().is_none(),
+            Err(_) => true,
+        };
+        if broke {
+            let why = match status {
+                Ok(s) => format!("the ssh session of runner {id} ended with {s}"),
+                Err(e) => format!("the ssh session of runner {id} failed: {e}"),
+            };
+            mark_bad(&cloud, &node, why, true);
+        }
+        sh.wake.notify_one();
+    });
+    Ok(())
+}
+
+/// Marks a server bad (no new work), with a warning.
+fn mark_bad(cloud: &Cloud, node: &str, reason: String, permanent: bool) {
+    let mut nodes = lock(&cloud.nodes);
+    if let Some(n) = nodes.iter_mut().find(|n| n.name == node) {
+        match &mut n.bad {
+            Some(b) => b.permanent |= permanent,
+            None => {
+                log(&format!(
+                    "WARNING: server {} ({}) is bad: {reason}; it takes no work{}",
+                    n.name,
+                    n.ip,
+                    if cloud.s.auto_confirm_dead > 0.0 {
+                        format!(
+                            " and is destroyed in {:.0} min unless it recovers",
+                            cloud.s.auto_confirm_dead / 60.0
+                        )
+                    } else {
+                        " until it recovers or is confirmed dead (`wr-cloud cloud servers`)"
+                            .to_string()
+                    }
+                ));
+                n.bad = Some(Bad {
+                    since: now(),
+                    reason,
+                    permanent,
+                });
+            }
+        }
+    }
+}
+
+/// Spawns one server for the group `req` and makes it ready; gives it up when the group no
+/// longer needs it.
+async fn spawn_server(sh: Arc<Shared>, cloud: Arc<Cloud>, req: Req, flavor: Flavor) {
+    let name = format!("{}-{}", cloud.s.res.prefix, uuid::Uuid::new_v4());
+    log(&format!(
+        "spawning server {name} ({}) for group {}",
+        flavor.name,
+        req.key()
+    ));
+    let t = now();
+    let r = make_ready(&sh, &cloud, &name, req, &flavor).await;
+    {
+        let mut s = lock(&cloud.spawning);
+        if let Some(n) = s.per_group.get_mut(&req.key()) {
+            *n = n.saturating_sub(1);
+        }
+        s.instances = s.instances.saturating_sub(1);
+        s.cores = s.cores.saturating_sub(flavor.vcpus);
+        s.ram = s.ram.saturating_sub(flavor.ram);
+    }
+    *lock(&cloud.quota) = None;
+    {
+        let mut b = lock(&cloud.backoff);
+        match &r {
+            Ok(_) => *b = (0.0, 0.0),
+            Err(e) if e.to_string() == NOT_NEEDED => {}
+            Err(_) => {
+                let step = (b.1 * 1.5).clamp(1.0, 60.0);
+                *b = (now() + step, step);
+            }
+        }
+    }
+    match r {
+        Ok(node) => {
+            log(&format!(
+                "server {} ({}, {}) ready in {:.1} s",
+                node.name,
+                node.ip,
+                flavor.name,
+                now() - t
+            ));
+            lock(&cloud.nodes).push(node);
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if msg.contains("No valid host") {
+                lock(&cloud.failed).insert(flavor.name.clone(), now());
+            }
+            log(&format!("server {name} given up: {msg}"));
+        }
+    }
+    sh.wake.notify_one();
+}
+
+/// Why a server that was made is destroyed at once: its group's jobs went elsewhere.
+const NOT_NEEDED: &str = "server not needed";
+
+/// Whether the group still has ready jobs for a new server.
+async fn needed(sh: &Arc<Shared>, req: Req) -> bool {
+    sh.with_queue(move |q| q.ready_in(&req))
+        .await
+        .map_or(true, |n| n > 0)
+}
+
+async fn destroy_instance(cloud: &Cloud, id: &str) -> Result<bool, ProviderError> {
+    let (p, id) = (cloud.s.provider.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || p.destroy(&id))
+        .await
+        .map_err(|e| ProviderError::Other(e.to_string()))?
+}
+
+async fn make_ready(
+    sh: &Arc<Shared>,
+    cloud: &Arc<Cloud>,
+    name: &str,
+    req: Req,
+    flavor: &Flavor,
+) -> Result<Node> {
+    let s = &cloud.s;
+    let spec = SpawnSpec {
+        name: name.to_string(),
+        flavor: flavor.clone(),
+        image: s.image.clone(),
+        disk: s.os_disk.max(req.disk),
+        external_ip: false,
+        user_data: USER_DATA.to_string(),
+        timeout: s.spawn_timeout,
+    };
+    let (p, res) = (s.provider.clone(), s.res.clone());
+    let inst = tokio::task::spawn_blocking(move || p.spawn(&res, &spec)).await??;
+    let ready = async {
+        if !needed(sh, req).await {
+            anyhow::bail!(NOT_NEEDED);
+        }
+        let ip = inst
+            .ip
+            .clone()
+            .ok_or_else(|| anyhow!("server {name} has no address"))?;
+        let remote = Remote::connect(&s.user, &ip, &s.key, Duration::from_secs(300)).await?;
+        prepare_server(cloud, &remote).await?;
+        if !needed(sh, req).await {
+            anyhow::bail!(NOT_NEEDED);
+        }
+        Ok(Node {
+            id: inst.id.clone(),
+            name: name.to_string(),
+            ip,
+            flavor: flavor.clone(),
+            remote: Arc::new(remote),
+            bad: None,
+            idle_since: Some(now()),
+        })
+    }
+    .await;
+    if ready.is_err() {
+        let _ = destroy_instance(cloud, &inst.id).await;
+    }
+    ready
+}
+
+/// Waits for the boot sentinel, then copies the config files, runs the script, and puts this
+/// program, the CA and the token on the server.
+pub async fn prepare_server(cloud: &Cloud, remote: &Remote) -> Result<()> {
+    let s = &cloud.s;
+    wait_for_boot(remote).await?;
+    copy_config_files(remote, &s.config_files).await?;
+    if let Some(script) = &s.script {
+        run_script(remote, script, "/tmp/.server_script").await?;
+    }
+    put_exe(remote, &s.remote_exe).await?;
+    remote
+        .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
+        .await?;
+    remote
+        .copy(&s.token, &format!("{}/client.token", s.remote_dir), 0o600)
+        .await?;
+    Ok(())
+}
+
+/// Waits (10 min at most) for the sentinel the user data touches at the end of boot, and
+/// removes it.
+pub async fn wait_for_boot(remote: &Remote) -> Result<()> {
+    let start = now();
+    loop {
+        if remote.run("test -e /tmp/.wr_cloud_sentinel").await.is_ok() {
+            remote
+                .run("rm -f /tmp/.wr_cloud_sentinel 2>/dev/null || sudo rm -f /tmp/.wr_cloud_sentinel")
+                .await?;
+            return Ok(());
+        }
+        if now() - start > 600.0 {
+            anyhow::bail!("{} did not finish booting within 10 min", remote.host);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Copies config files that exist (0600, their mtimes kept); missing ones are skipped.
+pub async fn copy_config_files(remote: &Remote, files: &[(PathBuf, String)]) -> Result<()> {
+    for (local, dst) in files {
+        if local.exists() {
+            remote.copy(local, dst, 0o600).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a script on the server (15 min at most); its stderr is in the error.
+pub async fn run_script(remote: &Remote, script: &str, path: &str) -> Result<()> {
+    remote.write(path, script.as_bytes(), 0o700, None).await?;
+    let cmd = format!("{} && rm -f {}", quote(path), quote(path));
+    tokio::time::timeout(Duration::from_secs(900), remote.run(&cmd))
+        .await
+        .map_err(|_| anyhow!("the script {path} on {} ran over 15 min", remote.host))?
+        .with_context(|| format!("the script on {}", remote.host))?;
+    Ok(())
+}
+
+/// Puts this program at `path` on the server unless the same is there.
+pub async fn put_exe(remote: &Remote, path: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("finding this program")?;
+    let size = std::fs::metadata(&exe)?.len();
+    let there = remote
+        .run(&format!("stat -c %s {} 2>/dev/null || true", quote(path)))
+        .await?;
+    if there.trim() != size.to_string() {
+        remote.copy(&exe, path, 0o755).await?;
+    }
+    Ok(())
+}
+
+/// Upkeep, every second: idle servers past their keepalive are destroyed; every
+/// `check_every` seconds the servers are checked; bad ones past `auto_confirm_dead` are
+/// destroyed.
+pub(super) async fn upkeep(sh: Arc<Shared>, cloud: Arc<Cloud>) {
+    let mut stop = sh.stop.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        let t = now();
+        let mut doomed: Vec<(String, String)> = Vec::new();
+        {
+            let runners = lock(&sh.runners);
+            let mut nodes = lock(&cloud.nodes);
+            for n in nodes.iter_mut() {
+                let busy = runners.values().any(|r| r.node.as_deref() == Some(&n.name));
+                if busy {
+                    n.idle_since = None;
+                    continue;
+                }
+                let since = *n.idle_since.get_or_insert(t);
+                if cloud.s.keepalive > 0.0 && t - since >= cloud.s.keepalive && n.bad.is_none() {
+                    doomed.push((n.name.clone(), format!("idle for {:.0} s", t - since)));
+                }
+                if let Some(b) = &n.bad {
+                    if cloud.s.auto_confirm_dead > 0.0 && t - b.since >= cloud.s.auto_confirm_dead {
+                        doomed.push((
+                            n.name.clone(),
+                            format!("bad for {:.0} min: {}", (t - b.since) / 60.0, b.reason),
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, why) in doomed {
+            destroy_node(&sh, &cloud, &name, &why).await;
+        }
+        let due = {
+            let mut last = lock(&cloud.last_check);
+            let due = t - *last >= cloud.s.check_every;
+            if due {
+                *last = t;
+            }
+            due
+        };
+        if due {
+            check_servers(&sh, &cloud).await;
+        }
+    }
+}
+
+/// Checks every server: still ACTIVE in the cloud, and a session opens.
+async fn check_servers(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
+    let list: Vec<(String, String, Arc<Remote>)> = lock(&cloud.nodes)
+        .iter()
+        .map(|n| (n.name.clone(), n.id.clone(), n.remote.clone()))
+        .collect();
+    for (name, id, remote) in list {
+        let p = cloud.s.provider.clone();
+        let idc = id.clone();
+        let inst = tokio::task::spawn_blocking(move || p.instance(&idc)).await;
+        let problem = match inst {
+            Ok(Ok(None)) => {
+                log(&format!(
+                    "WARNING: server {name} ({id}) is gone from the cloud; its jobs are lost"
+                ));
+                forget_node(sh, cloud, &name);
+                continue;
+            }
+            Ok(Ok(Some(i))) if i.status != "ACTIVE" => {
+                Some(format!("the cloud has it {}", i.status))
+            }
+            Ok(Err(e)) => {
+                // The cloud not answering says nothing about the server.
+                log(&format!("checking server {name}: {e}"));
+                None
+            }
+            Err(e) => Some(e.to_string()),
+            Ok(Ok(Some(_))) => (!remote.alive(Duration::from_secs(15)).await)
+                .then(|| "it does not answer ssh".to_string()),
+        };
+        match problem {
+            Some(why) => mark_bad(cloud, &name, why, false),
+            None => {
+                let mut nodes = lock(&cloud.nodes);
+                if let Some(n) = nodes.iter_mut().find(|n| n.name == name) {
+                    if n.bad.as_ref().is_some_and(|b| !b.permanent) {
+                        log(&format!("server {name} recovered; it takes work again"));
+                        n.bad = None;
+                    }
+                }
+            }
+        }
+    }
+    sh.wake.notify_one();
+}
+
+/// Drops a server from the list and ends its runners' sessions (their jobs are then lost and
+/// retried by the usual policy).
+fn forget_node(sh: &Arc<Shared>, cloud: &Cloud, name: &str) -> Option<Node> {
+    let node = {
+        let mut nodes = lock(&cloud.nodes);
+        let i = nodes.iter().position(|n| n.name == name)?;
+        nodes.remove(i)
+    };
+    sh.wake.notify_one();
+    Some(node)
+}
+
+/// Destroys a server: its destroy script, then the cloud's delete.
+pub(super) async fn destroy_node(
+    sh: &Arc<Shared>,
+    cloud: &Arc<Cloud>,
+    name: &str,
+    why: &str,
+) -> bool {
+    let Some(node) = forget_node(sh, cloud, name) else {
+        return false;
+    };
+    log(&format!(
+        "destroying server {} ({}): {why}",
+        node.name, node.ip
+    ));
+    if let Some(script) = &cloud.s.destroy_script {
+        if node.bad.is_none() {
+            if let Err(e) = run_script(&node.remote, script, "/tmp/.destroy_script").await {
+                log(&format!("server {}: {e:#}", node.name));
+            }
+        }
+    }
+    let _ = node.remote.run("sync").await;
+    match destroy_instance(cloud, &node.id).await {
+        Ok(_) => {
+            *lock(&cloud.quota) = None;
+            true
+        }
+        Err(e) => {
+            log(&format!("destroying server {}: {e}", node.name));
+            false
+        }
+    }
+}
+
+/// Destroys bad servers (all, or the one named), as `cloud servers --confirmdead` asks.
+pub(super) async fn confirm_dead(
+    sh: &Arc<Shared>,
+    cloud: &Arc<Cloud>,
+    only: Option<String>,
+) -> Vec<String> {
+    let bad: Vec<String> = lock(&cloud.nodes)
+        .iter()
+        .filter(|n| n.bad.is_some())
+        .filter(|n| only.as_ref().is_none_or(|o| *o == n.id || *o == n.name))
+        .map(|n| n.name.clone())
+        .collect();
+    let mut out = Vec::new();
+    for name in bad {
+        if destroy_node(sh, cloud, &name, "confirmed dead").await {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Destroys the server with this name, hostname or id, bad or not (`cloud servers --destroy`).
+pub(super) async fn destroy_named(
+    sh: &Arc<Shared>,
+    cloud: &Arc<Cloud>,
+    server: &str,
+) -> Vec<String> {
+    let name = lock(&cloud.nodes)
+        .iter()
+        .find(|n| n.name == server || n.id == server || wr::provider::host_name(&n.name) == server)
+        .map(|n| n.name.clone());
+    match name {
+        Some(name) if destroy_node(sh, cloud, &name, "destroyed on request").await => vec![name],
+        _ => Vec::new(),
+    }
+}
+
+/// Destroys every server (a clean stop).
+pub(super) async fn destroy_all(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
+    let names: Vec<String> = lock(&cloud.nodes).iter().map(|n| n.name.clone()).collect();
+    for name in names {
+        destroy_node(sh, cloud, &name, "the manager stops").await;
+    }
+}
