@@ -123,6 +123,8 @@ pub fn disdat_venv() -> PathBuf {
 pub struct Moto {
     child: std::process::Child,
     pub port: u16,
+    /// The address clients reach it at.
+    pub host: String,
 }
 
 /// Waits up to 30 s for `what` to listen on loopback `port`; the test fails otherwise.
@@ -153,21 +155,31 @@ impl Moto {
     /// With settings of moto's own in its environment (e.g. MOTO_DOCKER_NETWORK_MODE=host, so
     /// the containers its Batch runs reach it on loopback).
     pub fn start_with(env: &[(&str, &str)]) -> Moto {
+        Moto::start_at("127.0.0.1", "127.0.0.1", env)
+    }
+
+    /// Listening on `bind`, reached at `host` (e.g. all addresses, reached at a Docker
+    /// network's gateway, so containers on that network reach it too).
+    pub fn start_at(bind: &str, host: &str, env: &[(&str, &str)]) -> Moto {
         let port = free_port();
         let child = Command::new(disdat_venv().join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", bind, "-p", &port.to_string()])
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("moto_server starts");
-        let moto = Moto { child, port };
+        let moto = Moto {
+            child,
+            port,
+            host: host.to_string(),
+        };
         wait_listening(port, "moto_server");
         moto
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// The environment a client needs to reach it (fake credentials, a region).

@@ -414,6 +414,9 @@ pub struct DeployArgs {
     /// Seconds between the manager's checks of every worker.
     #[arg(long = "check_every", value_name = "SECONDS", default_value = "60")]
     pub check_every: f64,
+    /// Seconds before a failed job's first retry (doubling each time, at most 30 min).
+    #[arg(long = "retry_delay", value_name = "SECONDS", default_value = "30")]
+    pub retry_delay: f64,
     /// Say what would be made (the image, the head node's flavor, the names), and make nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -974,6 +977,8 @@ async fn bootstrap(
         p.net.cidr.clone(),
         "--cloud_check_every".into(),
         a.check_every.to_string(),
+        "--retry_delay".into(),
+        a.retry_delay.to_string(),
         "--max_cores".into(),
         a.max_local_cores.to_string(),
         "--max_ram".into(),

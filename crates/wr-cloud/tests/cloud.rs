@@ -1,0 +1,556 @@
+//! wr-cloud's cloud end to end on the docker provider: `cloud deploy` puts a manager on a head
+//! node (an sshd container), its cloud scheduler spawns servers (more containers) for the
+//! queue, runs the commands there over ssh and destroys idle servers; a killed worker costs
+//! nothing but a retry; a head node lost is recovered from the queue's backup on moto's S3;
+//! `cloud teardown` leaves nothing. Each test has its own network, names and ports; they run
+//! one at a time (two cores).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use testkit::{bin, free_port, json_lines, ok};
+
+const IMAGE: &str = "paasta-test/wr-node:1";
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn top() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A deployment on the docker provider, in a home of its own; torn down (forced) when dropped.
+struct Cloud {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    name: String,
+    net: String,
+}
+
+impl Cloud {
+    /// `net` is the third octet of its 10.213.N.0/24 network.
+    fn new(name: &str, net: u8, cloud_yml: &str) -> Cloud {
+        let st = Command::new("sh")
+            .arg(top().join("bin/wr-node-image.sh"))
+            .arg(IMAGE)
+            .status()
+            .unwrap();
+        assert!(st.success(), "bin/wr-node-image.sh failed");
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["home", "work"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let file = dir.path().join("docker-cloud.yml");
+        std::fs::write(&file, cloud_yml).unwrap();
+        let env = vec![
+            ("HOME".into(), dir.path().join("home").display().to_string()),
+            ("WR_DEPLOYMENT".into(), "production".into()),
+            ("WR_MANAGERPORT".into(), free_port().to_string()),
+            ("WR_MANAGERWEB".into(), free_port().to_string()),
+            ("WR_DOCKER_CLOUD".into(), file.display().to_string()),
+        ];
+        Cloud {
+            dir,
+            env,
+            name: name.into(),
+            net: format!("10.213.{net}"),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        format!("wr-prod-{}", self.name)
+    }
+
+    fn managerdir(&self) -> PathBuf {
+        self.dir.path().join("home/.wr_production")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = bin("wr-cloud");
+        c.args(args)
+            .current_dir(self.dir.path().join("work"))
+            .env_remove("WR_CONFIG_DIR")
+            .env_remove("USER");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        ok(self.run(args))
+    }
+
+    fn deploy(&self, extra: &[&str]) -> Value {
+        let gateway = format!("{}.1", self.net);
+        let cidr = format!("{}.0/24", self.net);
+        let args = [
+            &[
+                "cloud",
+                "deploy",
+                "-p",
+                "docker",
+                "--resource_name",
+                &self.name,
+                "-o",
+                "paasta-test/wr-node",
+                "-u",
+                "wr",
+                "-r",
+                "256",
+                "--network_cidr",
+                &cidr,
+                "--network_gateway_ip",
+                &gateway,
+                "--max_local_cores",
+                "0",
+                "--max_local_ram",
+                "0",
+                "-c",
+                "",
+            ],
+            extra,
+        ]
+        .concat();
+        let out = self.run(&args);
+        assert!(
+            out.status.success(),
+            "deploy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn teardown(&self, force: bool) -> Output {
+        let mut args = vec![
+            "cloud",
+            "teardown",
+            "-p",
+            "docker",
+            "--resource_name",
+            &self.name,
+        ];
+        if force {
+            args.push("--force");
+        }
+        self.run(&args)
+    }
+
+    fn add(&self, lines: &str, args: &[&str]) -> Value {
+        use std::io::Write;
+        let mut c = self.cmd(&[&["add"], args].concat());
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
+        serde_json::from_str(&ok(child.wait_with_output().unwrap())).unwrap()
+    }
+
+    fn counts(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--counts"])).unwrap()
+    }
+
+    fn servers(&self) -> Vec<Value> {
+        json_lines(&self.ok(&["cloud", "servers", "-a"]))
+    }
+
+    /// The deployment's containers (servers), by name.
+    fn containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--format", "{{.Names}}"])
+            .args([
+                "--filter",
+                &format!("label=org.wr-cloud.prefix={}", self.prefix()),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn networks(&self) -> String {
+        let out = Command::new("docker")
+            .args(["network", "ls", "--format", "{{.Name}}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|n| n.contains(&self.prefix()))
+            .collect()
+    }
+
+    /// The head node's manager log.
+    fn head_log(&self, head_ip: &str) -> String {
+        let key = self.managerdir().join("cloud_resources.docker.key");
+        let out = Command::new("ssh")
+            .arg("-i")
+            .arg(key)
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes"])
+            .arg(format!("wr@{head_ip}"))
+            .arg("cat .wr_production/log")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let _ = self.teardown(true);
+    }
+}
+
+/// Waits until `f` holds, up to `secs`; `what` says what was awaited.
+fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+const SMALL_MB: u64 = 512;
+const BIG_MB: u64 = 1536;
+
+#[test]
+fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = Cloud::new(
+        "paasta-test-e2e",
+        31,
+        "flavors:\n\
+         - {name: dt.small, vcpus: 1, ram: 512}\n\
+         - {name: dt.big, vcpus: 2, ram: 1536}\n\
+         quota: {instances: 5, ram: 6000}\n",
+    );
+    let t = Instant::now();
+    let d = c.deploy(&[
+        "-k",
+        "3",
+        "-m",
+        "4",
+        "--check_every",
+        "1",
+        "--auto_confirm_dead",
+        "0.05",
+        "--retry_delay",
+        "1",
+    ]);
+    eprintln!(
+        "deployed in {:.1} s: {}",
+        t.elapsed().as_secs_f64(),
+        d["timings"]
+    );
+    assert_eq!(d["status"], "deployed");
+    let head_ip = d["head"]["ip"].as_str().unwrap().to_string();
+    assert!(head_ip.starts_with("10.213.31."), "{d}");
+    assert_eq!(c.containers().len(), 1, "the head node alone");
+    assert!(c.managerdir().join("cloud_resources.docker.key").exists());
+
+    // 50 commands of two sizes; each says how much memory its server has (its flavor).
+    let mem = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    let small: String = (0..40)
+        .map(|i| format!("sleep 0.2; echo small {i}; {mem}\n"))
+        .collect();
+    let big: String = (0..10)
+        .map(|i| format!("sleep 0.2; echo big {i}; {mem}\n"))
+        .collect();
+    assert_eq!(
+        c.add(&small, &["-i", "small", "--cpus", "1", "-m", "200M"])["added"],
+        40
+    );
+    assert_eq!(
+        c.add(&big, &["-i", "big", "--cpus", "2", "-m", "1200M"])["added"],
+        10
+    );
+    let mut most = 0;
+    wait_for(240, "50 jobs complete", || {
+        let servers = c.containers().len();
+        most = most.max(servers);
+        assert!(servers <= 4, "{servers} servers: over --max_servers 4");
+        c.counts()["complete"] == 50
+    });
+    eprintln!(
+        "50 jobs in {:.1} s on at most {most} servers",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(most >= 2, "servers were spawned");
+    let jobs = json_lines(&c.ok(&["status", "-s", "complete"]));
+    assert_eq!(jobs.len(), 50);
+    let mut on_small = 0;
+    for j in &jobs {
+        assert_eq!(j["attempts"], 1, "ran once: {j}");
+        let out = j["stdout"].as_str().unwrap();
+        let bytes: u64 = out.lines().last().unwrap().trim().parse().unwrap();
+        let mb = bytes / (1024 * 1024);
+        if out.starts_with("big") {
+            assert_eq!(mb, BIG_MB, "a big job on a dt.big server: {j}");
+        } else {
+            assert!(mb == SMALL_MB || mb == BIG_MB, "{j}");
+            on_small += usize::from(mb == SMALL_MB);
+        }
+    }
+    assert!(on_small > 0, "small jobs got dt.small servers");
+
+    // Idle servers go after the keepalive (3 s).
+    wait_for(30, "idle servers destroyed", || {
+        c.servers().is_empty() && c.containers().len() == 1
+    });
+
+    // A worker killed mid-command: a warning, the job lost and run again elsewhere.
+    c.add(
+        "sleep 6; echo survived\n",
+        &["-i", "survivor", "--cpus", "1", "-m", "200M"],
+    );
+    let mut victim = String::new();
+    wait_for(60, "the survivor running", || {
+        let running = c.ok(&["status", "-s", "running"]);
+        if let Some(s) = c.servers().into_iter().find(|s| s["runners"] == 1) {
+            victim = s["name"].as_str().unwrap().to_string();
+        }
+        !running.is_empty() && !victim.is_empty()
+    });
+    let st = Command::new("docker")
+        .args(["kill", &victim])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    wait_for(90, "the survivor complete", || c.counts()["complete"] == 51);
+    let j = &json_lines(&c.ok(&["status", "-i", "survivor"]))[0];
+    assert_eq!(j["attempts"], 2, "{j}");
+    assert_eq!(j["stdout"], "survived\n");
+    let log = c.head_log(&head_ip);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARNING") && l.contains(&victim)),
+        "{log}"
+    );
+    wait_for(30, "the killed worker destroyed", || {
+        !c.containers().contains(&victim)
+    });
+
+    // Teardown leaves nothing: no container, network or key; the queue comes home.
+    let out = c.teardown(false);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{r} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r["status"], "torn down");
+    assert!(c.containers().is_empty(), "{:?}", c.containers());
+    assert_eq!(c.networks(), "");
+    let left: Vec<String> = std::fs::read_dir(c.managerdir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !left
+            .iter()
+            .any(|f| f.starts_with("cloud_resources") || f == "client.token"),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&"db".to_string()),
+        "the queue saved: {left:?}"
+    );
+    assert_eq!(
+        c.teardown(false).status.code(),
+        Some(1),
+        "nothing left to tear down"
+    );
+}
+
+#[test]
+fn a_lost_head_node_is_recovered_from_the_backup_on_s3() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = Cloud::new(
+        "paasta-test-s3",
+        32,
+        "flavors:\n- {name: dt.small, vcpus: 1, ram: 512}\n",
+    );
+    // moto on every address, reached at the network's gateway: from here and from the head.
+    let moto = testkit::Moto::start_at("0.0.0.0", "10.213.32.1", &[]);
+    for (k, v) in moto.env() {
+        c.env.push((k.to_string(), v));
+    }
+    c.env
+        .push(("WR_MANAGERDBBKFILE".into(), "s3://wrbk/wr/db".into()));
+    // The gateway is there once deploy makes the network: the bucket is made on loopback.
+    ok(Command::new(testkit::disdat_venv().join("bin/python"))
+        .args([
+            "-c",
+            "import boto3; boto3.client('s3').create_bucket(Bucket='wrbk')",
+        ])
+        .envs(moto.env())
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto.port),
+        )
+        .output()
+        .unwrap());
+    // -m 1: the head node only, which runs nothing: the jobs wait in the queue.
+    let first = c.deploy(&["-m", "1"]);
+    let lines: String = (0..5).map(|i| format!("echo kept {i}\n")).collect();
+    assert_eq!(c.add(&lines, &["-m", "200M"])["added"], 5);
+    wait_for(60, "the queue backed up", || {
+        let st: Value = serde_json::from_str(&c.ok(&["manager", "status"])).unwrap();
+        st["backup"]["last_ok"].is_number() && st["backup"]["pending"] == false
+    });
+
+    // The head node dies with the manager and its database.
+    let head = first["head"]["name"].as_str().unwrap();
+    assert!(Command::new("docker")
+        .args(["rm", "-f", head])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let again = c.deploy(&["-m", "1"]);
+    assert_ne!(again["head"]["name"], first["head"]["name"]);
+    let counts = c.counts();
+    assert_eq!(counts["ready"], 5, "{counts}");
+
+    let out = c.teardown(false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(c.containers().is_empty());
+    assert_eq!(c.networks(), "");
+}
+
+/// The error of a command that must fail with exit 2.
+fn refused(out: Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    err
+}
+
+#[test]
+fn bad_input_is_named_and_nothing_is_made() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = Cloud::new(
+        "paasta-test-bad",
+        33,
+        "flavors:\n- {name: dt.small, vcpus: 1, ram: 512}\n",
+    );
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "cloud",
+            "deploy",
+            "-p",
+            "docker",
+            "--resource_name",
+            "paasta-test-bad",
+            "-u",
+            "wr",
+            "-r",
+            "256",
+            "--network_cidr",
+            "10.213.33.0/24",
+            "--network_gateway_ip",
+            "10.213.33.1",
+        ];
+        args.extend_from_slice(extra);
+        c.run(&args)
+    };
+
+    // OpenStack without its variables: every missing one named.
+    let mut cmd = c.cmd(&[
+        "cloud",
+        "deploy",
+        "-p",
+        "openstack",
+        "--resource_name",
+        "x",
+        "-o",
+        "debian",
+    ]);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+        cmd.env_remove(k);
+    }
+    let e = refused(cmd.output().unwrap());
+    assert!(
+        e.contains("OS_AUTH_URL, OS_PASSWORD, OS_REGION_NAME, OS_USERNAME"),
+        "{e}"
+    );
+
+    // An image or a flavor that matches nothing: what exists is listed.
+    let e = refused(deploy(&["-o", "centos-9"]));
+    assert!(e.contains("--os: no image") && e.contains(IMAGE), "{e}");
+    let e = refused(deploy(&["-o", "paasta-test/wr-node", "-f", "^m1"]));
+    assert!(
+        e.contains("--flavor")
+            && e.contains("matching ^m1")
+            && e.contains("dt.small (1 vCPUs, 512 MB, 0 GB)"),
+        "{e}"
+    );
+
+    // A resource name too long for a hostname.
+    let mut args = vec![
+        "cloud",
+        "deploy",
+        "-p",
+        "docker",
+        "-o",
+        "paasta-test/wr-node",
+    ];
+    args.extend(["--resource_name", "paasta-test-toolong1"]);
+    let e = refused(c.run(&args));
+    assert!(e.contains("is 20 characters; at most 18"), "{e}");
+
+    // Misspelt keys: in wr's config file, and in the docker provider's.
+    let config = c.dir.path().join("home/.wr_config.yml");
+    std::fs::write(&config, "cloudkeepalve: 5\n").unwrap();
+    let e = refused(deploy(&["-o", "paasta-test/wr-node"]));
+    assert!(
+        e.contains(".wr_config.yml") && e.contains("unknown key \"cloudkeepalve\""),
+        "{e}"
+    );
+    std::fs::remove_file(&config).unwrap();
+    let yml = c.dir.path().join("docker-cloud.yml");
+    std::fs::write(&yml, "flavours:\n- {name: dt.small, vcpus: 1, ram: 512}\n").unwrap();
+    let e = refused(deploy(&["-o", "paasta-test/wr-node"]));
+    assert!(
+        e.contains("docker-cloud.yml (WR_DOCKER_CLOUD)") && e.contains("unknown field `flavours`"),
+        "{e}"
+    );
+    std::fs::write(&yml, "flavors:\n- {name: dt.small, vcpus: 1, ram: 512}\n").unwrap();
+
+    // --dry-run says what it would make, and makes nothing.
+    let out = deploy(&["-o", "paasta-test/wr-node", "--dry-run"]);
+    let plan: Value = serde_json::from_slice(&ok(out).into_bytes()).unwrap();
+    assert_eq!(plan["status"], "would deploy");
+    assert_eq!(
+        (plan["image"].as_str(), plan["head_flavor"].as_str()),
+        (Some(IMAGE), Some("dt.small"))
+    );
+    assert!(c.containers().is_empty());
+    assert_eq!(c.networks(), "");
+    assert!(!c.managerdir().join("cloud_resources.docker.key").exists());
+}
