@@ -66,13 +66,15 @@ pub struct Files {
 impl Files {
     pub fn new(config: &Config, provider: &str, prefix: &str) -> Files {
         let dir = config.managerdir();
-        let base = format!("cloud_resources.{provider}");
+        // Every name carries the prefix (wr's key and pid files do not), so deployments of
+        // several resource names can share a managerdir.
+        let base = format!("cloud_resources.{provider}.{prefix}");
         Files {
-            resources: dir.join(format!("{base}.{prefix}")),
+            resources: dir.join(&base),
             key: dir.join(format!("{base}.key")),
             fm_pid: dir.join(format!("{base}.fm.pid")),
             fw_pid: dir.join(format!("{base}.fw.pid")),
-            log_copy: dir.join(format!("log.{provider}")),
+            log_copy: dir.join(format!("log.{provider}.{prefix}")),
         }
     }
 }

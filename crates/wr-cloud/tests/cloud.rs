@@ -110,8 +110,6 @@ impl Cloud {
                 "0",
                 "--max_local_ram",
                 "0",
-                "-c",
-                "",
             ],
             extra,
         ]
@@ -193,7 +191,9 @@ impl Cloud {
 
     /// The head node's manager log.
     fn head_log(&self, head_ip: &str) -> String {
-        let key = self.managerdir().join("cloud_resources.docker.key");
+        let key = self
+            .managerdir()
+            .join(format!("cloud_resources.docker.{}.key", self.prefix()));
         let out = Command::new("ssh")
             .arg("-i")
             .arg(key)
@@ -241,7 +241,19 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
          - {name: dt.big, vcpus: 2, ram: 1536}\n\
          quota: {instances: 5, ram: 6000}\n",
     );
+    // A post-creation script, and a config file whose mtime must arrive with it.
+    let script = c.dir.path().join("setup.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ran > /tmp/script-ran\n").unwrap();
+    let settings = c.dir.path().join("settings");
+    std::fs::write(&settings, "x = 1\n").unwrap();
+    assert!(Command::new("touch")
+        .args(["-d", "@1600000000"])
+        .arg(&settings)
+        .status()
+        .unwrap()
+        .success());
     let t = Instant::now();
+    let files = format!("{}:~/.cfg/settings", settings.display());
     let d = c.deploy(&[
         "-k",
         "3",
@@ -250,9 +262,13 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
         "--check_every",
         "1",
         "--auto_confirm_dead",
-        "0.05",
+        "0",
         "--retry_delay",
         "1",
+        "-s",
+        script.to_str().unwrap(),
+        "-c",
+        &files,
     ]);
     eprintln!(
         "deployed in {:.1} s: {}",
@@ -263,10 +279,14 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
     let head_ip = d["head"]["ip"].as_str().unwrap().to_string();
     assert!(head_ip.starts_with("10.213.31."), "{d}");
     assert_eq!(c.containers().len(), 1, "the head node alone");
-    assert!(c.managerdir().join("cloud_resources.docker.key").exists());
+    assert!(c
+        .managerdir()
+        .join(format!("cloud_resources.docker.{}.key", c.prefix()))
+        .exists());
 
     // 50 commands of two sizes; each says how much memory its server has (its flavor).
-    let mem = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    let mem = "test -e /tmp/script-ran && test $(stat -c %Y.%a ~/.cfg/settings) = 1600000000.600 && \
+               cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
     let small: String = (0..40)
         .map(|i| format!("sleep 0.2; echo small {i}; {mem}\n"))
         .collect();
@@ -334,6 +354,15 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
         .unwrap();
     assert!(st.status.success());
     wait_for(90, "the survivor complete", || c.counts()["complete"] == 51);
+    // The dead server is listed as bad until confirmed dead.
+    let bad = json_lines(&c.ok(&["cloud", "servers"]));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0]["name"], victim.as_str());
+    assert!(bad[0]["bad"]["reason"].is_string(), "{bad:?}");
+    let would = json_lines(&c.ok(&["cloud", "servers", "--confirmdead", "--all", "--dry-run"]));
+    assert_eq!(would[0]["would_destroy"], victim.as_str());
+    let done = json_lines(&c.ok(&["cloud", "servers", "--confirmdead", "-i", &victim]));
+    assert_eq!(done[0]["destroyed"], victim.as_str());
     let j = &json_lines(&c.ok(&["status", "-i", "survivor"]))[0];
     assert_eq!(j["attempts"], 2, "{j}");
     assert_eq!(j["stdout"], "survived\n");
@@ -343,9 +372,8 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
             .any(|l| l.contains("WARNING") && l.contains(&victim)),
         "{log}"
     );
-    wait_for(30, "the killed worker destroyed", || {
-        !c.containers().contains(&victim)
-    });
+    assert!(!c.containers().contains(&victim));
+    assert!(c.servers().iter().all(|s| s["name"] != victim.as_str()));
 
     // Teardown leaves nothing: no container, network or key; the queue comes home.
     let out = c.teardown(false);
@@ -552,5 +580,8 @@ fn bad_input_is_named_and_nothing_is_made() {
     );
     assert!(c.containers().is_empty());
     assert_eq!(c.networks(), "");
-    assert!(!c.managerdir().join("cloud_resources.docker.key").exists());
+    assert!(!c
+        .managerdir()
+        .join(format!("cloud_resources.docker.{}.key", c.prefix()))
+        .exists());
 }

@@ -488,6 +488,57 @@ pub fn plan(
     Ok(out)
 }
 
+/// A spawned server as the upkeep sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upkept {
+    pub name: String,
+    /// Runners on it now.
+    pub busy: bool,
+    /// Since when it has had no runner (None: busy, or not seen idle yet).
+    pub idle_since: Option<f64>,
+    /// Since when it has been bad (None: good).
+    pub bad_since: Option<f64>,
+}
+
+/// Why the upkeep destroys a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Doom {
+    /// No runner for `keepalive` seconds.
+    Idle(u64),
+    /// Bad for `auto_confirm_dead` seconds.
+    Dead(u64),
+}
+
+/// One upkeep round at `now`: each server's idle clock (started when it has no runner, cleared
+/// when it has one), and the servers to destroy: idle and good for `keepalive` seconds (0:
+/// never), or bad for `auto_confirm_dead` seconds (0: never; a bad server is not destroyed
+/// for idling, so it can be looked at).
+pub fn upkeep(
+    servers: &mut [Upkept],
+    now: f64,
+    keepalive: f64,
+    auto_confirm_dead: f64,
+) -> Vec<(String, Doom)> {
+    let mut out = Vec::new();
+    for s in servers.iter_mut() {
+        if s.busy {
+            s.idle_since = None;
+        } else {
+            let since = *s.idle_since.get_or_insert(now);
+            if keepalive > 0.0 && s.bad_since.is_none() && now - since >= keepalive {
+                out.push((s.name.clone(), Doom::Idle((now - since) as u64)));
+                continue;
+            }
+        }
+        if let Some(bad) = s.bad_since {
+            if auto_confirm_dead > 0.0 && now - bad >= auto_confirm_dead {
+                out.push((s.name.clone(), Doom::Dead((now - bad) as u64)));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -837,5 +888,56 @@ mod tests {
             }
         )
         .is_err());
+    }
+
+    fn upkept(name: &str) -> Upkept {
+        Upkept {
+            name: name.into(),
+            busy: false,
+            idle_since: None,
+            bad_since: None,
+        }
+    }
+
+    #[test]
+    fn idle_servers_go_after_the_keepalive_and_bad_ones_after_auto_confirm_dead() {
+        let mut s = vec![upkept("a"), upkept("b"), upkept("c")];
+        s[1].busy = true;
+        // Second by second over simulated time; a gets work at 5 s, c goes bad at 2 s.
+        let mut doomed = Vec::new();
+        for t in 0..=200 {
+            let t = t as f64;
+            if t == 5.0 {
+                s[0].busy = true;
+            }
+            if t == 6.0 {
+                s[0].busy = false;
+            }
+            if t == 2.0 {
+                s[2].bad_since = Some(2.0);
+            }
+            for (name, why) in upkeep(&mut s, t, 120.0, 60.0) {
+                doomed.push((t, name.clone(), why));
+                s.retain(|x| x.name != name);
+            }
+        }
+        assert_eq!(
+            doomed,
+            [
+                (62.0, "c".to_string(), Doom::Dead(60)),
+                (126.0, "a".to_string(), Doom::Idle(120)),
+            ]
+        );
+        assert_eq!(s[0].name, "b", "busy all along");
+        assert_eq!(s[0].idle_since, None);
+    }
+
+    #[test]
+    fn zero_keeps_servers_for_ever() {
+        let mut s = vec![upkept("a"), upkept("b")];
+        s[1].bad_since = Some(0.0);
+        for t in 0..10_000 {
+            assert!(upkeep(&mut s, t as f64, 0.0, 0.0).is_empty());
+        }
     }
 }

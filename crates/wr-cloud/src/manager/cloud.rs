@@ -118,6 +118,8 @@ pub struct Cloud {
     /// After a failed spawn no other starts until then; the wait grows ×1.5 per failure (1 s
     /// to 60 s) and is over with the first spawn that works.
     backoff: Mutex<(f64, f64)>,
+    /// Servers being destroyed: still there, so still counted against --cloud_servers.
+    destroying: Mutex<u64>,
 }
 
 /// The kind every job and server of this deployment has (jobs carry no cloud options yet).
@@ -139,6 +141,7 @@ impl Cloud {
             said: Mutex::new(HashMap::new()),
             last_check: Mutex::new(now()),
             backoff: Mutex::new((0.0, 0.0)),
+            destroying: Mutex::new(0),
         }
     }
 
@@ -216,8 +219,9 @@ pub(super) async fn pass(
     }];
     let mut names = vec![None];
     {
-        let nodes = lock(&cloud.nodes);
+        // Locks in one order everywhere: runners, then nodes, then destroying.
         let runners = lock(&sh.runners);
+        let nodes = lock(&cloud.nodes);
         for n in nodes.iter() {
             let mut s = wr::cloud::server_of(&n.name, &n.flavor);
             for r in runners
@@ -233,6 +237,16 @@ pub(super) async fn pass(
                 flavor: Some(n.flavor.clone()),
             });
             names.push(Some(n.name.clone()));
+        }
+        for i in 0..*lock(&cloud.destroying) {
+            let mut s = Server::new(&format!("destroying-{i}"), 0.0, 0, 0);
+            s.bad = true;
+            servers.push(CloudServer {
+                server: s,
+                kind: kind.clone(),
+                flavor: None,
+            });
+            names.push(None);
         }
     }
     let spawning = lock(&cloud.spawning).per_group.clone();
@@ -612,14 +626,29 @@ pub async fn run_script(remote: &Remote, script: &str, path: &str) -> Result<()>
     Ok(())
 }
 
-/// Puts this program at `path` on the server unless the same is there.
+/// This program's MD5, computed once.
+fn exe_md5(exe: &std::path::Path) -> Result<String> {
+    static SUM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(s) = SUM.get() {
+        return Ok(s.clone());
+    }
+    use md5::{Digest, Md5};
+    let mut f = std::fs::File::open(exe).with_context(|| format!("reading {}", exe.display()))?;
+    let mut h = Md5::new();
+    std::io::copy(&mut f, &mut h)?;
+    let sum: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(SUM.get_or_init(|| sum).clone())
+}
+
+/// Puts this program at `path` on the server unless the same (by MD5) is there.
 pub async fn put_exe(remote: &Remote, path: &str) -> Result<()> {
     let exe = std::env::current_exe().context("finding this program")?;
-    let size = std::fs::metadata(&exe)?.len();
+    let e = exe.clone();
+    let sum = tokio::task::spawn_blocking(move || exe_md5(&e)).await??;
     let there = remote
-        .run(&format!("stat -c %s {} 2>/dev/null || true", quote(path)))
+        .run(&format!("md5sum {} 2>/dev/null || true", quote(path)))
         .await?;
-    if there.trim() != size.to_string() {
+    if there.split_whitespace().next() != Some(sum.as_str()) {
         remote.copy(&exe, path, 0o755).await?;
     }
     Ok(())
@@ -636,31 +665,30 @@ pub(super) async fn upkeep(sh: Arc<Shared>, cloud: Arc<Cloud>) {
             _ = stop.changed() => return,
         }
         let t = now();
-        let mut doomed: Vec<(String, String)> = Vec::new();
-        {
+        let doomed = {
             let runners = lock(&sh.runners);
             let mut nodes = lock(&cloud.nodes);
-            for n in nodes.iter_mut() {
-                let busy = runners.values().any(|r| r.node.as_deref() == Some(&n.name));
-                if busy {
-                    n.idle_since = None;
-                    continue;
-                }
-                let since = *n.idle_since.get_or_insert(t);
-                if cloud.s.keepalive > 0.0 && t - since >= cloud.s.keepalive && n.bad.is_none() {
-                    doomed.push((n.name.clone(), format!("idle for {:.0} s", t - since)));
-                }
-                if let Some(b) = &n.bad {
-                    if cloud.s.auto_confirm_dead > 0.0 && t - b.since >= cloud.s.auto_confirm_dead {
-                        doomed.push((
-                            n.name.clone(),
-                            format!("bad for {:.0} min: {}", (t - b.since) / 60.0, b.reason),
-                        ));
-                    }
-                }
+            let mut view: Vec<wr::cloud::Upkept> = nodes
+                .iter()
+                .map(|n| wr::cloud::Upkept {
+                    name: n.name.clone(),
+                    busy: runners.values().any(|r| r.node.as_deref() == Some(&n.name)),
+                    idle_since: n.idle_since,
+                    bad_since: n.bad.as_ref().map(|b| b.since),
+                })
+                .collect();
+            let doomed =
+                wr::cloud::upkeep(&mut view, t, cloud.s.keepalive, cloud.s.auto_confirm_dead);
+            for (n, v) in nodes.iter_mut().zip(view) {
+                n.idle_since = v.idle_since;
             }
-        }
-        for (name, why) in doomed {
+            doomed
+        };
+        for (name, doom) in doomed {
+            let why = match doom {
+                wr::cloud::Doom::Idle(s) => format!("idle for {s} s"),
+                wr::cloud::Doom::Dead(s) => format!("bad for {:.1} min", s as f64 / 60.0),
+            };
             destroy_node(&sh, &cloud, &name, &why).await;
         }
         let due = {
@@ -692,7 +720,7 @@ async fn check_servers(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
                 log(&format!(
                     "WARNING: server {name} ({id}) is gone from the cloud; its jobs are lost"
                 ));
-                forget_node(sh, cloud, &name);
+                forget_node(sh, cloud, &name, false);
                 continue;
             }
             Ok(Ok(Some(i))) if i.status != "ACTIVE" => {
@@ -725,10 +753,15 @@ async fn check_servers(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
 
 /// Drops a server from the list and ends its runners' sessions (their jobs are then lost and
 /// retried by the usual policy).
-fn forget_node(sh: &Arc<Shared>, cloud: &Cloud, name: &str) -> Option<Node> {
+/// With `destroying`, it is counted as being destroyed in the same step, so no pass sees it
+/// neither listed nor counted.
+fn forget_node(sh: &Arc<Shared>, cloud: &Cloud, name: &str, destroying: bool) -> Option<Node> {
     let node = {
         let mut nodes = lock(&cloud.nodes);
         let i = nodes.iter().position(|n| n.name == name)?;
+        if destroying {
+            *lock(&cloud.destroying) += 1;
+        }
         nodes.remove(i)
     };
     sh.wake.notify_one();
@@ -742,9 +775,16 @@ pub(super) async fn destroy_node(
     name: &str,
     why: &str,
 ) -> bool {
-    let Some(node) = forget_node(sh, cloud, name) else {
+    let Some(node) = forget_node(sh, cloud, name, true) else {
         return false;
     };
+    let done = destroy_forgotten(cloud, node, why).await;
+    *lock(&cloud.destroying) -= 1;
+    sh.wake.notify_one();
+    done
+}
+
+async fn destroy_forgotten(cloud: &Arc<Cloud>, node: Node, why: &str) -> bool {
     log(&format!(
         "destroying server {} ({}): {why}",
         node.name, node.ip
