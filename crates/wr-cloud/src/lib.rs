@@ -1,7 +1,8 @@
 //! `wr-cloud`: wr's manager and the commands that talk to it. `manager start|stop|status` runs
 //! the daemon (pid, log and database under managerdir); `add`, `status`, `kill`, `remove` and
 //! `retry` queue and inspect jobs through its API; `conf` shows the merged configuration and
-//! where each value came from. The configuration is wr's (`~/.wr_config.yml` and friends,
+//! where each value came from; `cloud deploy|teardown|servers|plan` put the manager into a
+//! cloud (`deploy`, `manager::cloud`). The configuration is wr's (`~/.wr_config.yml` and friends,
 //! `WR_*`), read by `wr::config`.
 
 pub mod api;
@@ -30,8 +31,11 @@ use wr::job::{parse_duration, parse_memory, Defaults, State};
     long_about = "wr's job manager: queue shell commands with their needs (`add`), run them on this host as \
                   cores and memory allow (`manager start`), see where each stands (`status`), and act on them \
                   (`kill`, `remove`, `retry`). The queue lives in a database under managerdir, backed up to a \
-                  file or to S3 (managerdbbkfile). Configuration as wr reads it: ~/.wr_config.yml, the \
-                  deployment's and the working directory's files, WR_* variables (`conf` shows the result)."
+                  file or to S3 (managerdbbkfile). `cloud deploy` puts the manager on a head node in OpenStack \
+                  (or in sshd containers on this host's Docker engine), where it spawns servers for the queue and \
+                  runs the commands on them over ssh; `cloud teardown` removes it all. Configuration as wr reads \
+                  it: ~/.wr_config.yml, the deployment's and the working directory's files, WR_* variables (`conf` \
+                  shows the result)."
 )]
 pub struct Cli {
     /// The deployment: production or development (else WR_DEPLOYMENT, else production).
@@ -66,7 +70,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The cloud: what its scheduler would do (`plan`).
+    /// The cloud: deploy a manager into one, tear it down, its servers, what its scheduler would do.
     Cloud {
         #[command(subcommand)]
         action: CloudAction,
@@ -253,8 +257,8 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
     (
         "EXIT STATUS",
         "0\tdone; `manager status`: the manager runs\n\
-         1\t`manager status`: the manager does not run\n\
-         2\tan error: a malformed config file or input line (nothing of the batch is queued), an unreachable manager, a refused token",
+         1\t`manager status`: the manager does not run; `cloud teardown`: nothing of the deployment was found\n\
+         2\tan error: a malformed config file or input line (nothing of the batch is queued), an unreachable manager, a refused token; `cloud deploy`: bad input or a failed step (what a failed deploy made is removed again); `cloud teardown`: some resource could not be removed (listed)",
     ),
     (
         "CLOUD PLAN",
@@ -271,14 +275,20 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          <managerdir>_<deployment>/pid, log, db\tthe manager's pid, log and job database\n\
          <managerdir>_<deployment>/db_bk\tthe database backup (managerdbbkfile; may be s3://[profile@]bucket/path)\n\
          <managerdir>_<deployment>/client.token\tthe token clients present (0600)\n\
-         <managerdir>_<deployment>/ca.pem, cert.pem, key.pem\tthe manager's TLS CA, certificate and key (0600)",
+         <managerdir>_<deployment>/ca.pem, cert.pem, key.pem\tthe manager's TLS CA, certificate and key (0600)\n\
+         <managerdir>_<deployment>/cloud_resources.<provider>.<prefix>\ta deployment's cloud resources and head node (JSON, 0600); .key and .key.pub its ssh key; .fm.pid and .fw.pid its port forwards\n\
+         <managerdir>_<deployment>/log.<provider>.<prefix>\tthe head node's manager log, fetched by teardown or a failed deploy",
     ),
     (
         "ENVIRONMENT",
         "WR_<KEY>\tany configuration key (WR_MANAGERPORT, WR_MANAGERWEB, WR_MANAGERDIR, WR_MANAGERDBBKFILE, …); beats every file\n\
          WR_DEPLOYMENT\tproduction or development\n\
          WR_CONFIG_DIR\tone more directory of config files\n\
-         AWS_*\tcredentials, profile, region and endpoint of an s3:// backup, as the AWS CLI reads them",
+         AWS_*\tcredentials, profile, region and endpoint of an s3:// backup, as the AWS CLI reads them (deploy passes them to the head node)\n\
+         OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_REGION_NAME\tthe OpenStack provider's credentials (an rc file's); also OS_USERID, OS_PROJECT_ID/NAME, OS_TENANT_ID/NAME, OS_*DOMAIN_ID/NAME\n\
+         OS_POOL_NAME\tthe external network for floating IPs and the router (default public, or nova with OS_TENANT_ID)\n\
+         WR_DOCKER_CLOUD\tthe docker provider's flavors and quota (YAML: flavors [{name, vcpus, ram, disk}], quota {instances, cores, ram})\n\
+         DOCKER_HOST\tthe engine the docker provider uses",
     ),
     (
         "EXAMPLES",
@@ -288,7 +298,12 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          wr-cloud retry -i echoes\n\
          WR_MANAGERDBBKFILE=s3://bucket/wr/db wr-cloud manager start\n\
          wr-cloud conf --json\n\
-         wr-cloud cloud plan cloud.json",
+         wr-cloud cloud plan cloud.json\n\
+         . ~/project-openrc.sh && wr-cloud cloud deploy -o debian-12 -u debian -f '^m1\\.' --max_servers 20\n\
+         sh bin/wr-node-image.sh wr-node:1 && WR_DOCKER_CLOUD=cloud.yml wr-cloud cloud deploy -p docker -o wr-node -u wr -r 256\n\
+         wr-cloud cloud servers --all\n\
+         wr-cloud cloud servers --confirmdead --all\n\
+         wr-cloud cloud teardown -p docker",
     ),
 ];
 
