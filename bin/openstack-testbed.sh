@@ -412,7 +412,14 @@ until (. "$dir/admin-env" && "$venv/bin/openstack" resource provider list -f val
     [ $n -lt 120 ] || fail "nova-compute never reported to Placement"
     sleep 1; n=$((n + 1))
 done
-nm cell_v2 discover_hosts || fail "nova-manage cell_v2 discover_hosts failed"
+# The compute host may reach Placement before its row is in the cell's database: map it until
+# the mapping is there (a server scheduled before that fails with "not mapped to any cell").
+n=0
+until "$venv/bin/nova-manage" --config-file "$dir/etc/nova/nova.conf" cell_v2 list_hosts 2>>"$dir/log/nova-manage.log" | grep -q ptos-compute; do
+    [ $n -lt 60 ] || fail "nova-manage cell_v2 discover_hosts never mapped the compute host"
+    nm cell_v2 discover_hosts || fail "nova-manage cell_v2 discover_hosts failed"
+    sleep 1; n=$((n + 1))
+done
 
 say "seeding flavors, an image, the external network and the test project"
 os flavor create --vcpus 1 --ram 512 --disk 1 m1.tiny || fail "openstack flavor create failed"

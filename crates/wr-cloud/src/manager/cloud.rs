@@ -217,7 +217,9 @@ pub(super) async fn pass(
         kind: kind.clone(),
         flavor: None,
     }];
-    let mut names = vec![None];
+    // Where each of `servers` is: this host, a server by name, or (servers being destroyed,
+    // bad and roomless) nowhere.
+    let mut names: Vec<Option<Option<String>>> = vec![Some(None)];
     {
         // Locks in one order everywhere: runners, then nodes, then destroying.
         let runners = lock(&sh.runners);
@@ -236,7 +238,7 @@ pub(super) async fn pass(
                 kind: kind.clone(),
                 flavor: Some(n.flavor.clone()),
             });
-            names.push(Some(n.name.clone()));
+            names.push(Some(Some(n.name.clone())));
         }
         for i in 0..*lock(&cloud.destroying) {
             let mut s = Server::new(&format!("destroying-{i}"), 0.0, 0, 0);
@@ -280,8 +282,9 @@ pub(super) async fn pass(
         let req = groups[start.group].group.req;
         for _ in 0..start.runners {
             match &names[start.server] {
-                None => super::spawn_runner(sh, req)?,
-                Some(node) => start_remote_runner(sh, cloud, node, req)?,
+                Some(None) => super::spawn_runner(sh, req)?,
+                Some(Some(node)) => start_remote_runner(sh, cloud, node, req)?,
+                None => {}
             }
         }
     }
