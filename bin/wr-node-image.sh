@@ -47,6 +47,7 @@ chmod 600 root/etc/shadow
 printf 'root:x:0:\nnogroup:x:65534:\n' > root/etc/group
 cat > root/etc/ssh/sshd_config <<'EOF'
 # wr-cloud node: key login only, for root and the login user.
+HostKey /etc/ssh/ssh_host_ed25519_key
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -75,7 +76,8 @@ printf '%s\n' "$WR_AUTHORIZED_KEY" > "$home/.ssh/authorized_keys"
 chmod 700 "$home/.ssh"
 chmod 600 "$home/.ssh/authorized_keys"
 chown -R "$(id -u "$user"):$(id -g "$user")" "$home/.ssh"
-ssh-keygen -A >/dev/null
+# One ed25519 host key, made at boot (an RSA key would cost half a second of every boot).
+[ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
 # The head node gets the engine's socket (its cloud API): the login user may use it.
 if [ -S /var/run/docker.sock ] && [ "$user" != root ]; then
     gid=$(stat -c %g /var/run/docker.sock)

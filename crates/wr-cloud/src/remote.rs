@@ -55,7 +55,7 @@ impl Remote {
                         start.elapsed().as_secs_f64()
                     )
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     }

@@ -604,7 +604,9 @@ pub async fn wait_for_boot(remote: &Remote) -> Result<()> {
         if now() - start > 600.0 {
             anyhow::bail!("{} did not finish booting within 10 min", remote.host);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // A check is one session on the open connection: cheap enough to look four times a
+        // second (wr looks once a second, which is most of a container's boot).
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
