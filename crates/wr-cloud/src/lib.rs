@@ -194,6 +194,24 @@ pub struct AddArgs {
     /// Dependency groups whose jobs must all be complete first, comma separated.
     #[arg(short = 'd', long, value_delimiter = ',')]
     pub deps: Vec<String>,
+    /// Cloud deployments: the image of servers for these jobs (a name, or the start of a name or id).
+    #[arg(long = "cloud_os", value_name = "IMAGE")]
+    pub cloud_os: Option<String>,
+    /// Cloud deployments: the login name on that image.
+    #[arg(long = "cloud_username", value_name = "NAME")]
+    pub cloud_username: Option<String>,
+    /// Cloud deployments: memory that image needs at least (1G, 500M, or MB).
+    #[arg(long = "cloud_ram", value_name = "SIZE")]
+    pub cloud_ram: Option<String>,
+    /// Cloud deployments: the flavor (name or id) of servers for these jobs.
+    #[arg(long = "cloud_flavor", value_name = "FLAVOR")]
+    pub cloud_flavor: Option<String>,
+    /// Cloud deployments: a script new servers for these jobs run first (its contents are queued).
+    #[arg(long = "cloud_script", value_name = "FILE")]
+    pub cloud_script: Option<PathBuf>,
+    /// Cloud deployments: files copied to new servers for these jobs, after the deployment's: src[:dst],…
+    #[arg(long = "cloud_config_files", value_name = "LIST")]
+    pub cloud_config_files: Option<String>,
     /// Print the jobs that would be queued (JSON lines), and queue nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -265,7 +283,7 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
         "`cloud plan` reads one JSON object: flavors [{id, name, vcpus, ram (MB), disk (GB)}]; quota {instances, cores, ram: {max (0 or less: unlimited), used}}; \
          limits {max_servers (servers in all, those listed included; -1: no cap), max_spawns (spawns in flight; 0: no cap), os_ram (MB), flavor (a pattern names must match), \
          flavor_sets (\"s2;m2,m1\"), failed_flavors [names]}; servers [{name, flavor (its size) or cores, ram, disk; used_cores, used_ram, used_disk, bad, os, script, config_files, shared}]; \
-         groups [{cores (default 1), memory (MB), time (s), disk (GB), priority, count (ready + running), running, spawning (servers being made for it), cloud_os, cloud_script, cloud_config_files, cloud_flavor, cloud_shared}]. \
+         groups [{cores (default 1), memory (MB), time (s), disk (GB), priority, count (ready + running), running, spawning (servers being made for it), cloud_os, cloud_script, cloud_config_files, cloud_flavor, cloud_shared, cloud_ram (MB its image needs)}]. \
          It prints one JSON object: starts [{group (its index), server, runners}], spawns [{group, flavor, servers, per_server}], refused [{group, reason}] (waiting for quota, limits or spawns under way) and impossible [{group, reason}] (jobs that can never run: they are buried). \
          Unknown keys are errors.",
     ),
@@ -665,14 +683,43 @@ fn add(config: &Config, a: AddArgs) -> Result<ExitCode> {
         dep_grps: a.dep_grps,
         deps: a.deps,
         env: a.env,
+        cloud: wr::job::CloudOpts {
+            os: a.cloud_os.unwrap_or_default(),
+            username: a.cloud_username.unwrap_or_default(),
+            ram: match &a.cloud_ram {
+                None => 0,
+                Some(r) => parse_memory(r).ok_or_else(|| {
+                    anyhow!("--cloud_ram: expected 1G, 500M or a number of MB, got {r:?}")
+                })?,
+            },
+            flavor: a.cloud_flavor.unwrap_or_default(),
+            // A path here and in the lines; its contents are queued (below).
+            script: a
+                .cloud_script
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_files: a.cloud_config_files.unwrap_or_default(),
+        },
     };
     let source = a
         .file
         .as_ref()
         .map(|f| f.display().to_string())
         .unwrap_or_else(|| "stdin".into());
-    let specs = wr::job::parse_lines(&input, &defaults)
+    let mut specs = wr::job::parse_lines(&input, &defaults)
         .map_err(|e| anyhow!("{source}: {e}; nothing was queued"))?;
+    // cloud_script names a file here; the manager's servers get what it holds now.
+    let mut scripts: std::collections::HashMap<String, String> = Default::default();
+    for s in specs.iter_mut().filter(|s| !s.cloud.script.is_empty()) {
+        let path = std::mem::take(&mut s.cloud.script);
+        if !scripts.contains_key(&path) {
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!("cloud_script: reading {path} (of {source}); nothing was queued")
+            })?;
+            scripts.insert(path.clone(), text);
+        }
+        s.cloud.script = scripts[&path].clone();
+    }
     if a.dry_run {
         for s in &specs {
             print(s)?;

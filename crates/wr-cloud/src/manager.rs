@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use wr::backup::{Pacer, Target};
 use wr::config::{Config, Deployment};
-use wr::job::{JobSpec, State};
+use wr::job::{GroupKey, JobSpec, State};
 use wr::queue::{Outcome, Queue, Select};
 use wr::sched::{self, Req, Server};
 
@@ -88,6 +88,8 @@ pub fn log(msg: &str) {
 /// A runner this manager started.
 struct RunnerInfo {
     req: Req,
+    /// Its group's key (requirements and cloud options).
+    key: String,
     /// The server it runs on (None: this host).
     node: Option<String>,
 }
@@ -329,15 +331,11 @@ async fn finished(sh: &Arc<Shared>, f: Finished) -> Result<Response<Body>, Respo
     let known = runner.is_some_and(|r| lock(&sh.runners).contains_key(&r));
     let next = next
         .filter(|_| known)
-        .and_then(|n| Some((Req::parse_key(&n.group)?, n)));
+        .and_then(|n| Some((GroupKey::parse(&n.group)?.key(), n)));
     // A job reserved ahead waits for its runner's current one: granted only while the group
     // has more ready jobs than runners, so no runner that could start it now goes without.
-    let runners_in_group = next.as_ref().map_or(0, |(req, _)| {
-        let key = req.key();
-        lock(&sh.runners)
-            .values()
-            .filter(|r| r.req.key() == key)
-            .count() as u64
+    let runners_in_group = next.as_ref().map_or(0, |(key, _)| {
+        lock(&sh.runners).values().filter(|r| r.key == *key).count() as u64
     });
     let began = began.zip(
         report
@@ -359,14 +357,14 @@ async fn finished(sh: &Arc<Shared>, f: Finished) -> Result<Response<Body>, Respo
                 q.begin(*id, runner, t)?;
             }
             let job = match next {
-                Some((req, n)) if n.prefetch => {
-                    if q.ready_in(&req)? > runners_in_group {
-                        q.prefetch(&req, &n.runner, Some(n.pid as i64), t)?
+                Some((key, n)) if n.prefetch => {
+                    if q.ready_in(&key)? > runners_in_group {
+                        q.prefetch(&key, &n.runner, Some(n.pid as i64), t)?
                     } else {
                         None
                     }
                 }
-                Some((req, n)) => q.reserve(&req, &n.runner, Some(n.pid as i64), t)?,
+                Some((key, n)) => q.reserve(&key, &n.runner, Some(n.pid as i64), t)?,
                 None => None,
             };
             Ok((outcome, released, job))
@@ -501,10 +499,10 @@ async fn reserve(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Response<Body>> {
     let r: Reserve = body_json(req).await?;
-    let Some(group) = Req::parse_key(&r.group) else {
+    let Some(group) = GroupKey::parse(&r.group).map(|g| g.key()) else {
         return Err(error(
             StatusCode::BAD_REQUEST,
-            format!("group: not a requirements key: {:?}", r.group),
+            format!("group: not a group key: {:?}", r.group),
         ));
     };
     // A runner this manager did not start (one of a previous manager's) gets no more work.
@@ -516,7 +514,7 @@ async fn reserve(
         let notified = sh.work.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (runner, pid, t) = (r.runner.clone(), r.pid, now());
+        let (runner, pid, t, group) = (r.runner.clone(), r.pid, now(), group.clone());
         let job = sh
             .quick(move |q| q.reserve(&group, &runner, Some(pid as i64), t))
             .await
@@ -673,7 +671,7 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
             if r.node.is_none() {
                 localhost.allocate(&r.req, 1);
             }
-            *per_group.entry(r.req.key()).or_default() += 1;
+            *per_group.entry(r.key.clone()).or_default() += 1;
         }
     }
     for h in held {
@@ -733,7 +731,7 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
     let groups: Vec<sched::Group> = ready
         .iter()
         .map(|g| {
-            let running = per_group.get(&g.req.key()).copied().unwrap_or(0);
+            let running = per_group.get(&g.key).copied().unwrap_or(0);
             sched::Group {
                 req: g.req,
                 priority: g.priority,
@@ -746,13 +744,13 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
     let decided = sched::pass(&groups, &mut servers);
     for start in decided.starts {
         for _ in 0..start.runners {
-            spawn_runner(sh, groups[start.group].req)?;
+            spawn_runner(sh, &ready[start.group].key, groups[start.group].req)?;
         }
     }
     Ok(())
 }
 
-fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
+fn spawn_runner(sh: &Arc<Shared>, key: &str, req: Req) -> Result<()> {
     let id = format!("runner-{}", uuid::Uuid::new_v4().simple());
     let v = &sh.config.values;
     let mut cmd = tokio::process::Command::new(&sh.settings.exe);
@@ -768,7 +766,7 @@ fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
         .args(["--ca", &v.managercafile])
         .args(["--token-file", &v.managertokenfile])
         .args(["--runner-id", &id])
-        .args(["--group", &req.key()])
+        .args(["--group", key])
         .args([
             "--reserve-timeout",
             &sh.settings.reserve_timeout.to_string(),
@@ -783,7 +781,14 @@ fn spawn_runner(sh: &Arc<Shared>, req: Req) -> Result<()> {
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting a runner ({})", sh.settings.exe.display()))?;
-    lock(&sh.runners).insert(id.clone(), RunnerInfo { req, node: None });
+    lock(&sh.runners).insert(
+        id.clone(),
+        RunnerInfo {
+            req,
+            key: key.to_string(),
+            node: None,
+        },
+    );
     let sh = sh.clone();
     tokio::spawn(async move {
         let status = child.wait().await;

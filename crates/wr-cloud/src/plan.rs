@@ -116,6 +116,9 @@ struct GroupIn {
     cloud_flavor: String,
     #[serde(default)]
     cloud_shared: bool,
+    /// MB the group's image needs at least.
+    #[serde(default)]
+    cloud_ram: u64,
 }
 
 fn one() -> f64 {
@@ -205,6 +208,7 @@ pub fn run(file: &Path) -> Result<()> {
                 config_files: s.config_files.clone(),
                 flavor: String::new(),
                 shared: s.shared,
+                ram: 0,
             },
             flavor,
         });
@@ -225,6 +229,7 @@ pub fn run(file: &Path) -> Result<()> {
                 config_files: g.cloud_config_files.clone(),
                 flavor: g.cloud_flavor.clone(),
                 shared: g.cloud_shared,
+                ram: g.cloud_ram,
             },
             spawning: g.spawning,
         })

@@ -335,6 +335,54 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
         c.servers().is_empty() && c.containers().len() == 1
     });
 
+    // Jobs with cloud options get servers of their own kind: another script, a flavor asked
+    // for; an image that does not exist buries its jobs, naming the images there are.
+    let extra = c.dir.path().join("extra.sh");
+    std::fs::write(&extra, "#!/bin/sh\necho extra > /tmp/extra-ran\n").unwrap();
+    let opts = [
+        "-i",
+        "kinds",
+        "--cpus",
+        "1",
+        "-m",
+        "200M",
+        "--cloud_flavor",
+        "dt.big",
+        "--cloud_script",
+        extra.to_str().unwrap(),
+    ];
+    // Its script replaces the deployment's; the deployment's config files still come.
+    let cmd = "cat /tmp/extra-ran; test ! -e /tmp/script-ran && test -f ~/.cfg/settings && \
+               (cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)";
+    c.add(&format!("{cmd}\n"), &opts);
+    c.add(
+        "{\"cmd\":\"true\",\"cloud_os\":\"centos\",\"rep_grp\":\"nowhere\"}\n",
+        &[],
+    );
+    wait_for(
+        90,
+        "the kinds job complete and the centos job buried",
+        || {
+            let n = c.counts();
+            n["complete"] == 51 && n["buried"] == 1
+        },
+    );
+    let j = &json_lines(&c.ok(&["status", "-i", "kinds"]))[0];
+    let out = j["stdout"].as_str().unwrap();
+    assert!(out.starts_with("extra\n"), "{j}");
+    let bytes: u64 = out.lines().last().unwrap().trim().parse().unwrap();
+    assert_eq!(bytes / (1024 * 1024), BIG_MB, "{j}");
+    let j = &json_lines(&c.ok(&["status", "-i", "nowhere"]))[0];
+    let why = j["fail_reason"].as_str().unwrap();
+    assert!(
+        why.contains("cloud_os: no image") && why.contains(IMAGE),
+        "{why}"
+    );
+    c.ok(&["remove", "-i", "nowhere"]);
+    wait_for(30, "idle servers destroyed again", || {
+        c.servers().is_empty()
+    });
+
     // A worker killed mid-command: a warning, the job lost and run again elsewhere.
     c.add(
         "sleep 6; echo survived\n",
@@ -353,7 +401,7 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
         .output()
         .unwrap();
     assert!(st.status.success());
-    wait_for(90, "the survivor complete", || c.counts()["complete"] == 51);
+    wait_for(90, "the survivor complete", || c.counts()["complete"] == 52);
     // The dead server is listed as bad until confirmed dead.
     let bad = json_lines(&c.ok(&["cloud", "servers"]));
     assert_eq!(bad.len(), 1, "{bad:?}");

@@ -50,6 +50,8 @@ pub struct Kind {
     /// A flavor name or id the group asked for (cloud_flavor); empty: any.
     pub flavor: String,
     pub shared: bool,
+    /// MB its image needs at least (cloud_ram), beyond the deployment's `os_ram`; 0: none.
+    pub ram: u64,
 }
 
 impl Kind {
@@ -224,7 +226,7 @@ fn choose<'f>(
     req: &Req,
     kind: &Kind,
 ) -> Result<&'f Flavor, NoFit> {
-    let ram = req.ram.max(limits.os_ram);
+    let ram = req.ram.max(limits.os_ram).max(kind.ram);
     if !kind.flavor.is_empty() {
         let f = flavors
             .iter()
@@ -422,7 +424,7 @@ pub fn plan(
             }
         };
         let mut one = req;
-        one.ram = req.ram.max(limits.os_ram);
+        one.ram = req.ram.max(limits.os_ram).max(g.kind.ram);
         let per_server = server_of(&flavor.name, flavor).has_space_for(&one);
         let wanted = short.div_ceil(per_server.max(1)).saturating_sub(g.spawning);
         if wanted == 0 {

@@ -398,11 +398,10 @@ impl Provider for DockerCloud {
         let env = vec![
             format!(
                 "WR_USER={}",
-                if res.user.is_empty() {
-                    "root"
-                } else {
-                    &res.user
-                }
+                [spec.user.as_str(), res.user.as_str()]
+                    .into_iter()
+                    .find(|u| !u.is_empty())
+                    .unwrap_or("root")
             ),
             format!(
                 "WR_AUTHORIZED_KEY={}",

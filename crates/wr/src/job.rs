@@ -33,6 +33,84 @@ pub struct JobSpec {
     pub deps: Vec<String>,
     /// `KEY=VALUE` pairs added to the command's environment.
     pub env: Vec<String>,
+    /// Which cloud servers may run it (none: the deployment's own kind).
+    #[serde(default, skip_serializing_if = "CloudOpts::is_empty")]
+    pub cloud: CloudOpts,
+}
+
+/// A job's cloud options (wr's `cloud_*`): the servers a cloud scheduler runs it on, and what
+/// new servers for it are made of. The local scheduler ignores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudOpts {
+    /// The image (a name, or the start of a name or id).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub os: String,
+    /// The login name on that image.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// MB the image needs at least.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ram: u64,
+    /// A flavor name or id.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub flavor: String,
+    /// The contents of a script new servers run before they take work.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub script: String,
+    /// `src[:dst],…` copied to new servers, after the deployment's.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub config_files: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl CloudOpts {
+    pub fn is_empty(&self) -> bool {
+        *self == CloudOpts::default()
+    }
+}
+
+/// The scheduler group of a job: its requirements and its cloud options. Jobs of one group
+/// are interchangeable to the scheduler; a runner takes the jobs of one group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupKey {
+    pub req: crate::sched::Req,
+    pub cloud: CloudOpts,
+}
+
+impl GroupKey {
+    /// `RAM:minutes:cores:disk`, then `|` and the cloud options as JSON when there are any.
+    pub fn key(&self) -> String {
+        let req = self.req.key();
+        if self.cloud.is_empty() {
+            req
+        } else {
+            let json = serde_json::to_string(&self.cloud).expect("options serialize");
+            format!("{req}|{json}")
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<GroupKey> {
+        let (req, cloud) = match key.split_once('|') {
+            Some((req, json)) => (req, serde_json::from_str(json).ok()?),
+            None => (key, CloudOpts::default()),
+        };
+        Some(GroupKey {
+            req: crate::sched::Req::parse_key(req)?,
+            cloud,
+        })
+    }
+
+    /// The group of a job.
+    pub fn of(spec: &JobSpec) -> GroupKey {
+        GroupKey {
+            req: crate::sched::Req::for_scheduler(spec.memory, spec.time, spec.cpus, spec.disk),
+            cloud: spec.cloud.clone(),
+        }
+    }
 }
 
 /// A job's state, as wr names them.
@@ -104,6 +182,7 @@ pub struct Defaults {
     pub dep_grps: Vec<String>,
     pub deps: Vec<String>,
     pub env: Vec<String>,
+    pub cloud: CloudOpts,
 }
 
 impl Default for Defaults {
@@ -122,6 +201,7 @@ impl Default for Defaults {
             dep_grps: Vec::new(),
             deps: Vec::new(),
             env: Vec::new(),
+            cloud: CloudOpts::default(),
         }
     }
 }
@@ -188,6 +268,14 @@ struct LineOptions {
     dep_grps: Option<Vec<String>>,
     deps: Option<Vec<String>>,
     env: Option<Vec<String>>,
+    cloud_os: Option<String>,
+    cloud_username: Option<String>,
+    cloud_ram: Option<Size>,
+    cloud_flavor: Option<String>,
+    /// A script's path (`add` queues its contents).
+    cloud_script: Option<String>,
+    cloud_config_files: Option<String>,
+    cloud_shared: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +346,23 @@ pub fn parse_lines(input: &str, d: &Defaults) -> Result<Vec<JobSpec>, LineError>
         }
         let env = opts.env.unwrap_or_else(|| d.env.clone());
         env_ok(&env).map_err(err)?;
+        if opts.cloud_shared == Some(true) {
+            return Err(err(
+                "cloud_shared: a disk shared from the manager's host is not offered".into(),
+            ));
+        }
+        let cloud = CloudOpts {
+            os: opts.cloud_os.unwrap_or_else(|| d.cloud.os.clone()),
+            username: opts
+                .cloud_username
+                .unwrap_or_else(|| d.cloud.username.clone()),
+            ram: size(opts.cloud_ram, "cloud_ram", parse_memory, d.cloud.ram)?,
+            flavor: opts.cloud_flavor.unwrap_or_else(|| d.cloud.flavor.clone()),
+            script: opts.cloud_script.unwrap_or_else(|| d.cloud.script.clone()),
+            config_files: opts
+                .cloud_config_files
+                .unwrap_or_else(|| d.cloud.config_files.clone()),
+        };
         out.push(JobSpec {
             req_grp: opts
                 .req_grp
@@ -275,6 +380,7 @@ pub fn parse_lines(input: &str, d: &Defaults) -> Result<Vec<JobSpec>, LineError>
             dep_grps: opts.dep_grps.unwrap_or_else(|| d.dep_grps.clone()),
             deps: opts.deps.unwrap_or_else(|| d.deps.clone()),
             env,
+            cloud,
         });
     }
     Ok(out)
@@ -332,6 +438,37 @@ mod tests {
         assert_eq!((jobs[2].time, jobs[2].retries), (7200, 0));
         assert_eq!(jobs[2].env, vec!["A=1"]);
         assert_ne!(jobs[0].key(), jobs[2].key());
+    }
+
+    #[test]
+    fn cloud_options_make_their_own_group() {
+        let d = Defaults::default();
+        let input =
+            "a\nb\t{\"cloud_os\":\"ubuntu\",\"cloud_ram\":\"2G\",\"cloud_flavor\":\"m1.large\"}\n";
+        let jobs = parse_lines(input, &d).unwrap();
+        assert!(jobs[0].cloud.is_empty());
+        assert_eq!(
+            (
+                jobs[1].cloud.os.as_str(),
+                jobs[1].cloud.ram,
+                jobs[1].cloud.flavor.as_str()
+            ),
+            ("ubuntu", 2048, "m1.large")
+        );
+        let (a, b) = (GroupKey::of(&jobs[0]), GroupKey::of(&jobs[1]));
+        assert_eq!(a.key(), "1024:60:1:0");
+        assert_eq!(
+            b.key(),
+            r#"1024:60:1:0|{"os":"ubuntu","ram":2048,"flavor":"m1.large"}"#
+        );
+        assert_eq!(GroupKey::parse(&b.key()), Some(b.clone()));
+        assert_eq!(GroupKey::parse(&a.key()), Some(a));
+        assert_eq!(GroupKey::parse("1024:60:1:0|{not json"), None);
+        // A spec kept before cloud options existed still reads.
+        let old: JobSpec = serde_json::from_str(r#"{"cmd":"x","cwd":"/","cpus":1.0,"memory":1,"time":1,"disk":0,"retries":0,"priority":0,"rep_grp":"r","req_grp":"g","dep_grps":[],"deps":[],"env":[]}"#).unwrap();
+        assert!(old.cloud.is_empty());
+        let e = parse_lines("x\t{\"cloud_shared\":true}\n", &d).unwrap_err();
+        assert!(e.to_string().contains("cloud_shared"), "{e}");
     }
 
     #[test]

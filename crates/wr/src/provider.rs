@@ -56,6 +56,8 @@ pub struct SpawnSpec {
     pub disk: u64,
     /// A public address (the head node).
     pub external_ip: bool,
+    /// The login name (the docker provider makes it; OpenStack images come with theirs).
+    pub user: String,
     /// Run by the server at first boot.
     pub user_data: String,
     /// How long it may take to become ACTIVE.

@@ -18,7 +18,7 @@
 //! - A report from a runner that no longer holds the job (it was given up as lost and retried)
 //!   is ignored, so a job's result is the result of the run that owns it.
 
-use crate::job::{JobSpec, State};
+use crate::job::{CloudOpts, GroupKey, JobSpec, State};
 use crate::sched::Req;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -103,10 +103,13 @@ pub enum Outcome {
     Released,
 }
 
-/// A group of ready jobs with equal requirements.
+/// A group of ready jobs with equal requirements and cloud options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadyGroup {
+    /// The group's key (`GroupKey::key`): what runners reserve by.
+    pub key: String,
     pub req: Req,
+    pub cloud: CloudOpts,
     pub priority: u8,
     pub ready: u64,
 }
@@ -281,9 +284,9 @@ impl Queue {
             let mut dep = tx.prepare_cached("INSERT INTO deps (grp, job) VALUES (?1, ?2)")?;
             let mut dependents = Vec::new();
             for (s, json) in specs.iter().zip(&encoded) {
-                let req = Req::for_scheduler(s.memory, s.time, s.cpus, s.disk);
+                let group = GroupKey::of(s).key();
                 let state = if s.deps.is_empty() { State::Ready } else { State::Dependent };
-                let n = ins.execute(params![s.key(), json, s.rep_grp, req.key(), s.priority, state.name()])?;
+                let n = ins.execute(params![s.key(), json, s.rep_grp, group, s.priority, state.name()])?;
                 if n == 0 {
                     continue;
                 }
@@ -326,9 +329,11 @@ impl Queue {
         let mut out = Vec::new();
         for row in rows {
             let (key, priority, ready) = row.map_err(self.db())?;
-            if let Some(req) = Req::parse_key(&key) {
+            if let Some(g) = GroupKey::parse(&key) {
                 out.push(ReadyGroup {
-                    req,
+                    key,
+                    req: g.req,
+                    cloud: g.cloud,
                     priority,
                     ready,
                 });
@@ -337,27 +342,27 @@ impl Queue {
         Ok(out)
     }
 
-    /// Takes the next ready job of the group with requirements `req` for `runner`, to run now.
+    /// Takes the next ready job of the group `group` (its key) for `runner`, to run now.
     pub fn reserve(
         &mut self,
-        req: &Req,
+        group: &str,
         runner: &str,
         pid: Option<i64>,
         now: f64,
     ) -> Result<Option<Job>> {
-        self.take(req, runner, pid, now, false)
+        self.take(group, runner, pid, now, false)
     }
 
     /// Takes the next ready job for `runner` to run after its current one: it stays
     /// `reserved` (no attempt counted) until `begin`.
     pub fn prefetch(
         &mut self,
-        req: &Req,
+        group: &str,
         runner: &str,
         pid: Option<i64>,
         now: f64,
     ) -> Result<Option<Job>> {
-        self.take(req, runner, pid, now, true)
+        self.take(group, runner, pid, now, true)
     }
 
     /// A reserved job's runner started it. Returns whether it held it.
@@ -373,13 +378,12 @@ impl Queue {
 
     fn take(
         &mut self,
-        req: &Req,
+        key: &str,
         runner: &str,
         pid: Option<i64>,
         now: f64,
         hold_only: bool,
     ) -> Result<Option<Job>> {
-        let key = req.key();
         let id: Option<i64> = self.tx(|tx| {
             let id: Option<i64> = tx
                 .prepare_cached(
@@ -519,23 +523,23 @@ impl Queue {
         })
     }
 
-    /// Ready jobs of the group with requirements `req`.
-    pub fn ready_in(&self, req: &Req) -> Result<u64> {
+    /// Ready jobs of the group `group` (its key).
+    pub fn ready_in(&self, group: &str) -> Result<u64> {
         self.conn
             .prepare_cached(
                 "SELECT COALESCE(SUM(n), 0) FROM tally WHERE state = 'ready' AND req_key = ?1",
             )
-            .and_then(|mut s| s.query_row(params![req.key()], |r| r.get(0)))
+            .and_then(|mut s| s.query_row(params![group], |r| r.get(0)))
             .map_err(self.db())
     }
 
-    /// Buries the ready jobs of the group with requirements `req`, saying why (jobs no server
-    /// can ever take). Returns how many.
-    pub fn bury_ready(&mut self, req: &Req, reason: &str) -> Result<usize> {
+    /// Buries the ready jobs of the group `group` (its key), saying why (jobs no server can ever
+    /// take). Returns how many.
+    pub fn bury_ready(&mut self, group: &str, reason: &str) -> Result<usize> {
         self.tx(|tx| {
             tx.execute(
                 "UPDATE jobs SET state = 'buried', fail_reason = ?2 WHERE state = 'ready' AND req_key = ?1",
-                params![req.key(), reason],
+                params![group, reason],
             )
         })
     }
@@ -562,7 +566,7 @@ impl Queue {
                     pid: r.get(2)?,
                     touched: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
                     state: State::parse(&r.get::<_, String>(4)?).unwrap_or(State::Lost),
-                    req: Req::parse_key(&r.get::<_, String>(5)?),
+                    req: GroupKey::parse(&r.get::<_, String>(5)?).map(|g| g.req),
                     cmd_pid: r.get(6)?,
                 })
             })
@@ -847,7 +851,7 @@ mod tests {
         let g = q.ready_groups().unwrap();
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].ready, 2);
-        let j = q.reserve(&g[0].req, "r1", Some(10), 1.0).unwrap().unwrap();
+        let j = q.reserve(&g[0].key, "r1", Some(10), 1.0).unwrap().unwrap();
         assert_eq!(j.spec.cmd, "echo a");
         assert_eq!(
             q.report(&report(j.id, "r1", 0), 30.0).unwrap().0,
@@ -867,7 +871,12 @@ mod tests {
         ))
         .unwrap();
         let groups = q.ready_groups().unwrap();
-        let big = groups.iter().find(|g| g.req.ram > 100_000).unwrap().req;
+        let big = groups
+            .iter()
+            .find(|g| g.req.ram > 100_000)
+            .unwrap()
+            .key
+            .clone();
         assert_eq!(
             q.bury_ready(&big, "no flavor has 1 vCPUs and 921600 MB")
                 .unwrap(),
@@ -895,7 +904,7 @@ mod tests {
     fn failures_retry_after_a_delay_then_bury() {
         let (_d, mut q) = q();
         q.add(&specs("false\t{\"retries\":1}\n")).unwrap();
-        let req = q.ready_groups().unwrap()[0].req;
+        let req = q.ready_groups().unwrap()[0].key.clone();
         let j = q.reserve(&req, "r1", None, 0.0).unwrap().unwrap();
         assert_eq!(
             q.report(&report(j.id, "r1", 3), 30.0).unwrap().0,
@@ -926,7 +935,7 @@ mod tests {
     fn a_gone_runner_loses_its_job_to_a_retry() {
         let (_d, mut q) = q();
         q.add(&specs("sleep 9\n")).unwrap();
-        let req = q.ready_groups().unwrap()[0].req;
+        let req = q.ready_groups().unwrap()[0].key.clone();
         let j = q.reserve(&req, "r1", Some(5), 0.0).unwrap().unwrap();
         assert_eq!(q.held().unwrap().len(), 1);
         q.mark_lost(&[j.id]).unwrap();
@@ -946,7 +955,7 @@ mod tests {
     fn a_prefetched_job_counts_once_it_begins_and_goes_back_if_its_runner_goes() {
         let (_d, mut q) = q();
         q.add(&specs("a\nb\nc\n")).unwrap();
-        let req = q.ready_groups().unwrap()[0].req;
+        let req = q.ready_groups().unwrap()[0].key.clone();
         let a = q.reserve(&req, "r", None, 0.0).unwrap().unwrap();
         let b = q.prefetch(&req, "r", None, 0.0).unwrap().unwrap();
         assert_eq!((b.state, b.attempts), (State::Reserved, 0));
@@ -985,7 +994,7 @@ mod tests {
             "sleep 1\t{\"rep_grp\":\"k\"}\nsleep 2\t{\"rep_grp\":\"k\"}\n",
         ))
         .unwrap();
-        let req = q.ready_groups().unwrap()[0].req;
+        let req = q.ready_groups().unwrap()[0].key.clone();
         let j = q.reserve(&req, "r1", None, 0.0).unwrap().unwrap();
         let sel = Select {
             rep_grp: Some("k".into()),
@@ -1011,7 +1020,7 @@ mod tests {
         assert_eq!((c[&State::Ready], c[&State::Dependent]), (3, 1));
         for runner in ["r1", "r2"] {
             let g = q.ready_groups().unwrap();
-            let j = q.reserve(&g[0].req, runner, None, 0.0).unwrap().unwrap();
+            let j = q.reserve(&g[0].key, runner, None, 0.0).unwrap().unwrap();
             assert!(j.spec.cmd == "a" || j.spec.cmd == "b", "{}", j.spec.cmd);
             let released = q.report(&report(j.id, runner, 0), 30.0).unwrap().1;
             assert_eq!(
@@ -1031,7 +1040,7 @@ mod tests {
         let groups = q.ready_groups().unwrap();
         assert_eq!(groups.len(), 2);
         assert_eq!((groups[0].ready, groups[0].priority), (2, 3));
-        let j = q.reserve(&groups[0].req, "r", None, 0.0).unwrap().unwrap();
+        let j = q.reserve(&groups[0].key, "r", None, 0.0).unwrap().unwrap();
         assert_eq!(j.spec.cmd, "b", "priority first");
         q.report(&report(j.id, "r", 0), 1.0).unwrap();
         q.remove(&Select {

@@ -130,6 +130,7 @@ fn docker_provider_spawns_sshd_servers_within_its_quota() {
         image: image.clone(),
         disk: 0,
         external_ip,
+        user: "wr".into(),
         user_data: wr::provider::USER_DATA.into(),
         timeout: Duration::from_secs(60),
     };

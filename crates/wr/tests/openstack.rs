@@ -309,6 +309,7 @@ fn openstack_provider_against_real_services() {
         image: image.clone(),
         disk: 0,
         external_ip,
+        user: "wr".into(),
         user_data: wr::provider::USER_DATA.into(),
         timeout: Duration::from_secs(120),
     };

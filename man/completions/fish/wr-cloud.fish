@@ -95,6 +95,12 @@ complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -s c -l cwd -d 'D
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -s e -l env -d 'KEY=VALUE pairs for the commands\' environment, comma separated' -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l dep_grps -d 'Dependency groups the jobs belong to, comma separated' -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -s d -l deps -d 'Dependency groups whose jobs must all be complete first, comma separated' -r
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l cloud_os -d 'Cloud deployments: the image of servers for these jobs (a name, or the start of a name or id)' -r
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l cloud_username -d 'Cloud deployments: the login name on that image' -r
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l cloud_ram -d 'Cloud deployments: memory that image needs at least (1G, 500M, or MB)' -r
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l cloud_flavor -d 'Cloud deployments: the flavor (name or id) of servers for these jobs' -r
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l cloud_script -d 'Cloud deployments: a script new servers for these jobs run first (its contents are queued)' -r -F
+complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l cloud_config_files -d 'Cloud deployments: files copied to new servers for these jobs, after the deployment\'s: src[:dst],…' -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l deployment -d 'The deployment: production or development (else WR_DEPLOYMENT, else production)' -r
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -l dry-run -d 'Print the jobs that would be queued (JSON lines), and queue nothing'
 complete -c wr-cloud -n "__fish_wr_cloud_using_subcommand add" -s h -l help -d 'Print help'

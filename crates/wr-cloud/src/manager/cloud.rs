@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wr::cloud::{CloudGroup, CloudServer, Flavor, Kind, Limits, Quota};
+use wr::job::CloudOpts;
 use wr::provider::{Image, Provider, ProviderError, Resources, SpawnSpec, USER_DATA};
 use wr::queue::ReadyGroup;
 use wr::sched::{self, Req, Server};
@@ -37,6 +38,8 @@ pub struct CloudSettings {
     /// The login name on servers.
     pub user: String,
     pub image: Image,
+    /// The images there are, for jobs that ask for another (cloud_os).
+    pub images: Vec<Image>,
     pub flavors: Vec<Flavor>,
     pub limits: Limits,
     /// GB of disk servers get at least.
@@ -77,6 +80,8 @@ pub struct Node {
     pub name: String,
     pub ip: String,
     pub flavor: Flavor,
+    /// What it was made of: the jobs it may take.
+    pub kind: Kind,
     pub remote: Arc<Remote>,
     pub bad: Option<Bad>,
     pub idle_since: Option<f64>,
@@ -122,12 +127,69 @@ pub struct Cloud {
     destroying: Mutex<u64>,
 }
 
-/// The kind every job and server of this deployment has (jobs carry no cloud options yet).
-fn kind_of(s: &CloudSettings) -> Kind {
-    Kind {
-        os: s.image.name.clone(),
-        ..Kind::default()
+/// What servers of one kind are made of.
+struct Make {
+    image: Image,
+    user: String,
+    script: Option<String>,
+    config_files: Vec<(PathBuf, String)>,
+}
+
+/// The kind of servers a group's jobs need: the deployment's, with what the jobs' cloud
+/// options change (their config files come after the deployment's).
+fn kind_of(s: &CloudSettings, o: &CloudOpts) -> Kind {
+    let files = |list: &[(PathBuf, String)]| -> String {
+        list.iter()
+            .map(|(l, r)| format!("{}:{r}", l.display()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut config_files = files(&s.config_files);
+    if !o.config_files.is_empty() {
+        let extra = crate::deploy::config_files(&o.config_files);
+        config_files = [config_files, files(&extra)]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(",");
     }
+    Kind {
+        os: if o.os.is_empty() {
+            s.image.name.clone()
+        } else {
+            o.os.clone()
+        },
+        script: if o.script.is_empty() {
+            s.script.clone().unwrap_or_default()
+        } else {
+            o.script.clone()
+        },
+        config_files,
+        flavor: o.flavor.clone(),
+        shared: false,
+        ram: o.ram,
+    }
+}
+
+/// How to make a server for a group with these options; an image that does not exist is an
+/// error listing those that do.
+fn make_of(s: &CloudSettings, o: &CloudOpts) -> Result<Make, String> {
+    let image = if o.os.is_empty() {
+        s.image.clone()
+    } else {
+        wr::provider::pick_image(&s.images, &o.os)?.clone()
+    };
+    let kind = kind_of(s, o);
+    Ok(Make {
+        image,
+        user: if o.username.is_empty() {
+            s.user.clone()
+        } else {
+            o.username.clone()
+        },
+        script: Some(kind.script).filter(|x| !x.is_empty()),
+        config_files: crate::deploy::config_files(&kind.config_files),
+    })
 }
 
 impl Cloud {
@@ -211,7 +273,7 @@ pub(super) async fn pass(
     per_group: &HashMap<String, u64>,
     localhost: Server,
 ) -> Result<()> {
-    let kind = kind_of(&cloud.s);
+    let kind = kind_of(&cloud.s, &CloudOpts::default());
     let mut servers = vec![CloudServer {
         server: localhost,
         kind: kind.clone(),
@@ -235,7 +297,7 @@ pub(super) async fn pass(
             s.bad = n.bad.is_some();
             servers.push(CloudServer {
                 server: s,
-                kind: kind.clone(),
+                kind: n.kind.clone(),
                 flavor: Some(n.flavor.clone()),
             });
             names.push(Some(Some(n.name.clone())));
@@ -255,8 +317,7 @@ pub(super) async fn pass(
     let groups: Vec<CloudGroup> = ready
         .iter()
         .map(|g| {
-            let key = g.req.key();
-            let running = per_group.get(&key).copied().unwrap_or(0);
+            let running = per_group.get(&g.key).copied().unwrap_or(0);
             CloudGroup {
                 group: sched::Group {
                     req: g.req,
@@ -264,8 +325,8 @@ pub(super) async fn pass(
                     count: g.ready + running,
                     running,
                 },
-                kind: kind.clone(),
-                spawning: spawning.get(&key).copied().unwrap_or(0),
+                kind: kind_of(&cloud.s, &g.cloud),
+                spawning: spawning.get(&g.key).copied().unwrap_or(0),
             }
         })
         .collect();
@@ -279,11 +340,11 @@ pub(super) async fn pass(
     )
     .map_err(|e| anyhow!(e))?;
     for start in &plan.starts {
-        let req = groups[start.group].group.req;
+        let (req, key) = (groups[start.group].group.req, &ready[start.group].key);
         for _ in 0..start.runners {
             match &names[start.server] {
-                Some(None) => super::spawn_runner(sh, req)?,
-                Some(Some(node)) => start_remote_runner(sh, cloud, node, req)?,
+                Some(None) => super::spawn_runner(sh, key, req)?,
+                Some(Some(node)) => start_remote_runner(sh, cloud, node, key, req)?,
                 None => {}
             }
         }
@@ -294,8 +355,21 @@ pub(super) async fn pass(
     } else {
         &plan.spawns[..]
     };
+    let mut impossible: Vec<(usize, String)> = plan
+        .impossible
+        .iter()
+        .map(|r| (r.group, r.reason.clone()))
+        .collect();
     for sp in spawns {
-        let req = groups[sp.group].group.req;
+        let (req, g) = (groups[sp.group].group.req, &ready[sp.group]);
+        let make = match make_of(&cloud.s, &g.cloud) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                impossible.push((sp.group, format!("cloud_os: {e}")));
+                continue;
+            }
+        };
+        let kind = groups[sp.group].kind.clone();
         let flavor = cloud
             .s
             .flavors
@@ -306,27 +380,34 @@ pub(super) async fn pass(
         for _ in 0..sp.servers {
             {
                 let mut s = lock(&cloud.spawning);
-                *s.per_group.entry(req.key()).or_default() += 1;
+                *s.per_group.entry(g.key.clone()).or_default() += 1;
                 s.instances += 1;
                 s.cores += flavor.vcpus;
                 s.ram += flavor.ram;
             }
-            tokio::spawn(spawn_server(sh.clone(), cloud.clone(), req, flavor.clone()));
+            let order = Order {
+                key: g.key.clone(),
+                req,
+                flavor: flavor.clone(),
+                kind: kind.clone(),
+                make: make.clone(),
+            };
+            tokio::spawn(spawn_server(sh.clone(), cloud.clone(), order));
         }
     }
-    for imp in &plan.impossible {
-        let req = groups[imp.group].group.req;
-        let reason = format!("no server can take it: {}", imp.reason);
-        let why = reason.clone();
-        let n = sh.with_queue(move |q| q.bury_ready(&req, &why)).await?;
+    for (group, why) in impossible {
+        let key = ready[group].key.clone();
+        let reason = format!("no server can take it: {why}");
+        let (k, w) = (key.clone(), reason.clone());
+        let n = sh.with_queue(move |q| q.bury_ready(&k, &w)).await?;
         if n > 0 {
-            log(&format!("{n} jobs of group {} buried: {reason}", req.key()));
+            log(&format!("{n} jobs of group {key} buried: {reason}"));
             sh.changed();
         }
     }
     let mut said = lock(&cloud.said);
     for r in &plan.refused {
-        let key = groups[r.group].group.req.key();
+        let key = ready[r.group].key.clone();
         if said.get(&key) != Some(&r.reason) {
             log(&format!("group {key} waits: {}", r.reason));
             said.insert(key, r.reason.clone());
@@ -341,7 +422,13 @@ pub fn is_remote_runner(id: &str) -> bool {
 }
 
 /// Starts a runner on a server: a session running this program's runner there.
-fn start_remote_runner(sh: &Arc<Shared>, cloud: &Arc<Cloud>, node: &str, req: Req) -> Result<()> {
+fn start_remote_runner(
+    sh: &Arc<Shared>,
+    cloud: &Arc<Cloud>,
+    node: &str,
+    key: &str,
+    req: Req,
+) -> Result<()> {
     let remote = lock(&cloud.nodes)
         .iter()
         .find(|n| n.name == node)
@@ -361,7 +448,7 @@ fn start_remote_runner(sh: &Arc<Shared>, cloud: &Arc<Cloud>, node: &str, req: Re
         "--runner-id".into(),
         id.clone(),
         "--group".into(),
-        req.key(),
+        key.to_string(),
         "--reserve-timeout".into(),
         sh.settings.reserve_timeout.to_string(),
         "--touch-every".into(),
@@ -375,6 +462,7 @@ fn start_remote_runner(sh: &Arc<Shared>, cloud: &Arc<Cloud>, node: &str, req: Re
         id.clone(),
         RunnerInfo {
             req,
+            key: key.to_string(),
             node: Some(node.to_string()),
         },
     );
@@ -453,23 +541,31 @@ fn mark_bad(cloud: &Cloud, node: &str, reason: String, permanent: bool) {
 
 /// Spawns one server for the group `req` and makes it ready; gives it up when the group no
 /// longer needs it.
-async fn spawn_server(sh: Arc<Shared>, cloud: Arc<Cloud>, req: Req, flavor: Flavor) {
+/// One server to spawn: for which group, of which flavor and kind, made how.
+struct Order {
+    key: String,
+    req: Req,
+    flavor: Flavor,
+    kind: Kind,
+    make: Arc<Make>,
+}
+
+async fn spawn_server(sh: Arc<Shared>, cloud: Arc<Cloud>, o: Order) {
     let name = format!("{}-{}", cloud.s.res.prefix, uuid::Uuid::new_v4());
     log(&format!(
-        "spawning server {name} ({}) for group {}",
-        flavor.name,
-        req.key()
+        "spawning server {name} ({}, image {}) for group {}",
+        o.flavor.name, o.make.image.name, o.key
     ));
     let t = now();
-    let r = make_ready(&sh, &cloud, &name, req, &flavor).await;
+    let r = make_ready(&sh, &cloud, &name, &o).await;
     {
         let mut s = lock(&cloud.spawning);
-        if let Some(n) = s.per_group.get_mut(&req.key()) {
+        if let Some(n) = s.per_group.get_mut(&o.key) {
             *n = n.saturating_sub(1);
         }
         s.instances = s.instances.saturating_sub(1);
-        s.cores = s.cores.saturating_sub(flavor.vcpus);
-        s.ram = s.ram.saturating_sub(flavor.ram);
+        s.cores = s.cores.saturating_sub(o.flavor.vcpus);
+        s.ram = s.ram.saturating_sub(o.flavor.ram);
     }
     *lock(&cloud.quota) = None;
     {
@@ -489,7 +585,7 @@ async fn spawn_server(sh: Arc<Shared>, cloud: Arc<Cloud>, req: Req, flavor: Flav
                 "server {} ({}, {}) ready in {:.1} s",
                 node.name,
                 node.ip,
-                flavor.name,
+                o.flavor.name,
                 now() - t
             ));
             lock(&cloud.nodes).push(node);
@@ -497,7 +593,7 @@ async fn spawn_server(sh: Arc<Shared>, cloud: Arc<Cloud>, req: Req, flavor: Flav
         Err(e) => {
             let msg = format!("{e:#}");
             if msg.contains("No valid host") {
-                lock(&cloud.failed).insert(flavor.name.clone(), now());
+                lock(&cloud.failed).insert(o.flavor.name.clone(), now());
             }
             log(&format!("server {name} given up: {msg}"));
         }
@@ -509,8 +605,9 @@ async fn spawn_server(sh: Arc<Shared>, cloud: Arc<Cloud>, req: Req, flavor: Flav
 const NOT_NEEDED: &str = "server not needed";
 
 /// Whether the group still has ready jobs for a new server.
-async fn needed(sh: &Arc<Shared>, req: Req) -> bool {
-    sh.with_queue(move |q| q.ready_in(&req))
+async fn needed(sh: &Arc<Shared>, key: &str) -> bool {
+    let key = key.to_string();
+    sh.with_queue(move |q| q.ready_in(&key))
         .await
         .map_or(true, |n| n > 0)
 }
@@ -522,43 +619,50 @@ async fn destroy_instance(cloud: &Cloud, id: &str) -> Result<bool, ProviderError
         .map_err(|e| ProviderError::Other(e.to_string()))?
 }
 
-async fn make_ready(
-    sh: &Arc<Shared>,
-    cloud: &Arc<Cloud>,
-    name: &str,
-    req: Req,
-    flavor: &Flavor,
-) -> Result<Node> {
+async fn make_ready(sh: &Arc<Shared>, cloud: &Arc<Cloud>, name: &str, o: &Order) -> Result<Node> {
     let s = &cloud.s;
     let spec = SpawnSpec {
         name: name.to_string(),
-        flavor: flavor.clone(),
-        image: s.image.clone(),
-        disk: s.os_disk.max(req.disk),
+        flavor: o.flavor.clone(),
+        image: o.make.image.clone(),
+        disk: s.os_disk.max(o.req.disk),
         external_ip: false,
+        user: o.make.user.clone(),
         user_data: USER_DATA.to_string(),
         timeout: s.spawn_timeout,
     };
     let (p, res) = (s.provider.clone(), s.res.clone());
     let inst = tokio::task::spawn_blocking(move || p.spawn(&res, &spec)).await??;
     let ready = async {
-        if !needed(sh, req).await {
+        if !needed(sh, &o.key).await {
             anyhow::bail!(NOT_NEEDED);
         }
         let ip = inst
             .ip
             .clone()
             .ok_or_else(|| anyhow!("server {name} has no address"))?;
-        let remote = Remote::connect(&s.user, &ip, &s.key, Duration::from_secs(300)).await?;
-        prepare_server(cloud, &remote).await?;
-        if !needed(sh, req).await {
+        let remote = Remote::connect(&o.make.user, &ip, &s.key, Duration::from_secs(300)).await?;
+        wait_for_boot(&remote).await?;
+        copy_config_files(&remote, &o.make.config_files).await?;
+        if let Some(script) = &o.make.script {
+            run_script(&remote, script, "/tmp/.server_script").await?;
+        }
+        put_exe(&remote, &s.remote_exe).await?;
+        remote
+            .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
+            .await?;
+        remote
+            .copy(&s.token, &format!("{}/client.token", s.remote_dir), 0o600)
+            .await?;
+        if !needed(sh, &o.key).await {
             anyhow::bail!(NOT_NEEDED);
         }
         Ok(Node {
             id: inst.id.clone(),
             name: name.to_string(),
             ip,
-            flavor: flavor.clone(),
+            flavor: o.flavor.clone(),
+            kind: o.kind.clone(),
             remote: Arc::new(remote),
             bad: None,
             idle_since: Some(now()),
@@ -569,25 +673,6 @@ async fn make_ready(
         let _ = destroy_instance(cloud, &inst.id).await;
     }
     ready
-}
-
-/// Waits for the boot sentinel, then copies the config files, runs the script, and puts this
-/// program, the CA and the token on the server.
-pub async fn prepare_server(cloud: &Cloud, remote: &Remote) -> Result<()> {
-    let s = &cloud.s;
-    wait_for_boot(remote).await?;
-    copy_config_files(remote, &s.config_files).await?;
-    if let Some(script) = &s.script {
-        run_script(remote, script, "/tmp/.server_script").await?;
-    }
-    put_exe(remote, &s.remote_exe).await?;
-    remote
-        .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
-        .await?;
-    remote
-        .copy(&s.token, &format!("{}/client.token", s.remote_dir), 0o600)
-        .await?;
-    Ok(())
 }
 
 /// Waits (10 min at most) for the sentinel the user data touches at the end of boot, and
