@@ -466,6 +466,56 @@ pub fn app(
     })
 }
 
+/// The body a Marathon client sends for `definition` (PaaSTA's app definition): what
+/// marathon-python's app object writes. Keys are camelCase (`backoff_seconds` →
+/// `backoffSeconds`; the env's names are data and stay as they are), null values are left out
+/// (`cmd` when `args` is set), and a Docker container states Marathon's defaults
+/// `forcePullImage: false` and `privileged: false`. Keys sort as the client's `json.dumps`
+/// sorts them, which `pyjson::dumps(.., true)` reproduces.
+pub fn wire_body(definition: &Json) -> Json {
+    fn camel(key: &str) -> String {
+        let mut out = String::with_capacity(key.len());
+        let mut upper = false;
+        for c in key.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    fn convert(v: &Json, data: bool) -> Json {
+        match v {
+            Json::Object(m) => Json::Object(
+                m.iter()
+                    .filter(|(_, x)| !x.is_null())
+                    .map(|(k, x)| {
+                        let key = if data { k.clone() } else { camel(k) };
+                        // The env's values are data too: its keys are names, not fields.
+                        (key, convert(x, !data && k == "env"))
+                    })
+                    .collect(),
+            ),
+            Json::Array(a) => Json::Array(a.iter().map(|x| convert(x, false)).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut body = convert(definition, false);
+    if let Some(docker) = body
+        .get_mut("container")
+        .and_then(|c| c.get_mut("docker"))
+        .and_then(Json::as_object_mut)
+    {
+        docker.entry("forcePullImage").or_insert(json!(false));
+        docker.entry("privileged").or_insert(json!(false));
+    }
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,6 +569,13 @@ mod tests {
             app.id
         );
         assert!(id_file.contains(&format!("config_hash={}\n", app.config_hash)));
+        // What a Marathon client POSTs for it, byte for byte as its json.dumps sorts it.
+        let wire: Json =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected-wire.json")).unwrap())
+                .unwrap();
+        let body = wire_body(&app.definition);
+        assert_eq!(body, wire);
+        assert_eq!(pyjson::dumps(&body, true), pyjson::dumps(&wire, true));
         // Scaling does not change the id; a new force_bounce does.
         let mut more = app.definition.clone();
         more["instances"] = json!(7);
