@@ -12,6 +12,7 @@ pub mod bounce;
 pub mod docker;
 pub mod drain;
 pub mod lock;
+pub mod marathon;
 pub mod placement;
 pub mod sensu;
 pub mod snapshot;
@@ -54,11 +55,13 @@ pub fn select_with_apps(
 pub enum AnyBackend {
     Docker(docker::Docker),
     Swarm(swarm::Swarm),
+    Marathon(marathon::Marathon),
     Snapshot(snapshot::Snapshot),
 }
 
 /// Opens `--backend`'s choice for `cluster`: `docker` (this host's engine), `swarm` (the Docker
-/// Swarm whose manager DOCKER_HOST names) or `snapshot:FILE` (a saved state, read-only).
+/// Swarm whose manager DOCKER_HOST names), `marathon:URL[,URL…]` (long-running instances on
+/// Marathon) or `snapshot:FILE` (a saved state, read-only).
 pub async fn open(
     choice: &str,
     cluster: &str,
@@ -74,9 +77,18 @@ pub async fn open(
         Some(("snapshot", path)) => Ok(AnyBackend::Snapshot(snapshot::Snapshot::load(
             std::path::Path::new(path),
         )?)),
+        Some(("marathon", urls)) => Ok(AnyBackend::Marathon(
+            marathon::Marathon::connect(
+                urls,
+                engine_timeout.max(std::time::Duration::from_secs(5)),
+            )
+            .await?,
+        )),
         _ => Err(BackendError {
             backend: "unknown",
-            message: format!("--backend {choice:?}: expected docker, swarm or snapshot:FILE"),
+            message: format!(
+                "--backend {choice:?}: expected docker, swarm, marathon:URL[,URL…] or snapshot:FILE"
+            ),
         }),
     }
 }
@@ -87,6 +99,7 @@ impl AnyBackend {
         match self {
             AnyBackend::Docker(d) => Some(d.api_calls()),
             AnyBackend::Swarm(s) => Some(s.api_calls()),
+            AnyBackend::Marathon(m) => Some(m.api_calls()),
             AnyBackend::Snapshot(_) => None,
         }
     }
@@ -101,6 +114,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.name(),
             AnyBackend::Swarm(b) => b.name(),
+            AnyBackend::Marathon(b) => b.name(),
             AnyBackend::Snapshot(b) => b.name(),
         }
     }
@@ -109,6 +123,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.apps().await,
             AnyBackend::Swarm(b) => b.apps().await,
+            AnyBackend::Marathon(b) => b.apps().await,
             AnyBackend::Snapshot(b) => b.apps().await,
         }
     }
@@ -124,6 +139,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.reconcile(spec, app, count, now, dry_run).await,
             AnyBackend::Swarm(b) => b.reconcile(spec, app, count, now, dry_run).await,
+            AnyBackend::Marathon(b) => b.reconcile(spec, app, count, now, dry_run).await,
             AnyBackend::Snapshot(b) => b.reconcile(spec, app, count, now, dry_run).await,
         }
     }
@@ -132,6 +148,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.kill_task(app, task).await,
             AnyBackend::Swarm(b) => b.kill_task(app, task).await,
+            AnyBackend::Marathon(b) => b.kill_task(app, task).await,
             AnyBackend::Snapshot(b) => b.kill_task(app, task).await,
         }
     }
@@ -140,6 +157,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.delete_app(app).await,
             AnyBackend::Swarm(b) => b.delete_app(app).await,
+            AnyBackend::Marathon(b) => b.delete_app(app).await,
             AnyBackend::Snapshot(b) => b.delete_app(app).await,
         }
     }
@@ -148,6 +166,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.runs().await,
             AnyBackend::Swarm(b) => b.runs().await,
+            AnyBackend::Marathon(b) => b.runs().await,
             AnyBackend::Snapshot(b) => b.runs().await,
         }
     }
@@ -156,6 +175,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.launch_run(spec, record).await,
             AnyBackend::Swarm(b) => b.launch_run(spec, record).await,
+            AnyBackend::Marathon(b) => b.launch_run(spec, record).await,
             AnyBackend::Snapshot(b) => b.launch_run(spec, record).await,
         }
     }
@@ -164,6 +184,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.start_run(run).await,
             AnyBackend::Swarm(b) => b.start_run(run).await,
+            AnyBackend::Marathon(b) => b.start_run(run).await,
             AnyBackend::Snapshot(b) => b.start_run(run).await,
         }
     }
@@ -172,6 +193,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.kill_run(run).await,
             AnyBackend::Swarm(b) => b.kill_run(run).await,
+            AnyBackend::Marathon(b) => b.kill_run(run).await,
             AnyBackend::Snapshot(b) => b.kill_run(run).await,
         }
     }
@@ -180,6 +202,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.remove_run(run).await,
             AnyBackend::Swarm(b) => b.remove_run(run).await,
+            AnyBackend::Marathon(b) => b.remove_run(run).await,
             AnyBackend::Snapshot(b) => b.remove_run(run).await,
         }
     }
@@ -188,6 +211,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.wait_run(run).await,
             AnyBackend::Swarm(b) => b.wait_run(run).await,
+            AnyBackend::Marathon(b) => b.wait_run(run).await,
             AnyBackend::Snapshot(b) => b.wait_run(run).await,
         }
     }
@@ -196,6 +220,7 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.run_detail(run, tail).await,
             AnyBackend::Swarm(b) => b.run_detail(run, tail).await,
+            AnyBackend::Marathon(b) => b.run_detail(run, tail).await,
             AnyBackend::Snapshot(b) => b.run_detail(run, tail).await,
         }
     }

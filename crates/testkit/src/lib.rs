@@ -2,6 +2,8 @@
 //! binaries, the fixture tree, JSON-lines output, the Docker CLI, the busybox images the
 //! engine tests run, and the cleanup of a test cluster's containers. A dev-dependency only.
 
+pub mod marathon;
+
 pub mod disdat;
 
 use serde_json::Value;

@@ -1,0 +1,249 @@
+//! setup-service on the Marathon backend, against the project's test Marathon
+//! (testkit::marathon): the reference app goes out byte-identical to its expected wire body, a
+//! second run changes nothing, a scale-up is a PUT, a stop drains and kills with scale=true, a
+//! Marathon without a leader (503) is exit 2 with nothing half-applied, another URL is tried.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use testkit::marathon::FakeMarathon;
+
+fn reference() -> PathBuf {
+    testkit::fixtures().join("reference/marathon-app")
+}
+
+/// The reference's soa tree and system config, in a temp dir the test may change.
+struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("cp")
+            .arg("-r")
+            .arg(reference().join("soa"))
+            .arg(reference().join("etc_paasta"))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        Tree { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, backend: &str, extra: &[&str]) -> (Output, Vec<Value>) {
+        let out = Command::new(env!("CARGO_BIN_EXE_setup-service"))
+            .arg("-d")
+            .arg(self.path().join("soa"))
+            .args(["-c", "testcluster", "--backend", backend])
+            .args(extra)
+            .arg("order_api.canary_eu")
+            .env("PAASTA_SYSTEM_CONFIG_DIR", self.path().join("etc_paasta"))
+            .env("SETUP_SERVICE_LOCK_DIR", self.path().join("locks"))
+            .output()
+            .unwrap();
+        let lines = testkit::json_lines(&String::from_utf8_lossy(&out.stdout));
+        (out, lines)
+    }
+
+    /// A run that must succeed; its lines.
+    fn ok(&self, backend: &str, extra: &[&str]) -> Vec<Value> {
+        let (out, lines) = self.run(backend, extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines
+    }
+
+    /// Rewrites the instance's config.
+    fn config(&self, instances: u32, cpus: f64, bounce: &str) {
+        std::fs::write(
+            self.path().join("soa/order_api/marathon-testcluster.yaml"),
+            format!(
+                "canary_eu:\n  cpus: {cpus}\n  mem: 512.5\n  instances: {instances}\n  \
+                 args: [\"--port\", \"8888\", \"--region\", \"eu\"]\n  deploy_group: canary\n  \
+                 net: host\n  healthcheck_mode: tcp\n  bounce_method: {bounce}\n  drain_method: noop\n  \
+                 constraints:\n    - [region, LIKE, eu-west-1]\n    - [hostname, UNIQUE]\n"
+            ),
+        )
+        .unwrap();
+    }
+
+    fn desired_state(&self, state: &str) {
+        let p = self.path().join("soa/order_api/deployments.json");
+        let mut d: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        for c in d["v2"]["controls"].as_object_mut().unwrap().values_mut() {
+            c["desired_state"] = state.into();
+        }
+        std::fs::write(&p, d.to_string()).unwrap();
+    }
+}
+
+fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_reference_app_goes_out_byte_identical_then_scales_and_stops() {
+    let m = FakeMarathon::start(Some("ops:s3cret"));
+    let tree = Tree::new();
+    let url = format!("marathon:http://ops:s3cret@127.0.0.1:{}", m.port);
+
+    // First deploy: one POST whose body is the reference's wire body.
+    let lines = tree.ok(&url, &[]);
+    let posts: Vec<_> = m
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/v2/apps")
+        .collect();
+    assert_eq!(posts.len(), 1, "{lines:?}");
+    let wire: Value = serde_json::from_str(
+        &std::fs::read_to_string(reference().join("expected-wire.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        posts[0].body,
+        pyjson::dumps(&wire, true),
+        "the body on the wire"
+    );
+    let id = std::fs::read_to_string(reference().join("expected-id.txt")).unwrap();
+    let app_id = id
+        .lines()
+        .find_map(|l| l.strip_prefix("app_id="))
+        .unwrap()
+        .to_string();
+
+    // Once the tasks are up, a run changes nothing.
+    let instances = wire["instances"].as_u64().unwrap() as usize;
+    wait_for(10, "the tasks healthy", || {
+        let (_, lines) = tree.run(&url, &["--dry-run"]);
+        lines[0]["happy"] == instances
+    });
+    let before = m.requests().len();
+    let (out, lines) = tree.run(&url, &[]);
+    assert!(out.status.success());
+    assert_eq!(lines[0]["actions"], serde_json::json!([]), "{lines:?}");
+    let after: Vec<_> = m.requests()[before..].to_vec();
+    assert!(
+        after.iter().all(|r| r.method == "GET"),
+        "only looks: {after:?}"
+    );
+
+    // More instances: the same app, scaled up by a PUT (instances are not in the hash).
+    tree.config(3, 0.1, "brutal");
+    tree.ok(&url, &[]);
+    let put = m
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .expect("a PUT");
+    assert_eq!(put.path, format!("/v2/apps/{app_id}?force=true"));
+    assert_eq!(put.body, r#"{"instances": 3}"#);
+    wait_for(10, "three tasks healthy", || {
+        tree.run(&url, &["--dry-run"]).1[0]["happy"] == 3
+    });
+
+    // A crossover bounce to a new config: the new app is created, the old one's tasks are
+    // killed as the new ones turn healthy, then the old app is deleted.
+    tree.config(3, 0.2, "crossover");
+    let mut new_id = String::new();
+    wait_for(30, "the crossover bounce done", || {
+        let lines = tree.ok(&url, &[]);
+        new_id = lines[0]["app_id"].as_str().unwrap_or_default().to_string();
+        lines[0]["happy"] == 3 && m.app_body(&app_id).is_none()
+    });
+    assert_ne!(new_id, app_id);
+    let r = m.requests();
+    assert!(r
+        .iter()
+        .any(|x| x.method == "POST" && x.path == "/v2/apps" && x.body.contains(&new_id)));
+    assert!(r
+        .iter()
+        .any(|x| x.method == "DELETE" && x.path == format!("/v2/apps/{app_id}?force=true")));
+
+    // An unhealthy new version: its app is created, the healthy old one keeps every task.
+    let healthy_id = new_id.clone();
+    tree.config(3, 0.3, "crossover");
+    let (_, lines) = tree.run(&url, &["--dry-run"]);
+    let sick_id = lines[0]["app_id"].as_str().unwrap().to_string();
+    m.unhealthy(&sick_id);
+    for _ in 0..15 {
+        let (out, _) = tree.run(&url, &[]);
+        assert!(out.status.success());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(m.app_body(&sick_id).is_some(), "the new app was made");
+    assert!(
+        !m.requests().iter().any(|x| x.method == "POST"
+            && x.path.starts_with("/v2/tasks/delete")
+            && x.body.contains(&healthy_id)),
+        "no healthy old task killed"
+    );
+    let healthy = m.app_body(&healthy_id).is_some();
+    assert!(healthy, "the healthy old app stays");
+
+    // Stop: the tasks are killed with scale=true and the app is gone.
+    tree.desired_state("stop");
+    let (out, lines) = tree.run(&url, &[]);
+    assert!(
+        out.status.success(),
+        "{lines:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kills = m
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/v2/tasks/delete?scale=true"))
+        .count();
+    assert!(kills >= 1, "{:?}", m.requests());
+    wait_for(10, "the app stopped", || {
+        let (_, lines) = tree.run(&url, &[]);
+        m.app_body(&app_id).is_none_or(|_| lines[0]["happy"] == 0)
+    });
+}
+
+#[test]
+fn no_leader_is_exit_2_and_nothing_changes_and_another_url_is_tried() {
+    let m = FakeMarathon::start(None);
+    let tree = Tree::new();
+    m.fail_with(Some(503));
+    let url = format!("marathon:{}", m.url());
+    let (out, _) = tree.run(&url, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("503") && err.contains(&m.url()), "{err}");
+    assert!(
+        m.requests().iter().all(|r| r.method == "GET"),
+        "nothing half-applied"
+    );
+
+    // A second Marathon that answers is used when the first does not.
+    let good = FakeMarathon::start(None);
+    let both = format!("marathon:{},{}", m.url(), good.url());
+    let (out, _) = tree.run(&both, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(good.requests().iter().any(|r| r.method == "POST"));
+
+    // Bad credentials are named, not retried elsewhere.
+    let locked = FakeMarathon::start(Some("ops:s3cret"));
+    let wrong = format!("marathon:http://ops:nope@127.0.0.1:{}", locked.port);
+    let (out, _) = tree.run(&wrong, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("401"), "{err}");
+}
