@@ -78,16 +78,28 @@ pub async fn open(
             std::path::Path::new(path),
         )?)),
         Some(("marathon", urls)) => Ok(AnyBackend::Marathon(
-            marathon::Marathon::connect(
-                urls,
-                engine_timeout.max(std::time::Duration::from_secs(5)),
-            )
-            .await?,
+            marathon::Marathon::connect(urls, engine_timeout.max(std::time::Duration::from_secs(5)))
+                .await?,
         )),
+        None if choice == "marathon" => {
+            let dir = soa::system::default_dir();
+            let system = soa::SystemConfig::load(&dir).map_err(|e| BackendError {
+                backend: "marathon",
+                message: e.to_string(),
+            })?;
+            let urls = marathon::endpoints_of_system(&system)?;
+            Ok(AnyBackend::Marathon(
+                marathon::Marathon::connect(
+                    &urls,
+                    engine_timeout.max(std::time::Duration::from_secs(5)),
+                )
+                .await?,
+            ))
+        }
         _ => Err(BackendError {
             backend: "unknown",
             message: format!(
-                "--backend {choice:?}: expected docker, swarm, marathon:URL[,URL…] or snapshot:FILE"
+                "--backend {choice:?}: expected docker, swarm, marathon[:URL[,URL…]] or snapshot:FILE"
             ),
         }),
     }

@@ -11,8 +11,10 @@
 //! - `kill_task`: `POST /v2/tasks/delete?scale=true&force=true` (killed and the app shrunk).
 //! - `delete_app`: `DELETE /v2/apps/{id}?force=true`.
 //!
-//! Credentials: `user:password@` in a URL (basic auth). Several URLs are tried in turn: a
-//! connection that fails, or a 503 (no leader), moves on to the next. Scheduled jobs do not run
+//! Where: `marathon:URL[,URL…]` with credentials as `user:password@` in a URL (basic auth), or
+//! `marathon` alone, which reads the system config: `marathon_servers` (a list of `{url, user,
+//! password}`, `url` a string or a list) or PaaSTA's older `marathon_config` (one such object).
+//! Several URLs are tried in turn: a connection that fails, or a 503 (no leader), moves on. Scheduled jobs do not run
 //! on Marathon (PaaSTA runs them on Chronos): this backend has none, and refuses to start one.
 
 use crate::backend::{
@@ -70,6 +72,43 @@ fn endpoint(url: &str) -> Result<Endpoint> {
         base: format!("{scheme}://{host}"),
         auth,
     })
+}
+
+/// The endpoints the system config names (`marathon_servers`, else `marathon_config`).
+pub fn endpoints_of_system(system: &soa::SystemConfig) -> Result<String> {
+    let entries: Vec<&Value> = match (system.get("marathon_servers"), system.get("marathon_config")) {
+        (Some(Value::Array(list)), _) => list.iter().collect(),
+        (Some(one @ Value::Object(_)), _) | (None, Some(one @ Value::Object(_))) => vec![one],
+        _ => {
+            return Err(err(format!(
+                "--backend marathon: the system config in {} has no marathon_servers (or marathon_config) with the servers' url, user and password; or give --backend marathon:URL",
+                system.dir.display()
+            )))
+        }
+    };
+    let mut urls = Vec::new();
+    for e in entries {
+        let list: Vec<&str> = match &e["url"] {
+            Value::String(u) => vec![u.as_str()],
+            Value::Array(us) => us.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if list.is_empty() {
+            return Err(err(format!(
+                "the system config in {}: marathon_servers: an entry without url: {e}",
+                system.dir.display()
+            )));
+        }
+        let cred = match (e["user"].as_str(), e["password"].as_str()) {
+            (Some(u), Some(p)) => format!("{u}:{p}@"),
+            _ => String::new(),
+        };
+        for u in list {
+            let (scheme, rest) = u.split_once("://").unwrap_or(("http", u));
+            urls.push(format!("{scheme}://{cred}{rest}"));
+        }
+    }
+    Ok(urls.join(","))
 }
 
 /// (service, instance, git sha, config hash) of a PaaSTA app id.
@@ -344,6 +383,32 @@ impl Backend for Marathon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_from_the_system_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("marathon.json"),
+            r#"{"marathon_servers": [{"url": ["http://m1:8080", "http://m2:8080"], "user": "ops", "password": "pw"}]}"#,
+        )
+        .unwrap();
+        let sys = soa::SystemConfig::load(dir.path()).unwrap();
+        assert_eq!(
+            endpoints_of_system(&sys).unwrap(),
+            "http://ops:pw@m1:8080,http://ops:pw@m2:8080"
+        );
+        std::fs::write(
+            dir.path().join("marathon.json"),
+            r#"{"marathon_config": {"url": "http://m3:8080"}}"#,
+        )
+        .unwrap();
+        let sys = soa::SystemConfig::load(dir.path()).unwrap();
+        assert_eq!(endpoints_of_system(&sys).unwrap(), "http://m3:8080");
+        std::fs::remove_file(dir.path().join("marathon.json")).unwrap();
+        let sys = soa::SystemConfig::load(dir.path()).unwrap();
+        let e = endpoints_of_system(&sys).unwrap_err().message;
+        assert!(e.contains("marathon_servers"), "{e}");
+    }
 
     #[test]
     fn endpoints_and_ids() {

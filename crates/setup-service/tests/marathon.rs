@@ -239,6 +239,22 @@ fn no_leader_is_exit_2_and_nothing_changes_and_another_url_is_tried() {
     );
     assert!(good.requests().iter().any(|r| r.method == "POST"));
 
+    // `--backend marathon` alone: the servers and credentials of the system config.
+    let from_config = FakeMarathon::start(Some("ops:s3cret"));
+    std::fs::write(
+        tree.path().join("etc_paasta/marathon.json"),
+        format!(
+            r#"{{"marathon_servers": [{{"url": ["{}"], "user": "ops", "password": "s3cret"}}]}}"#,
+            from_config.url()
+        ),
+    )
+    .unwrap();
+    tree.ok("marathon", &[]);
+    assert!(from_config
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == "/v2/apps"));
+
     // Bad credentials are named, not retried elsewhere.
     let locked = FakeMarathon::start(Some("ops:s3cret"));
     let wrong = format!("marathon:http://ops:nope@127.0.0.1:{}", locked.port);

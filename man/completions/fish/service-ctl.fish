@@ -26,7 +26,7 @@ end
 
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_needs_command" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_needs_command" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system config\'s marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
@@ -43,7 +43,7 @@ complete -c service-ctl -n "__fish_service_ctl_needs_command" -f -a "status" -d 
 complete -c service-ctl -n "__fish_service_ctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system config\'s marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
@@ -52,7 +52,7 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -l dry-ru
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand start" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system config\'s marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
@@ -61,7 +61,7 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -l dry-run
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system config\'s marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
@@ -70,7 +70,7 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -l dry-
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system config\'s marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
@@ -79,7 +79,7 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start"
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-start" -s h -l help -d 'Print help'
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system config\'s marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
@@ -89,7 +89,7 @@ complete -c service-ctl -n "__fish_service_ctl_using_subcommand emergency-stop" 
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l runs -d 'How many of the latest runs and reruns to show (scheduled jobs)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -s c -l cluster -d 'The cluster (default: the system config\'s `cluster`)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -s y -l soa-dir -d 'The soa-configs root' -r -F
-complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
+complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l backend -d 'Where the cluster runs: docker (this host\'s engine), swarm (the Docker Swarm whose manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon; http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system config\'s marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run only)' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l engine-timeout -d 'Seconds to wait for the Docker engine (or swarm manager) to answer' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l git-timeout -d 'Seconds to wait for a remote git repository' -r
 complete -c service-ctl -n "__fish_service_ctl_using_subcommand status" -l lock-dir -d 'Where setup-service\'s per-instance lock files live' -r -F
