@@ -1,7 +1,9 @@
 //! setup-service on the Marathon backend, against the project's test Marathon
 //! (testkit::marathon): the reference app goes out byte-identical to its expected wire body, a
-//! second run changes nothing, a scale-up is a PUT, a stop drains and kills with scale=true, a
-//! Marathon without a leader (503) is exit 2 with nothing half-applied, another URL is tried.
+//! second run changes nothing, a scale-up is a PUT, check-replication counts the tasks, a
+//! crossover bounce, an unhealthy new version, a stop that kills with scale=true; a Marathon
+//! without a leader (503) is exit 2 with nothing half-applied, another URL is tried, the system
+//! config's servers are used, bad credentials are named.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -153,6 +155,29 @@ fn the_reference_app_goes_out_byte_identical_then_scales_and_stops() {
     wait_for(10, "three tasks healthy", || {
         tree.run(&url, &["--dry-run"]).1[0]["happy"] == 3
     });
+
+    // check-replication reads the same apps: three of three available.
+    let out = testkit::bin("check-replication")
+        .arg("-d")
+        .arg(tree.path().join("soa"))
+        .args(["-c", "testcluster", "--backend", &url, "--dry-run"])
+        .arg("order_api.canary_eu")
+        .env("PAASTA_SYSTEM_CONFIG_DIR", tree.path().join("etc_paasta"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = testkit::json_lines(&text);
+    assert_eq!(events.len(), 1, "{text}");
+    assert_eq!(events[0]["status"], 0, "{text}");
+    assert!(events[0]["output"]
+        .as_str()
+        .unwrap()
+        .contains("has 3 out of 3 expected instances available"));
 
     // A crossover bounce to a new config: the new app is created, the old one's tasks are
     // killed as the new ones turn healthy, then the old app is deleted.
