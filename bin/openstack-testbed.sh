@@ -6,7 +6,7 @@
 # 127.0.0.1. Nothing of the machine's own services is used or changed.
 #
 #   keystone 127.0.0.1:15000/v3   glance :19292   placement :18778   nova :18774/v2.1
-#   neutron :19696   mariadb :13306 (DIR/mysql/mysqld.sock)   rabbitmq :35672
+#   neutron :19696   mariadb :13306 (DIR/mysql/mysqld.sock)   rabbitmq :16672
 #
 # Seeded: service users, the catalog, flavors m1.tiny (1 vCPU, 512 MB, 1 GB), m1.small (2, 2048,
 # 10), m1.medium (4, 8192, 20) and m1.giant (2048 vCPUs: "No valid host"), an image
@@ -28,8 +28,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 venv=${OPENSTACK_VENV:-$HOME/.cache/paasta-toolkit/openstack-nova34}
 pw=ptos-secret
 db_port=13306
-amqp_port=35672
-epmd_port=34369
+# Below the kernel's ephemeral range (32768 and up): a port in it can be taken by any outgoing
+# connection, even by the readiness poll itself (a loopback connect to a port nobody listens on
+# can connect to itself), and RabbitMQ then cannot listen.
+amqp_port=16672
+epmd_port=14369
 
 stop_pid_file() {
     f=$1
