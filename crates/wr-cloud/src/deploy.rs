@@ -98,25 +98,22 @@ fn write_resources(path: &Path, res: &Resources) -> Result<()> {
     tls::write_private(path, &text, 0o600)
 }
 
-/// `~/x` under `home`.
-fn expand_home(p: &str, home: &str) -> String {
-    match p.strip_prefix("~/") {
-        Some(rest) => format!("{home}/{rest}"),
-        None => p.to_string(),
-    }
+/// A local path, `~` being this user's home (left as it is when HOME is not set).
+fn local_path(p: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    wr::config::expand_home(p, home.as_deref()).unwrap_or_else(|_| PathBuf::from(p))
 }
 
 /// The comma list `src[:dst]` as (local file, remote path): a `~/` in src is the local home,
 /// in dst the login's home on the server (paths there are relative to it).
 pub fn config_files(list: &str) -> Vec<(PathBuf, String)> {
-    let home = std::env::var("HOME").unwrap_or_default();
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|item| {
             let (src, dst) = item.split_once(':').unwrap_or((item, item));
             let remote = dst.strip_prefix("~/").unwrap_or(dst).to_string();
-            (PathBuf::from(expand_home(src, &home)), remote)
+            (local_path(src), remote)
         })
         .collect()
 }
@@ -125,11 +122,10 @@ fn read_script(path: &str, flag: &str) -> Result<Option<String>> {
     if path.is_empty() {
         return Ok(None);
     }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let p = expand_home(path, &home);
+    let p = local_path(path);
     std::fs::read_to_string(&p)
         .map(Some)
-        .with_context(|| format!("{flag}: reading {p}"))
+        .with_context(|| format!("{flag}: reading {}", p.display()))
 }
 
 /// The cloud flags `manager start` takes (wr's), defaulting to the configuration.
@@ -860,13 +856,15 @@ async fn bootstrap(
     let t = Instant::now();
     let remote = Remote::connect(&p.user, ip, &p.files.key, Duration::from_secs(300)).await?;
     if made {
-        say(&format!("head node {ip}: waiting for boot"));
-        manager::cloud::wait_for_boot(&remote).await?;
-        manager::cloud::copy_config_files(&remote, &p.config_files).await?;
-        if let Some(script) = &p.script {
-            say("head node: running --script");
-            manager::cloud::run_script(&remote, script, "/tmp/.server_script").await?;
-        }
+        say(&format!(
+            "head node {ip}: waiting for boot, then config files{}",
+            if p.script.is_some() {
+                " and --script"
+            } else {
+                ""
+            }
+        ));
+        manager::cloud::boot_server(&remote, &p.config_files, p.script.as_deref()).await?;
     }
     timings.ssh_ready = t.elapsed().as_secs_f64();
     let t = Instant::now();

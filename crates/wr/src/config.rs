@@ -354,7 +354,8 @@ fn read_file(path: &Path) -> Result<Option<(FileValues, Vec<String>)>, ConfigErr
     Ok(Some((values, unknown)))
 }
 
-fn expand_home(p: &str, home: Option<&Path>) -> Result<PathBuf, ConfigError> {
+/// `~` or `~/x` under `home`; other paths as they are.
+pub fn expand_home(p: &str, home: Option<&Path>) -> Result<PathBuf, ConfigError> {
     match p.strip_prefix("~") {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             let home = home.ok_or(ConfigError::NoHome)?;

@@ -135,24 +135,21 @@ struct Make {
     config_files: Vec<(PathBuf, String)>,
 }
 
+/// The config files servers for these options get: the deployment's, then the jobs'.
+fn config_files_of(s: &CloudSettings, o: &CloudOpts) -> Vec<(PathBuf, String)> {
+    let mut files = s.config_files.clone();
+    files.extend(crate::deploy::config_files(&o.config_files));
+    files
+}
+
 /// The kind of servers a group's jobs need: the deployment's, with what the jobs' cloud
-/// options change (their config files come after the deployment's).
+/// options change.
 fn kind_of(s: &CloudSettings, o: &CloudOpts) -> Kind {
-    let files = |list: &[(PathBuf, String)]| -> String {
-        list.iter()
-            .map(|(l, r)| format!("{}:{r}", l.display()))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let mut config_files = files(&s.config_files);
-    if !o.config_files.is_empty() {
-        let extra = crate::deploy::config_files(&o.config_files);
-        config_files = [config_files, files(&extra)]
-            .into_iter()
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(",");
-    }
+    let config_files = config_files_of(s, o)
+        .iter()
+        .map(|(l, r)| format!("{}:{r}", l.display()))
+        .collect::<Vec<_>>()
+        .join(",");
     Kind {
         os: if o.os.is_empty() {
             s.image.name.clone()
@@ -171,15 +168,14 @@ fn kind_of(s: &CloudSettings, o: &CloudOpts) -> Kind {
     }
 }
 
-/// How to make a server for a group with these options; an image that does not exist is an
-/// error listing those that do.
-fn make_of(s: &CloudSettings, o: &CloudOpts) -> Result<Make, String> {
+/// How to make a server of `kind` for a group with these options; an image that does not
+/// exist is an error listing those that do.
+fn make_of(s: &CloudSettings, o: &CloudOpts, kind: &Kind) -> Result<Make, String> {
     let image = if o.os.is_empty() {
         s.image.clone()
     } else {
         wr::provider::pick_image(&s.images, &o.os)?.clone()
     };
-    let kind = kind_of(s, o);
     Ok(Make {
         image,
         user: if o.username.is_empty() {
@@ -187,8 +183,8 @@ fn make_of(s: &CloudSettings, o: &CloudOpts) -> Result<Make, String> {
         } else {
             o.username.clone()
         },
-        script: Some(kind.script).filter(|x| !x.is_empty()),
-        config_files: crate::deploy::config_files(&kind.config_files),
+        script: Some(kind.script.clone()).filter(|x| !x.is_empty()),
+        config_files: config_files_of(s, o),
     })
 }
 
@@ -362,14 +358,14 @@ pub(super) async fn pass(
         .collect();
     for sp in spawns {
         let (req, g) = (groups[sp.group].group.req, &ready[sp.group]);
-        let make = match make_of(&cloud.s, &g.cloud) {
+        let kind = &groups[sp.group].kind;
+        let make = match make_of(&cloud.s, &g.cloud, kind) {
             Ok(m) => Arc::new(m),
             Err(e) => {
                 impossible.push((sp.group, format!("cloud_os: {e}")));
                 continue;
             }
         };
-        let kind = groups[sp.group].kind.clone();
         let flavor = cloud
             .s
             .flavors
@@ -642,11 +638,7 @@ async fn make_ready(sh: &Arc<Shared>, cloud: &Arc<Cloud>, name: &str, o: &Order)
             .clone()
             .ok_or_else(|| anyhow!("server {name} has no address"))?;
         let remote = Remote::connect(&o.make.user, &ip, &s.key, Duration::from_secs(300)).await?;
-        wait_for_boot(&remote).await?;
-        copy_config_files(&remote, &o.make.config_files).await?;
-        if let Some(script) = &o.make.script {
-            run_script(&remote, script, "/tmp/.server_script").await?;
-        }
+        boot_server(&remote, &o.make.config_files, o.make.script.as_deref()).await?;
         put_exe(&remote, &s.remote_exe).await?;
         remote
             .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
@@ -675,9 +667,24 @@ async fn make_ready(sh: &Arc<Shared>, cloud: &Arc<Cloud>, name: &str, o: &Order)
     ready
 }
 
+/// wr's "wait until ready" for a new server: the end of boot, the config files, the
+/// post-creation script.
+pub async fn boot_server(
+    remote: &Remote,
+    config_files: &[(PathBuf, String)],
+    script: Option<&str>,
+) -> Result<()> {
+    wait_for_boot(remote).await?;
+    copy_config_files(remote, config_files).await?;
+    if let Some(script) = script {
+        run_script(remote, script, "/tmp/.server_script").await?;
+    }
+    Ok(())
+}
+
 /// Waits (10 min at most) for the sentinel the user data touches at the end of boot, and
 /// removes it.
-pub async fn wait_for_boot(remote: &Remote) -> Result<()> {
+async fn wait_for_boot(remote: &Remote) -> Result<()> {
     let start = now();
     loop {
         if remote.run("test -e /tmp/.wr_cloud_sentinel").await.is_ok() {
@@ -696,7 +703,7 @@ pub async fn wait_for_boot(remote: &Remote) -> Result<()> {
 }
 
 /// Copies config files that exist (0600, their mtimes kept); missing ones are skipped.
-pub async fn copy_config_files(remote: &Remote, files: &[(PathBuf, String)]) -> Result<()> {
+async fn copy_config_files(remote: &Remote, files: &[(PathBuf, String)]) -> Result<()> {
     for (local, dst) in files {
         if local.exists() {
             remote.copy(local, dst, 0o600).await?;
@@ -706,7 +713,7 @@ pub async fn copy_config_files(remote: &Remote, files: &[(PathBuf, String)]) -> 
 }
 
 /// Runs a script on the server (15 min at most); its stderr is in the error.
-pub async fn run_script(remote: &Remote, script: &str, path: &str) -> Result<()> {
+async fn run_script(remote: &Remote, script: &str, path: &str) -> Result<()> {
     remote.write(path, script.as_bytes(), 0o700, None).await?;
     let cmd = format!("{} && rm -f {}", quote(path), quote(path));
     tokio::time::timeout(Duration::from_secs(900), remote.run(&cmd))
