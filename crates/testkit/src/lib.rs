@@ -57,6 +57,65 @@ pub fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 on stdout")
 }
 
+/// Runs `cmd` with `input` on its stdin; its whole output.
+pub fn output_with_input(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("the command starts");
+    child
+        .stdin
+        .take()
+        .expect("a stdin")
+        .write_all(input.as_bytes())
+        .expect("the input is written");
+    child.wait_with_output().expect("the command ends")
+}
+
+/// An ed25519 key pair made by ssh-keygen at `dir/key` (no passphrase): the private key's
+/// path and the public key.
+pub fn ssh_keypair(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("key");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(st.success(), "ssh-keygen failed");
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("the public key");
+    (key, public)
+}
+
+/// The wr-cloud node image (sshd, for the docker provider) `bin/wr-node-image.sh` builds,
+/// under the test tag every wr-cloud test uses; kept when it is there.
+pub const WR_NODE_IMAGE: &str = "paasta-test/wr-node:1";
+
+pub fn wr_node_image() {
+    let st = Command::new("sh")
+        .arg(top().join("bin/wr-node-image.sh"))
+        .arg(WR_NODE_IMAGE)
+        .status()
+        .expect("sh runs");
+    assert!(st.success(), "bin/wr-node-image.sh failed");
+}
+
+/// `cmd` on `user@host` over ssh with `key`, host keys not checked (test servers are new
+/// each time), failing fast instead of asking anything.
+pub fn ssh(key: &Path, user: &str, host: &str, cmd: &str) -> Output {
+    Command::new("ssh")
+        .arg("-i")
+        .arg(key)
+        .args(["-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes"])
+        .args(["-o", "ConnectTimeout=5"])
+        .arg(format!("{user}@{host}"))
+        .arg(cmd)
+        .output()
+        .expect("ssh runs")
+}
+
 /// Exit status (-1 when killed by a signal), stdout and stderr.
 pub fn outcome(out: &Output) -> (i32, String, String) {
     (

@@ -6,18 +6,14 @@
 //! one at a time (two cores).
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use testkit::{bin, free_port, json_lines, ok};
 
-const IMAGE: &str = "paasta-test/wr-node:1";
+const IMAGE: &str = testkit::WR_NODE_IMAGE;
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn top() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A deployment on the docker provider, in a home of its own; torn down (forced) when dropped.
 struct Cloud {
@@ -30,12 +26,7 @@ struct Cloud {
 impl Cloud {
     /// `net` is the third octet of its 10.213.N.0/24 network.
     fn new(name: &str, net: u8, cloud_yml: &str) -> Cloud {
-        let st = Command::new("sh")
-            .arg(top().join("bin/wr-node-image.sh"))
-            .arg(IMAGE)
-            .status()
-            .unwrap();
-        assert!(st.success(), "bin/wr-node-image.sh failed");
+        testkit::wr_node_image();
         let dir = tempfile::tempdir().unwrap();
         for d in ["home", "work"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
@@ -139,19 +130,8 @@ impl Cloud {
     }
 
     fn add(&self, lines: &str, args: &[&str]) -> Value {
-        use std::io::Write;
         let mut c = self.cmd(&[&["add"], args].concat());
-        c.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(lines.as_bytes())
-            .unwrap();
-        serde_json::from_str(&ok(child.wait_with_output().unwrap())).unwrap()
+        serde_json::from_str(&ok(testkit::output_with_input(&mut c, lines))).unwrap()
     }
 
     fn counts(&self) -> Value {
@@ -194,20 +174,7 @@ impl Cloud {
         let key = self
             .managerdir()
             .join(format!("cloud_resources.docker.{}.key", self.prefix()));
-        let out = Command::new("ssh")
-            .arg("-i")
-            .arg(key)
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes"])
-            .arg(format!("wr@{head_ip}"))
-            .arg("cat .wr_production/log")
-            .output()
-            .unwrap();
+        let out = testkit::ssh(&key, "wr", head_ip, "cat .wr_production/log");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }

@@ -76,19 +76,8 @@ impl Wr {
     }
 
     fn add(&self, lines: &str, args: &[&str]) -> Value {
-        use std::io::Write;
         let mut c = self.cmd(&[&["add"], args].concat());
-        c.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(lines.as_bytes())
-            .unwrap();
-        serde_json::from_str(&ok(child.wait_with_output().unwrap())).unwrap()
+        serde_json::from_str(&ok(testkit::output_with_input(&mut c, lines))).unwrap()
     }
 
     fn start(&self, extra: &[&str]) -> Value {

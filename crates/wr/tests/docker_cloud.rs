@@ -1,17 +1,13 @@
 //! The docker provider on this machine's engine: servers are sshd containers from the image
 //! bin/wr-node-image.sh builds, reached over ssh with the deployment's key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use wr::docker_cloud::{DockerCloud, DockerCloudConfig};
 use wr::provider::{pick_image, NetworkPlan, Provider, ProviderError, Resources, SpawnSpec};
 
-const IMAGE: &str = "paasta-test/wr-node:1";
-
-fn top() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+const IMAGE: &str = testkit::WR_NODE_IMAGE;
 
 /// Tears the deployment down when dropped, pass or fail.
 struct Cleanup<'a>(&'a DockerCloud, &'a str);
@@ -23,27 +19,7 @@ impl Drop for Cleanup<'_> {
 }
 
 fn ssh(key: &Path, user: &str, ip: &str, cmd: &str) -> (bool, String) {
-    let out = Command::new("ssh")
-        .arg("-i")
-        .arg(key)
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ConnectTimeout=5",
-        ])
-        .arg(format!("{user}@{ip}"))
-        .arg(cmd)
-        .output()
-        .expect("ssh");
+    let out = testkit::ssh(key, user, ip, cmd);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
@@ -65,12 +41,7 @@ fn ssh_when_up(key: &Path, user: &str, ip: &str, cmd: &str) -> String {
 
 #[test]
 fn docker_provider_spawns_sshd_servers_within_its_quota() {
-    let st = Command::new("sh")
-        .arg(top().join("bin/wr-node-image.sh"))
-        .arg(IMAGE)
-        .status()
-        .unwrap();
-    assert!(st.success(), "bin/wr-node-image.sh failed");
+    testkit::wr_node_image();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("docker-cloud.yml");
     std::fs::write(
@@ -85,14 +56,7 @@ fn docker_provider_spawns_sshd_servers_within_its_quota() {
     let cloud = DockerCloud::new(DockerCloudConfig::read(&file).unwrap()).unwrap();
     let prefix = "wr-dev-paasta-test-dc";
     let _cleanup = Cleanup(&cloud, prefix);
-    let key = work.path().join("key");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let (key, public) = testkit::ssh_keypair(work.path());
 
     let flavors = cloud.flavors().unwrap();
     let flavor = |n: &str| flavors.iter().find(|f| f.name == n).unwrap().clone();

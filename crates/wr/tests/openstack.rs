@@ -4,15 +4,11 @@
 //! up in that directory is used and left running (for working on the provider).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use wr::openstack::{Credentials, OpenStack};
 use wr::provider::{pick_image, NetworkPlan, Provider, ProviderError, Resources, SpawnSpec};
-
-fn top() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The testbed, stopped (and its directory removed) when dropped.
 struct Testbed {
@@ -28,11 +24,11 @@ impl Testbed {
                 ours: false,
             };
         }
-        let dir = top().join("target/openstack-testbed");
+        let dir = testkit::top().join("target/openstack-testbed");
         let tb = Testbed { dir, ours: true };
         let t = Instant::now();
         let status = Command::new("sh")
-            .arg(top().join("bin/openstack-testbed.sh"))
+            .arg(testkit::top().join("bin/openstack-testbed.sh"))
             .arg("up")
             .arg(&tb.dir)
             .status()
@@ -82,22 +78,11 @@ impl Drop for Testbed {
             return;
         }
         let _ = Command::new("sh")
-            .arg(top().join("bin/openstack-testbed.sh"))
+            .arg(testkit::top().join("bin/openstack-testbed.sh"))
             .arg("down")
             .arg(&self.dir)
             .status();
     }
-}
-
-fn public_key(dir: &Path) -> String {
-    let key = dir.join("key");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
-    std::fs::read_to_string(key.with_extension("pub")).unwrap()
 }
 
 /// Every resource named by the prefix, as the admin sees them (one line per kind).
@@ -167,7 +152,7 @@ fn openstack_provider_against_real_services() {
     let cloud = OpenStack::new(creds);
     let prefix = "wr-dev-ptk-test";
     let work = tempfile::tempdir().unwrap();
-    let key = public_key(work.path());
+    let (_, key) = testkit::ssh_keypair(work.path());
     assert!(leftovers(&tb, prefix).is_empty());
 
     // Auth and the catalog: flavors from Nova, images from Glance.
