@@ -279,6 +279,17 @@ pub struct Whitelist {
     pub values: Vec<String>,
 }
 
+/// Where a task may be placed: the keys every Mesos instance has (PaaSTA's deploy constraints).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placement {
+    /// `constraints` when set: they replace the computed ones.
+    pub constraints: Option<Vec<Vec<String>>>,
+    pub extra_constraints: Vec<Vec<String>>,
+    pub deploy_blacklist: Vec<Vec<String>>,
+    pub deploy_whitelist: Option<Whitelist>,
+    pub pool: String,
+}
+
 /// The keys of a long-running (marathon-type) instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LongRunning {
@@ -299,12 +310,6 @@ pub struct LongRunning {
     /// The namespace's `discover` attribute (GROUP_BY constraint), default `region`.
     pub discover: String,
     pub healthcheck: Option<HealthCheck>,
-    /// `constraints` when set: they replace the computed ones.
-    pub constraints: Option<Vec<Vec<String>>>,
-    pub extra_constraints: Vec<Vec<String>>,
-    pub deploy_blacklist: Vec<Vec<String>>,
-    pub deploy_whitelist: Option<Whitelist>,
-    pub pool: String,
     pub backoff_factor: f64,
     pub max_launch_delay_seconds: f64,
     pub accepted_resource_roles: Option<Vec<String>>,

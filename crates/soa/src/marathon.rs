@@ -11,7 +11,7 @@
 //! config there is no GROUP_BY constraint.
 
 use crate::error::Problem;
-use crate::instance::{HealthCheck, HealthcheckMode, LongRunning, Net};
+use crate::instance::{HealthCheck, HealthcheckMode, LongRunning, Net, Placement};
 use crate::service::{Cmd, Volume};
 use crate::{pyjson, InstanceConfig, SystemConfig};
 use md5::{Digest, Md5};
@@ -225,12 +225,41 @@ fn healthcheck_json(h: &HealthCheck) -> Json {
 /// Marathon constraints (§3): the instance's `constraints` when set; otherwise extra_constraints,
 /// GROUP_BY the discover attribute over the hosts deploys may reach, the blacklist (UNLIKE), the
 /// whitelist (LIKE), the pool, and hostname UNIQUE for small instances.
-pub fn constraints(long: &LongRunning, system: &SystemConfig, desired: u64) -> Vec<Vec<String>> {
-    if let Some(c) = &long.constraints {
+pub fn constraints(
+    config: &InstanceConfig,
+    long: &LongRunning,
+    system: &SystemConfig,
+    desired: u64,
+) -> Vec<Vec<String>> {
+    let mut out = placement_constraints(&config.placement, system, Some(&long.discover));
+    if config.placement.constraints.is_some() {
+        return out;
+    }
+    let unique_size = system
+        .get("auto_hostname_unique_size")
+        .and_then(Json::as_i64)
+        .unwrap_or(-1);
+    // The desired count: a stopped instance (0) of any size is small enough.
+    if (desired as i64) <= unique_size {
+        out.push(vec!["hostname".into(), "UNIQUE".into()]);
+    }
+    out
+}
+
+/// The constraints every Mesos task of the instance gets (a Chronos job's are these): its
+/// `constraints` when set; otherwise extra_constraints, with `discover` the GROUP_BY constraint
+/// over the hosts deploys may reach, the instance's and the system's blacklist (UNLIKE), the
+/// whitelist (LIKE) and the pool.
+pub fn placement_constraints(
+    p: &Placement,
+    system: &SystemConfig,
+    discover: Option<&str>,
+) -> Vec<Vec<String>> {
+    if let Some(c) = &p.constraints {
         return c.clone();
     }
-    let mut out = long.extra_constraints.clone();
-    let mut blacklist = long.deploy_blacklist.clone();
+    let mut out = p.extra_constraints.clone();
+    let mut blacklist = p.deploy_blacklist.clone();
     if let Some(sys) = system.get("deploy_blacklist").and_then(Json::as_array) {
         blacklist.extend(sys.iter().filter_map(Json::as_array).map(|p| {
             p.iter()
@@ -239,18 +268,17 @@ pub fn constraints(long: &LongRunning, system: &SystemConfig, desired: u64) -> V
                 .collect()
         }));
     }
-    let discover = &long.discover;
-    if let Some(slaves) = system
+    let slaves = system
         .get("expected_slave_attributes")
-        .and_then(Json::as_array)
-    {
+        .and_then(Json::as_array);
+    if let (Some(discover), Some(slaves)) = (discover, slaves) {
         let mut seen: Vec<&str> = Vec::new();
         for slave in slaves {
             let attr = |k: &str| slave.get(k).and_then(Json::as_str);
             let blacklisted = blacklist
                 .iter()
                 .any(|b| b.len() == 2 && attr(&b[0]) == Some(b[1].as_str()));
-            let allowed = long.deploy_whitelist.as_ref().is_none_or(|w| {
+            let allowed = p.deploy_whitelist.as_ref().is_none_or(|w| {
                 attr(&w.attribute).is_some_and(|v| w.values.iter().any(|x| x == v))
             });
             if let (false, true, Some(value)) = (blacklisted, allowed, attr(discover)) {
@@ -260,7 +288,7 @@ pub fn constraints(long: &LongRunning, system: &SystemConfig, desired: u64) -> V
             }
         }
         out.push(vec![
-            discover.clone(),
+            discover.to_string(),
             "GROUP_BY".into(),
             seen.len().to_string(),
         ]);
@@ -271,18 +299,10 @@ pub fn constraints(long: &LongRunning, system: &SystemConfig, desired: u64) -> V
             .filter(|b| b.len() == 2)
             .map(|b| vec![b[0].clone(), "UNLIKE".into(), b[1].clone()]),
     );
-    if let Some(w) = &long.deploy_whitelist {
+    if let Some(w) = &p.deploy_whitelist {
         out.push(vec![w.attribute.clone(), "LIKE".into(), w.values.join("|")]);
     }
-    out.push(vec!["pool".into(), "LIKE".into(), long.pool.clone()]);
-    let unique_size = system
-        .get("auto_hostname_unique_size")
-        .and_then(Json::as_i64)
-        .unwrap_or(-1);
-    // The desired count: a stopped instance (0) of any size is small enough.
-    if (desired as i64) <= unique_size {
-        out.push(vec!["hostname".into(), "UNIQUE".into()]);
-    }
+    out.push(vec!["pool".into(), "LIKE".into(), p.pool.clone()]);
     out
 }
 
@@ -422,7 +442,7 @@ pub fn app(
     app.insert("disk".into(), json!(config.disk));
     app.insert(
         "constraints".into(),
-        json!(constraints(long, system, desired)),
+        json!(constraints(config, long, system, desired)),
     );
     app.insert("instances".into(), json!(desired));
     app.insert(
@@ -602,7 +622,7 @@ mod tests {
         let system = SystemConfig::load(&system_dir).unwrap();
         let service = Service::load(&dir.path().join("soa"), "svc").unwrap();
         let config = service.instance_config(&service.files[0], "main").unwrap();
-        let got = constraints(config.long_running().unwrap(), &system, 1);
+        let got = constraints(&config, config.long_running().unwrap(), &system, 1);
         let want: Vec<Vec<String>> = serde_json::from_str(r#"[["region","GROUP_BY","2"],["region","LIKE","uswest1|uswest2"],["pool","LIKE","default"],["hostname","UNIQUE"]]"#).unwrap();
         assert_eq!(got, want);
         // A blacklisted region leaves fewer groups, and UNLIKE follows GROUP_BY.
@@ -618,7 +638,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            constraints(config.long_running().unwrap(), &system, 3),
+            constraints(&config, config.long_running().unwrap(), &system, 3),
             want
         );
     }

@@ -6,7 +6,7 @@ use crate::docker_args::DockerOptions;
 use crate::error::{Error, Problem, Result};
 use crate::instance::{
     BounceMethod, DrainConfig, HealthCheck, HealthcheckMode, KeyError, KindConfig, LongRunning,
-    Net, Scheduled, Whitelist, DEFAULT_CONTAINER_PORT,
+    Net, Placement, Scheduled, Whitelist, DEFAULT_CONTAINER_PORT,
 };
 use crate::schema::{self, InstanceType, INSTANCE_KEYS};
 use crate::timevars::Syntax;
@@ -501,6 +501,7 @@ pub struct InstanceConfig {
     /// The team to page: the instance's `monitoring.team`, else monitoring.yaml's.
     pub team: Option<String>,
     pub time_variable_syntax: Option<Syntax>,
+    pub placement: Placement,
     pub kind_config: KindConfig,
 }
 
@@ -685,6 +686,23 @@ impl InstanceConfig {
             monitoring,
             team,
             time_variable_syntax,
+            placement: Placement {
+                constraints: merged.get("constraints").map(|v| str_pairs(Some(v))),
+                extra_constraints: str_pairs(get("extra_constraints")),
+                deploy_blacklist: str_pairs(get("deploy_blacklist")),
+                deploy_whitelist: get("deploy_whitelist")
+                    .and_then(Value::as_sequence)
+                    .and_then(|w| {
+                        Some(Whitelist {
+                            attribute: w.first()?.as_str()?.to_string(),
+                            values: str_list(w.get(1)?),
+                        })
+                    }),
+                pool: get("pool")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    .to_string(),
+            },
             kind_config,
         })
     }
@@ -820,14 +838,6 @@ fn long_running(
         .and_then(|j| j.as_object().cloned())
         .unwrap_or_default();
     let drain = DrainConfig::parse(drain_name, &params)?;
-    let deploy_whitelist = get("deploy_whitelist")
-        .and_then(Value::as_sequence)
-        .and_then(|w| {
-            Some(Whitelist {
-                attribute: w.first()?.as_str()?.to_string(),
-                values: str_list(w.get(1)?),
-            })
-        });
     Ok(LongRunning {
         instances: get("instances").and_then(Value::as_u64).unwrap_or(1),
         host_port: get("host_port")
@@ -842,14 +852,6 @@ fn long_running(
             .unwrap_or("region")
             .to_string(),
         healthcheck,
-        constraints: merged.get("constraints").map(|v| str_pairs(Some(v))),
-        extra_constraints: str_pairs(get("extra_constraints")),
-        deploy_blacklist: str_pairs(get("deploy_blacklist")),
-        deploy_whitelist,
-        pool: get("pool")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_string(),
         backoff_factor: num("backoff_factor", 2.0),
         max_launch_delay_seconds: num("max_launch_delay_seconds", 300.0),
         accepted_resource_roles: get("accepted_resource_roles").map(str_list),
