@@ -207,6 +207,29 @@ pub enum Action {
     ReleaseHold {
         job: String,
     },
+    /// A Chronos job created or replaced (its description is the config hash).
+    PutJob {
+        job: String,
+        endpoint: String,
+        description: String,
+    },
+    /// A Chronos job removed.
+    DeleteJob {
+        job: String,
+    },
+    /// A Chronos job run now.
+    RunJob {
+        job: String,
+    },
+    /// A Chronos job's tasks in flight killed.
+    KillJob {
+        job: String,
+    },
+    /// A Chronos job disabled (its description kept, so setup-service leaves it so until the
+    /// job's config or deploy changes).
+    DisableJob {
+        job: String,
+    },
 }
 
 /// A job run to launch (or a record to write).

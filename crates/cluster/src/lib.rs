@@ -9,11 +9,13 @@
 
 pub mod backend;
 pub mod bounce;
+pub mod chronos;
 pub mod docker;
 pub mod drain;
 pub mod lock;
 pub mod marathon;
 pub mod placement;
+pub mod rest;
 pub mod sensu;
 pub mod snapshot;
 pub mod spec;

@@ -21,20 +21,14 @@ use crate::backend::{
     Action, App, AppSpec, Backend, BackendError, Health, Outcome, Result, Run, RunDetail, RunSpec,
     Task, TaskState,
 };
+use crate::rest::{Body, Request, Rest};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// One Marathon endpoint: its base URL and its basic auth.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Endpoint {
-    base: String,
-    auth: Option<String>,
-}
-
 pub struct Marathon {
-    endpoints: Vec<Endpoint>,
-    timeout: Duration,
-    calls: std::sync::atomic::AtomicUsize,
+    rest: Rest,
+    /// What reconcile would have sent under --dry-run (--show-definitions prints it).
+    would_send: std::sync::Mutex<Vec<Request>>,
 }
 
 fn err(message: String) -> BackendError {
@@ -44,71 +38,9 @@ fn err(message: String) -> BackendError {
     }
 }
 
-/// `http[s]://[user:password@]host:port`, credentials taken out into a basic-auth header.
-fn endpoint(url: &str) -> Result<Endpoint> {
-    let url = url.trim().trim_end_matches('/');
-    let (scheme, rest) = url
-        .split_once("://")
-        .filter(|(s, _)| *s == "http" || *s == "https")
-        .ok_or_else(|| {
-            err(format!(
-                "--backend marathon:{url}: expected http[s]://[user:password@]host:port"
-            ))
-        })?;
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((cred, host)) => {
-            use base64::Engine as _;
-            (
-                Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(cred)
-                )),
-                host,
-            )
-        }
-        None => (None, rest),
-    };
-    Ok(Endpoint {
-        base: format!("{scheme}://{host}"),
-        auth,
-    })
-}
-
 /// The endpoints the system config names (`marathon_servers`, else `marathon_config`).
 pub fn endpoints_of_system(system: &soa::SystemConfig) -> Result<String> {
-    let entries: Vec<&Value> = match (system.get("marathon_servers"), system.get("marathon_config")) {
-        (Some(Value::Array(list)), _) => list.iter().collect(),
-        (Some(one @ Value::Object(_)), _) | (None, Some(one @ Value::Object(_))) => vec![one],
-        _ => {
-            return Err(err(format!(
-                "--backend marathon: the system config in {} has no marathon_servers (or marathon_config) with the servers' url, user and password; or give --backend marathon:URL",
-                system.dir.display()
-            )))
-        }
-    };
-    let mut urls = Vec::new();
-    for e in entries {
-        let list: Vec<&str> = match &e["url"] {
-            Value::String(u) => vec![u.as_str()],
-            Value::Array(us) => us.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        if list.is_empty() {
-            return Err(err(format!(
-                "the system config in {}: marathon_servers: an entry without url: {e}",
-                system.dir.display()
-            )));
-        }
-        let cred = match (e["user"].as_str(), e["password"].as_str()) {
-            (Some(u), Some(p)) => format!("{u}:{p}@"),
-            _ => String::new(),
-        };
-        for u in list {
-            let (scheme, rest) = u.split_once("://").unwrap_or(("http", u));
-            urls.push(format!("{scheme}://{cred}{rest}"));
-        }
-    }
-    Ok(urls.join(","))
+    crate::rest::endpoints_of_system(system, "marathon", &["marathon_servers", "marathon_config"])
 }
 
 /// (service, instance, git sha, config hash) of a PaaSTA app id.
@@ -133,97 +65,22 @@ fn unix_time(iso: &str) -> i64 {
 impl Marathon {
     /// The endpoints of `urls` (comma separated); answers `/ping` within `timeout` or fails.
     pub async fn connect(urls: &str, timeout: Duration) -> Result<Marathon> {
-        let endpoints = urls
-            .split(',')
-            .filter(|u| !u.trim().is_empty())
-            .map(endpoint)
-            .collect::<Result<Vec<_>>>()?;
-        if endpoints.is_empty() {
-            return Err(err("--backend marathon: needs a URL".into()));
-        }
         let m = Marathon {
-            endpoints,
-            timeout,
-            calls: Default::default(),
+            rest: Rest::new("marathon", urls, timeout)?,
+            would_send: Default::default(),
         };
-        m.call("GET", "/ping", None).await?;
+        m.rest.call("GET", "/ping", None).await?;
         Ok(m)
     }
 
     pub fn api_calls(&self) -> usize {
-        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+        self.rest.calls()
     }
 
-    /// One request, to each endpoint in turn until one answers other than 503. 2xx gives the
-    /// body; any other status is an error naming it and Marathon's message.
-    async fn call(&self, method: &'static str, path: &str, body: Option<Value>) -> Result<Value> {
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (endpoints, path, timeout) = (self.endpoints.clone(), path.to_string(), self.timeout);
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(timeout))
-                .build()
-                .into();
-            let mut tried = Vec::new();
-            for e in &endpoints {
-                let url = format!("{}{path}", e.base);
-                let mut req = ureq::http::Request::builder()
-                    .method(method)
-                    .uri(&url)
-                    .header("Accept", "application/json");
-                if let Some(a) = &e.auth {
-                    req = req.header("Authorization", a);
-                }
-                let sent = match &body {
-                    Some(b) => req
-                        .header("Content-Type", "application/json")
-                        .body(pyjson::dumps(b, true))
-                        .map_err(|x| x.to_string())
-                        .and_then(|r| agent.run(r).map_err(|x| x.to_string())),
-                    None => req
-                        .body(())
-                        .map_err(|x| x.to_string())
-                        .and_then(|r| agent.run(r).map_err(|x| x.to_string())),
-                };
-                let mut answer = match sent {
-                    Ok(a) => a,
-                    Err(x) => {
-                        tried.push(format!("{}: {x}", e.base));
-                        continue;
-                    }
-                };
-                let status = answer.status().as_u16();
-                let text = answer.body_mut().read_to_string().unwrap_or_default();
-                if status == 503 {
-                    tried.push(format!("{}: 503 {}", e.base, message(&text)));
-                    continue;
-                }
-                if !(200..300).contains(&status) {
-                    return Err(err(format!(
-                        "{method} {url} answered {status}: {}",
-                        message(&text)
-                    )));
-                }
-                return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
-            }
-            Err(err(format!(
-                "no Marathon answered {method} {path}: {}",
-                tried.join("; ")
-            )))
-        })
-        .await
-        .map_err(|e| err(e.to_string()))?
+    /// The creates and updates reconcile would have sent under --dry-run, in order.
+    pub fn would_send(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.would_send.lock().unwrap_or_else(|e| e.into_inner()))
     }
-}
-
-/// Marathon's message in an error body, else the text.
-fn message(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| text.chars().take(300).collect())
 }
 
 fn task_of(t: &Value, checked: bool) -> Task {
@@ -266,7 +123,10 @@ impl Backend for Marathon {
     }
 
     async fn apps(&self) -> Result<Vec<App>> {
-        let v = self.call("GET", "/v2/apps?embed=apps.tasks", None).await?;
+        let v = self
+            .rest
+            .call("GET", "/v2/apps?embed=apps.tasks", None)
+            .await?;
         let mut out = Vec::new();
         for a in v["apps"].as_array().into_iter().flatten() {
             let id = a["id"].as_str().unwrap_or_default().trim_start_matches('/');
@@ -311,42 +171,57 @@ impl Backend for Marathon {
                 task: None,
             })
             .collect();
-        if dry_run {
-            return Ok(actions);
-        }
-        match app {
+        let request = match app {
             None => {
                 // The id goes as PaaSTA's client sends it (the reference's wire body); Marathon
                 // answers with it `/`-prefixed.
                 let mut body = soa::marathon::wire_body(&spec.definition);
                 body["id"] = json!(spec.id);
                 body["instances"] = json!(count);
-                self.call("POST", "/v2/apps", Some(body)).await?;
+                Request {
+                    method: "POST",
+                    path: "/v2/apps".into(),
+                    body,
+                }
             }
-            Some(_) => {
-                self.call(
-                    "PUT",
-                    &format!("/v2/apps/{}?force=true", spec.id),
-                    Some(json!({ "instances": count })),
-                )
-                .await?;
-            }
+            // Forced, as PaaSTA scales past a deployment in progress.
+            Some(_) => Request {
+                method: "PUT",
+                path: format!("/v2/apps/{}?force=true", spec.id),
+                body: json!({ "instances": count }),
+            },
+        };
+        if dry_run {
+            self.would_send
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(request);
+            return Ok(actions);
         }
+        self.rest
+            .call(
+                request.method,
+                &request.path,
+                Some((&request.body, Body::Sorted)),
+            )
+            .await?;
         Ok(actions)
     }
 
     async fn kill_task(&self, _app: &App, task: &Task) -> Result<()> {
-        self.call(
-            "POST",
-            "/v2/tasks/delete?scale=true&force=true",
-            Some(json!({ "ids": [task.id] })),
-        )
-        .await
-        .map(|_| ())
+        self.rest
+            .call(
+                "POST",
+                "/v2/tasks/delete?scale=true&force=true",
+                Some((&json!({ "ids": [task.id] }), Body::Sorted)),
+            )
+            .await
+            .map(|_| ())
     }
 
     async fn delete_app(&self, app: &App) -> Result<()> {
-        self.call("DELETE", &format!("/v2/apps/{}?force=true", app.id), None)
+        self.rest
+            .call("DELETE", &format!("/v2/apps/{}?force=true", app.id), None)
             .await
             .map(|_| ())
     }
@@ -411,11 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_and_ids() {
-        let e = endpoint("https://ops:s3cret@marathon.example:8080/").unwrap();
-        assert_eq!(e.base, "https://marathon.example:8080");
-        assert_eq!(e.auth.as_deref(), Some("Basic b3BzOnMzY3JldA=="));
-        assert!(endpoint("marathon.example:8080").is_err());
+    fn app_ids() {
         assert_eq!(
             parts("/order--api.canary--eu.gitcccccccc.config22ba95b5"),
             Some((

@@ -3,7 +3,6 @@
 //! rerun and service-ctl build them here, so a job started by any of them is the same.
 
 use crate::backend::{AppSpec, Backoff, RunKind, RunSpec};
-use chrono::DateTime;
 use container::spec::chronos_env;
 use soa::deployments::{Deployments, DesiredState};
 use soa::Problem;
@@ -147,21 +146,7 @@ pub fn app_spec(
 
 /// The job's command with its time variables at `due` (UTC), in the syntax §8's rule picks.
 pub fn job_command(config: &InstanceConfig, due: i64) -> Result<Option<String>, Problem> {
-    let Some(cmd) = &config.cmd else {
-        return Ok(None);
-    };
-    let problem = |message: String| {
-        Problem::new(&config.file, message)
-            .instance_of(&config.service, &config.instance)
-            .key("cmd")
-    };
-    let text = cmd.joined();
-    let at = DateTime::from_timestamp(due, 0)
-        .ok_or_else(|| problem(format!("the due time {due} is not a time")))?
-        .naive_utc();
-    soa::timevars::interpolate(&text, config.syntax_for(&text), at)
-        .map(Some)
-        .map_err(|e| problem(format!("the command's time variables do not parse: {e}")))
+    soa::chronos::command_at(config, due)
 }
 
 /// Which run of a job to build.

@@ -35,6 +35,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod apps;
+mod chronos;
 mod jobs;
 mod output;
 mod plan;
@@ -67,6 +68,12 @@ pub struct Cli {
     /// Say what would be done (same JSON lines), change nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// With --dry-run on Marathon or Chronos: instead of the instance lines, print each create
+    /// or update as it would be sent, one JSON line per request ({method, path, body}), to
+    /// diff with what runs.
+    #[arg(long, requires = "dry_run")]
+    pub show_definitions: bool,
 
     /// Every long-running instance and scheduled job of the cluster; apps of instances no
     /// longer configured are removed.
@@ -188,6 +195,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(t) => parse_now(t)?,
         None => (now() * 1000.0) as i64,
     };
+    let rt = cli::runtime()?;
+    if cluster::chronos::chosen(&cli.master.scope.backend.backend) {
+        return rt.block_on(chronos::pass(&cli, &system, &cluster, now_ms));
+    }
     let selection = soa::select::select(
         &cli.master.scope.soa_dir,
         &cluster,
@@ -197,7 +208,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(e) = &selection.unreadable_root {
         bail!("{e}");
     }
-    let rt = cli::runtime()?;
     rt.block_on(async {
         let backend = cluster::open(
             &cli.master.scope.backend.backend,
@@ -211,7 +221,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cli.master.scope.backend.backend
             );
         }
+        let sends_definitions = matches!(backend, cluster::AnyBackend::Marathon(_));
+        if cli.show_definitions && !sends_definitions {
+            bail!(
+                "--show-definitions: the {} backend sends no definitions (Marathon and Chronos do)",
+                backend.name()
+            );
+        }
         let code = execute(&cli, &system, selection, timeouts, now_ms, &backend).await;
+        if let (true, cluster::AnyBackend::Marathon(m)) = (cli.show_definitions, &backend) {
+            for r in m.would_send() {
+                cli::print_json_line(&r)?;
+            }
+        }
         if let (true, Some(n)) = (cli.verbose, backend.api_calls()) {
             eprintln!("setup-service: {n} Engine API calls");
         }
@@ -263,11 +285,26 @@ async fn execute<B: Backend>(
     } else {
         HashMap::new()
     };
+    // Marathon runs no jobs (Chronos does): a pass there leaves them to `--backend chronos`.
+    let on_marathon = backend.name() == "marathon";
     for selected in selection.selected {
         let (service, instance) = (
             selected.config.service.clone(),
             selected.config.instance.clone(),
         );
+        if on_marathon && selected.config.kind() == InstanceType::Chronos {
+            if !cli.all {
+                work.push(Work::Failed(
+                    service,
+                    instance,
+                    format!(
+                        "{}: a scheduled job: it runs on Chronos (--backend chronos:URL), not Marathon",
+                        selected.config.file.display()
+                    ),
+                ));
+            }
+            continue;
+        }
         if let Some(why) = unrunnable.get(&(service.clone(), instance.clone())) {
             work.push(Work::Failed(
                 service,
@@ -323,7 +360,7 @@ async fn execute<B: Backend>(
     }
     // What runs is read after the locks are held, so no other run changes it under us.
     let apps = backend.apps().await?;
-    let any_jobs = cli.all || work.iter().any(|w| matches!(w, Work::Job(..)));
+    let any_jobs = !on_marathon && (cli.all || work.iter().any(|w| matches!(w, Work::Job(..))));
     let runs = if any_jobs {
         backend.runs().await?
     } else {
@@ -402,7 +439,9 @@ async fn execute<B: Backend>(
                 eprintln!("setup-service: warning: {e}");
             }
         }
-        cli::print_json_line(&line.record)?;
+        if !cli.show_definitions {
+            cli::print_json_line(&line.record)?;
+        }
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -8,6 +8,7 @@
 //! service repositories (through the git command, which alone reaches a remote, under a time
 //! limit). Synchronous; the binaries that need Docker or HTTP do that themselves.
 
+pub mod chronos;
 pub mod deployments;
 pub mod docker_args;
 pub mod error;

@@ -2,6 +2,7 @@
 //! binaries, the fixture tree, JSON-lines output, the Docker CLI, the busybox images the
 //! engine tests run, and the cleanup of a test cluster's containers. A dev-dependency only.
 
+pub mod chronos;
 pub mod marathon;
 
 pub mod disdat;

@@ -390,9 +390,9 @@ fn iso(t: f64) -> String {
     )
 }
 
-type Parsed = (String, String, Vec<(String, String)>, String);
+pub(crate) type Parsed = (String, String, Vec<(String, String)>, String);
 
-fn read_request(conn: &TcpStream) -> Option<Parsed> {
+pub(crate) fn read_request(conn: &TcpStream) -> Option<Parsed> {
     let mut r = BufReader::new(conn.try_clone().ok()?);
     let mut line = String::new();
     r.read_line(&mut line).ok()?;

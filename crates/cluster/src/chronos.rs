@@ -1,0 +1,120 @@
+//! The Chronos client (`--backend chronos:URL[,URL…]`, or `chronos` alone for the system
+//! config's `chronos_config`): scheduled jobs on an existing Mesos cluster, through Chronos'
+//! REST API, as PaaSTA v0.86 drives it. Chronos schedules the jobs itself, so this is not a
+//! `Backend` of runs: the tools define jobs (soa::chronos builds them) and act on them.
+//!
+//! - a job is created or replaced by `POST /scheduler/iso8601` (a scheduled one) or
+//!   `POST /scheduler/dependency` (one with parents), its body as chronos-python writes it;
+//! - `GET /scheduler/jobs` lists every job, `GET /scheduler/jobs/search?name=` finds one;
+//! - `PUT /scheduler/job/<name>` runs it now, `DELETE /scheduler/job/<name>` removes it,
+//!   `DELETE /scheduler/task/kill/<name>` kills its tasks;
+//! - `GET /scheduler/graph/csv` gives each job's last status and state.
+
+use crate::backend::Result;
+use crate::rest::{segment, Body, Request, Rest};
+use serde_json::Value;
+use soa::chronos::GraphNode;
+use std::time::Duration;
+
+pub struct Chronos {
+    rest: Rest,
+}
+
+/// Whether `--backend` names Chronos.
+pub fn chosen(choice: &str) -> bool {
+    choice == "chronos" || choice.starts_with("chronos:")
+}
+
+impl Chronos {
+    /// `chronos:URL[,URL…]`, or `chronos` alone: the system config's `chronos_config`.
+    pub fn open(choice: &str, timeout: Duration) -> Result<Chronos> {
+        let urls = match choice.split_once(':') {
+            Some(("chronos", urls)) => urls.to_string(),
+            _ => {
+                let dir = soa::system::default_dir();
+                let system = soa::SystemConfig::load(&dir).map_err(|e| crate::BackendError {
+                    backend: "chronos",
+                    message: e.to_string(),
+                })?;
+                crate::rest::endpoints_of_system(&system, "chronos", &["chronos_config"])?
+            }
+        };
+        Ok(Chronos {
+            rest: Rest::new("chronos", &urls, timeout.max(Duration::from_secs(5)))?,
+        })
+    }
+
+    pub fn api_calls(&self) -> usize {
+        self.rest.calls()
+    }
+
+    /// Every job Chronos has.
+    pub async fn jobs(&self) -> Result<Vec<Value>> {
+        let v = self.rest.call("GET", "/scheduler/jobs", None).await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// The job named exactly `name` (Chronos' search matches parts of names too).
+    pub async fn find(&self, name: &str) -> Result<Option<Value>> {
+        let v = self
+            .rest
+            .call(
+                "GET",
+                &format!("/scheduler/jobs/search?name={}", segment(name)),
+                None,
+            )
+            .await?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .find(|j| j["name"] == name)
+            .cloned())
+    }
+
+    /// The request that creates or replaces `job`.
+    pub fn put_request(job: &Value) -> Request {
+        Request {
+            method: "POST",
+            path: soa::chronos::endpoint_for(job).into(),
+            body: job.clone(),
+        }
+    }
+
+    pub async fn send(&self, r: &Request) -> Result<()> {
+        let body = (!r.body.is_null()).then_some((&r.body, Body::AsBuilt));
+        self.rest
+            .call_text(r.method, &r.path, body)
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates or replaces `job`.
+    pub async fn put(&self, job: &Value) -> Result<()> {
+        self.send(&Self::put_request(job)).await
+    }
+
+    pub async fn run_now(&self, name: &str) -> Result<()> {
+        let path = format!("/scheduler/job/{}", segment(name));
+        self.rest.call_text("PUT", &path, None).await.map(|_| ())
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let path = format!("/scheduler/job/{}", segment(name));
+        self.rest.call_text("DELETE", &path, None).await.map(|_| ())
+    }
+
+    /// Kills the job's tasks in flight.
+    pub async fn kill(&self, name: &str) -> Result<()> {
+        let path = format!("/scheduler/task/kill/{}", segment(name));
+        self.rest.call_text("DELETE", &path, None).await.map(|_| ())
+    }
+
+    /// Each job's last status and state.
+    pub async fn graph(&self) -> Result<Vec<GraphNode>> {
+        let csv = self
+            .rest
+            .call_text("GET", "/scheduler/graph/csv", None)
+            .await?;
+        Ok(soa::chronos::parse_graph(&csv))
+    }
+}
