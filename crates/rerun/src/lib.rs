@@ -24,6 +24,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod chronos;
+
 const EXAMPLES: &str = "\
 Examples:
   rerun -s example_service -i nightly -d 2026-11-20T03:00:00
@@ -286,6 +288,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let stamp = tmp_stamp(now);
     let due = date.unwrap_or(now.timestamp());
     let rt = cli::runtime()?;
+    if cluster::chronos::chosen(&cli.backend.backend) {
+        let [(cluster, planned)] = plans.as_slice() else {
+            bail!("--backend chronos: one cluster at a time (each cluster has its own Chronos)");
+        };
+        // Every job is built (and refused) before anything is sent.
+        let jobs = chronos::jobs(&cli, &system, planned, &stamp, now.timestamp(), due)?;
+        let failed = rt.block_on(chronos::run(&cli, cluster, planned, &jobs, date))?;
+        return Ok(if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     rt.block_on(async {
         let mut failed = false;
         for (cluster, planned) in &plans {

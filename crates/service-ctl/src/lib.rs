@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod chronos;
 pub mod output;
 use output::{AppStatus, Control, Emergency, JobStatus, RunStatus, Status, StatusOf, TaskStatus};
 
@@ -173,6 +174,7 @@ fn deployed(cli: &Cli, system: &SystemConfig, t: &Target) -> Result<Deployed> {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let system = SystemConfig::load(&soa::system::default_dir())?;
+    let on_chronos = cluster::chronos::chosen(&cli.backend.backend);
     match &cli.command {
         Command::Start { target: t } => {
             cli::print_json_line(&control(&cli, &system, t, "start", "start")?)?
@@ -182,6 +184,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Restart { target: t } => {
             cli::print_json_line(&control(&cli, &system, t, "restart", "start")?)?
+        }
+        Command::EmergencyStart { target: t } if on_chronos => {
+            cli::print_json_line(&chronos::emergency_start(&cli, &system, t)?)?
+        }
+        Command::EmergencyStop { target: t } if on_chronos => {
+            cli::print_json_line(&chronos::emergency_stop(&cli, &system, t)?)?
+        }
+        Command::Status { target: t, .. } if on_chronos => {
+            cli::print_json_line(&chronos::status(&cli, &system, t)?)?
         }
         Command::EmergencyStart { target: t } => {
             cli::print_json_line(&on_cluster(&cli, &system, t, emergency_start)?)?
@@ -260,6 +271,23 @@ fn control(
     })
 }
 
+/// The instance's lock (none under --dry-run), waited for up to --lock-wait.
+fn lock(cli: &Cli, c: &soa::InstanceConfig) -> Result<Option<cluster::lock::InstanceLock>> {
+    if cli.dry_run {
+        return Ok(None);
+    }
+    match cluster::lock::acquire(&cli.lock_dir, &c.service, &c.instance, cli.lock_wait.0) {
+        Ok(Some(l)) => Ok(Some(l)),
+        Ok(None) => bail!(
+            "a setup-service pass holds {}.{} for more than {} s; try again",
+            c.service,
+            c.instance,
+            cli.lock_wait
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What an action on the cluster gets.
 struct Ctx<'a> {
     cli: &'a Cli,
@@ -301,25 +329,7 @@ impl Ctx<'_> {
     }
 
     fn lock(&self) -> Result<Option<cluster::lock::InstanceLock>> {
-        if self.cli.dry_run {
-            return Ok(None);
-        }
-        let c = self.config();
-        match cluster::lock::acquire(
-            &self.cli.lock_dir,
-            &c.service,
-            &c.instance,
-            self.cli.lock_wait.0,
-        ) {
-            Ok(Some(l)) => Ok(Some(l)),
-            Ok(None) => bail!(
-                "a setup-service pass holds {}.{} for more than {} s; try again",
-                c.service,
-                c.instance,
-                self.cli.lock_wait
-            ),
-            Err(e) => Err(e.into()),
-        }
+        lock(self.cli, self.config())
     }
 
     fn writable(&self) -> Result<()> {
@@ -568,6 +578,7 @@ async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Status> {
             next_due,
             runs,
             reruns,
+            chronos: None,
         })
     } else {
         let apps = ctx.apps().await?;

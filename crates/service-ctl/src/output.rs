@@ -69,6 +69,34 @@ pub struct JobStatus {
     /// The latest runs and the latest reruns, newest first.
     pub runs: Vec<RunStatus>,
     pub reruns: Vec<RunStatus>,
+    /// On Chronos (which schedules the job itself, so state, next_due and runs are not ours):
+    /// the job as Chronos has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chronos: Option<ChronosStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChronosStatus {
+    /// None (null) when Chronos has no such job (setup-service has not sent it).
+    pub job: Option<ChronosJob>,
+    /// Whether its description is the config hash the configs make now; None when either is
+    /// missing.
+    pub current: Option<bool>,
+    /// The temporary jobs of its reruns, newest first.
+    pub reruns: Vec<ChronosJob>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChronosJob {
+    pub name: String,
+    pub description: Option<String>,
+    pub disabled: bool,
+    pub schedule: Option<String>,
+    pub parents: Option<Vec<String>>,
+    /// success, failure or fresh, from the graph CSV.
+    pub last_status: String,
+    /// idle, running or queued.
+    pub state: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -392,7 +392,10 @@ mod tests {
         assert_eq!(r["disabled"], false);
         assert_eq!(r["command"], "load 2019-02-28");
         assert_eq!(r["description"], j["description"]);
-        assert_eq!(r.as_object().unwrap().keys().next_back().unwrap(), "description");
+        assert_eq!(
+            r.as_object().unwrap().keys().next_back().unwrap(),
+            "description"
+        );
         // In a graph rerun it waits for its parents' reruns.
         let g = rerun_job(
             &j,
