@@ -187,7 +187,7 @@ pub fn status(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Status> {
             next_due: None,
             runs: Vec::new(),
             reruns: Vec::new(),
-            chronos: Some(ChronosStatus {
+            chronos: Some(Box::new(ChronosStatus {
                 current: match (&job, &want) {
                     (Some(j), Some(w)) => {
                         Some(j.description.as_deref() == w["description"].as_str())
@@ -196,7 +196,7 @@ pub fn status(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Status> {
                 },
                 job,
                 reruns,
-            }),
+            })),
         }),
         error,
     })

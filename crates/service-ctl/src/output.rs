@@ -72,7 +72,7 @@ pub struct JobStatus {
     /// On Chronos (which schedules the job itself, so state, next_due and runs are not ours):
     /// the job as Chronos has it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chronos: Option<ChronosStatus>,
+    pub chronos: Option<Box<ChronosStatus>>,
 }
 
 #[derive(Debug, Serialize)]
