@@ -3,7 +3,8 @@
 //! second run changes nothing, a scale-up is a PUT, check-replication counts the tasks, a
 //! crossover bounce, an unhealthy new version, a stop that kills with scale=true; a Marathon
 //! without a leader (503) is exit 2 with nothing half-applied, another URL is tried, the system
-//! config's servers are used, bad credentials are named.
+//! config's servers are used, bad credentials are named; a bounce drains through hacheck before
+//! each kill, a scale during a deployment is forced, a create refused with 409 is named.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -102,6 +103,18 @@ fn the_reference_app_goes_out_byte_identical_then_scales_and_stops() {
     let tree = Tree::new();
     let url = format!("marathon:http://ops:s3cret@127.0.0.1:{}", m.port);
 
+    let wire: Value = serde_json::from_str(
+        &std::fs::read_to_string(reference().join("expected-wire.json")).unwrap(),
+    )
+    .unwrap();
+    // --dry-run --show-definitions: the request that would go, nothing sent.
+    let shown = tree.ok(&url, &["--dry-run", "--show-definitions"]);
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["method"], "POST");
+    assert_eq!(shown[0]["path"], "/v2/apps");
+    assert_eq!(shown[0]["body"], wire);
+    assert!(m.requests().iter().all(|r| r.method == "GET"));
+
     // First deploy: one POST whose body is the reference's wire body.
     let lines = tree.ok(&url, &[]);
     let posts: Vec<_> = m
@@ -110,10 +123,6 @@ fn the_reference_app_goes_out_byte_identical_then_scales_and_stops() {
         .filter(|r| r.method == "POST" && r.path == "/v2/apps")
         .collect();
     assert_eq!(posts.len(), 1, "{lines:?}");
-    let wire: Value = serde_json::from_str(
-        &std::fs::read_to_string(reference().join("expected-wire.json")).unwrap(),
-    )
-    .unwrap();
     assert_eq!(
         posts[0].body,
         pyjson::dumps(&wire, true),
@@ -287,4 +296,132 @@ fn no_leader_is_exit_2_and_nothing_changes_and_another_url_is_tried() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("401"), "{err}");
+}
+
+/// A bounce on Marathon drains each old task through hacheck (the project's hacheck binary,
+/// at the task's host) before it is killed; a scale during a deployment goes through because
+/// it is forced; a create Marathon refuses with 409 is exit 1, named, with nothing else sent.
+#[test]
+fn drains_through_hacheck_forces_past_deployments_and_names_a_409() {
+    let m = FakeMarathon::start(None);
+    let tree = Tree::new();
+    let url = format!("marathon:{}", m.url());
+    let hacheck_port = testkit::free_port();
+    let mut hacheck = testkit::bin("hacheck")
+        .args(["--port", &hacheck_port.to_string(), "--spool-dir"])
+        .arg(tree.path().join("spool"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("hacheck starts");
+    struct Stop<'a>(&'a mut std::process::Child);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(&mut hacheck);
+    let config = |cpus: f64, instances: u32| {
+        std::fs::write(
+            tree.path().join("soa/order_api/marathon-testcluster.yaml"),
+            format!(
+                "canary_eu:\n  cpus: {cpus}\n  mem: 512.5\n  instances: {instances}\n  deploy_group: canary\n  \
+                 net: host\n  healthcheck_mode: tcp\n  bounce_method: crossover\n  drain_method: hacheck\n  \
+                 drain_method_params: {{hacheck_port: {hacheck_port}, delay: 1}}\n"
+            ),
+        )
+        .unwrap();
+    };
+
+    // A create Marathon refuses (another master made the app first): exit 1, the 409 named.
+    // (2 and more: above the reference's auto_hostname_unique_size, so the count is not hashed.)
+    config(0.1, 2);
+    m.refuse_next(
+        "POST",
+        409,
+        serde_json::json!({"message": "An app with id [/order--api.canary--eu] already exists."}),
+    );
+    let (out, lines) = tree.run(&url, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = lines[0]["error"].as_str().unwrap();
+    assert!(
+        err.contains("409") && err.contains("already exists"),
+        "{err}"
+    );
+    assert_eq!(
+        m.requests().iter().filter(|r| r.method != "GET").count(),
+        1,
+        "nothing but the refused create"
+    );
+
+    // Created, then scaled while its deployment is still in progress: forced, so accepted.
+    tree.ok(&url, &[]);
+    config(0.1, 3);
+    tree.ok(&url, &[]);
+    let put = m
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap_or_else(|| panic!("{:?}", m.requests()));
+    assert!(put.path.ends_with("?force=true"), "{}", put.path);
+    wait_for(10, "three tasks healthy", || {
+        tree.run(&url, &["--dry-run"]).1[0]["happy"] == 3
+    });
+    let (_, lines) = tree.run(&url, &["--dry-run"]);
+    let old_id = lines[0]["app_id"].as_str().unwrap().to_string();
+    let apps: Value =
+        serde_json::from_str(&curl(&format!("{}/v2/apps?embed=apps.tasks", m.url()))).unwrap();
+    let old_ports: Vec<u64> = apps["apps"][0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ports"][0].as_u64().unwrap())
+        .collect();
+    assert_eq!(old_ports.len(), 3);
+
+    // A new config: the old tasks are drained in hacheck, and each is killed only after.
+    config(0.2, 3);
+    let mut drained_at: Vec<(String, Instant)> = Vec::new();
+    wait_for(40, "the bounce done", || {
+        let lines = tree.ok(&url, &[]);
+        for a in lines[0]["actions"].as_array().unwrap() {
+            let task = a["task"].as_str().unwrap_or_default().to_string();
+            match a["action"].as_str().unwrap() {
+                "drain" => drained_at.push((task, Instant::now())),
+                "kill" => {
+                    let drained = drained_at.iter().find(|(t, _)| *t == task);
+                    let (_, at) = drained.expect("killed before it was drained");
+                    assert!(
+                        at.elapsed() >= Duration::from_secs(1),
+                        "killed within the drain delay"
+                    );
+                }
+                _ => {}
+            }
+        }
+        m.app_body(&old_id).is_none()
+    });
+    assert_eq!(drained_at.len(), 3, "{drained_at:?}");
+    for port in old_ports {
+        let status = http_status(&format!(
+            "http://127.0.0.1:{hacheck_port}/spool/order_api.canary_eu/{port}/status"
+        ));
+        assert_eq!(status, 503, "task port {port} is down in hacheck");
+    }
+}
+
+fn curl(url: &str) -> String {
+    let out = Command::new("curl").args(["-sf", url]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn http_status(url: &str) -> u16 {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }

@@ -3,9 +3,10 @@
 //! TASK_STAGING → TASK_RUNNING (after `stage_s`) and, when the app has health checks, passes
 //! them after `healthy_s` (unless its id starts with a prefix marked unhealthy). Scaling and
 //! creating start a deployment, which lasts until the app's tasks are all up; while it lasts, a
-//! PUT to the app without `?force=true` is refused with 409, as Marathon locks it. Every request
-//! is recorded (method, path with query, body) for tests to assert on. `fail_with(503)` makes
-//! every answer a 503, as a Marathon without a leader gives.
+//! PUT or DELETE of the app without `?force=true` is refused with 409, as Marathon locks it.
+//! Every request is recorded (method, path with query, body) for tests to assert on.
+//! `fail_with(503)` makes every answer a 503, as a Marathon without a leader gives;
+//! `refuse_next` answers one request as given.
 //!
 //! HTTP/1.1 with one request per connection (`Connection: close`), enough for ureq.
 
@@ -43,6 +44,8 @@ struct State {
     apps: BTreeMap<String, FakeApp>,
     requests: Vec<Recorded>,
     fail: Option<u16>,
+    /// The next request of this method gets this answer instead.
+    refuse: Option<(String, u16, Value)>,
     unhealthy: Vec<String>,
     next_port: u16,
     next_id: u64,
@@ -105,6 +108,12 @@ impl FakeMarathon {
         lock(&self.state).fail = status;
     }
 
+    /// The next `method` request is answered `status` with `body`, as Marathon would when
+    /// another client got there first (409 on a create).
+    pub fn refuse_next(&self, method: &str, status: u16, body: Value) {
+        lock(&self.state).refuse = Some((method.to_string(), status, body));
+    }
+
     /// Tasks of apps whose id starts with `prefix` fail their health checks.
     pub fn unhealthy(&self, prefix: &str) {
         lock(&self.state).unhealthy.push(prefix.to_string());
@@ -158,6 +167,10 @@ impl FakeMarathon {
                 code,
                 json!({"message": "Could not find leader to proxy request"}),
             );
+        }
+        if s.refuse.as_ref().is_some_and(|(m, _, _)| m == method) {
+            let (_, status, body) = s.refuse.take().unwrap();
+            return (status, body);
         }
         if let Some(want) = &s.auth {
             let given = headers
@@ -284,6 +297,16 @@ impl FakeMarathon {
             }
             ("DELETE", r) if r.starts_with("/v2/apps/") => {
                 let id = r.trim_start_matches("/v2/apps/");
+                let locked = s
+                    .apps
+                    .get(id)
+                    .is_some_and(|a| deploying(a, now, stage_s, healthy_s));
+                if locked && !force {
+                    return (
+                        409,
+                        json!({"message": "App is locked by one or more deployments. Override with the option '?force=true'."}),
+                    );
+                }
                 match s.apps.remove(id) {
                     Some(_) => (
                         200,
