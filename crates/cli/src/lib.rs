@@ -55,8 +55,9 @@ pub struct BackendArgs {
     /// Where the cluster runs: docker (this host's engine), swarm (the Docker Swarm whose
     /// manager DOCKER_HOST names), marathon:URL[,URL…] (long-running instances on Marathon;
     /// http[s]://[user:password@]host:port, tried in turn; `marathon` alone: the system
-    /// config's marathon_servers), or snapshot:FILE (a saved state, read-only: with --dry-run
-    /// only).
+    /// config's marathon_servers), chronos:URL[,URL…] (scheduled jobs on Chronos; `chronos`
+    /// alone: the system config's chronos_config), or snapshot:FILE (a saved state, read-only:
+    /// with --dry-run only).
     #[arg(long, default_value = "docker", value_name = "BACKEND", global = true)]
     pub backend: String,
 

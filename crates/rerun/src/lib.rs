@@ -108,7 +108,9 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
         "OUTPUT",
         "One JSON record per run: {cluster, service, instance, job (the temporary name), kind \
          (rerun), date, command (interpolated), run (the container; null with --dry-run)}; once \
-         waited for, also exit_code and result (succeeded, failed, or not_run with a reason).",
+         waited for, also exit_code and result (succeeded, failed, or not_run with a reason). On Chronos (--backend \
+         chronos:URL) the run is the temporary job itself (run names it; no exit_code), and \
+         --dry-run prints the requests instead: {method, path, body}, one per job.",
     ),
     (
         "EXIT STATUS",

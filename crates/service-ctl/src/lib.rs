@@ -114,7 +114,9 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          desired_state, force_bounce, and for a long-running instance app_id, desired, tasks \
          [{app, name, state, health, host, port, started_at}]; for a scheduled job schedule or \
          parents, state, next_due, runs and reruns [{job, kind, due, attempt, result, exit_code, \
-         started_at, finished_at, output_tail}]}.",
+         started_at, finished_at, output_tail}]}; on Chronos, runs are Chronos' and status has chronos \
+         {job {name, description, disabled, schedule, parents, last_status, state}, current, \
+         reruns}, and the emergency actions are run_job, disable_job and kill_job.",
     ),
     (
         "EXIT STATUS",

@@ -125,13 +125,18 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
          wait_drain, delete_app. A scheduled job's line is {service, instance, job, state, next_due, \
          actions}: state is idle, starting, running, waiting_for_parents, disabled or held; its \
          actions are start_run {job, due, attempt, kind, command, run}, start_staged, record \
-         {due, result: missed|skipped, count}, expire_run and release_hold.",
+         {due, result: missed|skipped, count}, expire_run and release_hold. On Chronos \
+         (--backend chronos:URL) a job's line is {service, instance, job, description, disabled, \
+         actions}, with put_job {job, endpoint, description} and delete_job {job}. With --dry-run \
+         --show-definitions (Marathon, Chronos) the lines are instead the requests a pass would \
+         send: {method, path, body}, one per request.",
     ),
     (
         "EXIT STATUS",
         "0\tevery instance was set up (or skipped because another run holds it)\n\
          1\tat least one instance could not be loaded or acted on; the others were still set up\n\
-         2\tnothing was done: bad usage, no cluster, an unreachable Docker engine",
+         2\tnothing was done: bad usage, no cluster, an unreachable Docker engine, Marathon or \
+         Chronos (none of the URLs answered, or all without a leader)",
     ),
     (
         "ENVIRONMENT",
@@ -145,7 +150,8 @@ pub const MAN_SECTIONS: &[(&str, &str)] = &[
         "<SOA_DIR>/<SERVICE>/marathon-<CLUSTER>.yaml\tthe long-running instances\n\
          <SOA_DIR>/<SERVICE>/chronos-<CLUSTER>.yaml\tthe scheduled jobs\n\
          <SOA_DIR>/<SERVICE>/deployments.json\tthe image and desired state of each instance\n\
-         $PAASTA_SYSTEM_CONFIG_DIR/*.json\tcluster, docker_registry, volumes, sensu_host, sensu_port\n\
+         $PAASTA_SYSTEM_CONFIG_DIR/*.json\tcluster, docker_registry, volumes, sensu_host, sensu_port, \
+         marathon_servers (--backend marathon), chronos_config (--backend chronos)\n\
          <LOCK_DIR>/<SERVICE>.<INSTANCE>.lock\tthe instance's lock",
     ),
     ("EXAMPLES", EXAMPLES),
