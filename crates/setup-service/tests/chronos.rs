@@ -113,10 +113,17 @@ fn jobs_go_out_as_paasta_sends_them_and_only_when_changed() {
     assert_eq!(load["parents"], serde_json::json!(["etl nightly"]));
     assert_eq!(load["command"], "load --day 2026-11-19");
 
-    // Nothing changed: looks only.
+    // Nothing changed: one look, nothing else.
     let before = c.requests().len();
-    let lines = tree.ok(&url, &["--all"]);
-    assert!(c.requests()[before..].iter().all(|r| r.method == "GET"));
+    let (out, lines) = tree.run(&url, &["--all", "--verbose"]);
+    assert!(out.status.success());
+    assert_eq!(
+        c.requests().len() - before,
+        1,
+        "{:?}",
+        &c.requests()[before..]
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 Chronos API calls"));
     assert!(
         lines.iter().all(|l| l["actions"] == serde_json::json!([])),
         "{lines:?}"
