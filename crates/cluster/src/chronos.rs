@@ -54,8 +54,9 @@ impl Chronos {
         Ok(v.as_array().cloned().unwrap_or_default())
     }
 
-    /// The job named exactly `name` (Chronos' search matches parts of names too).
-    pub async fn find(&self, name: &str) -> Result<Option<Value>> {
+    /// The jobs whose names contain `name` (Chronos' search): a job and its reruns'
+    /// temporary jobs.
+    pub async fn search(&self, name: &str) -> Result<Vec<Value>> {
         let v = self
             .rest
             .call(
@@ -64,11 +65,16 @@ impl Chronos {
                 None,
             )
             .await?;
-        Ok(v.as_array()
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// The job named exactly `name`.
+    pub async fn find(&self, name: &str) -> Result<Option<Value>> {
+        Ok(self
+            .search(name)
+            .await?
             .into_iter()
-            .flatten()
-            .find(|j| j["name"] == name)
-            .cloned())
+            .find(|j| j["name"] == name))
     }
 
     /// The request that creates or replaces `job`.

@@ -180,16 +180,16 @@ fn message(text: &str) -> String {
 }
 
 /// `http[s]://[user:password@]host:port`, credentials taken out into a basic-auth header.
-pub fn endpoint(name: &str, url: &str) -> Result<Endpoint> {
+pub fn endpoint(name: &'static str, url: &str) -> Result<Endpoint> {
     let url = url.trim().trim_end_matches('/');
     let (scheme, rest) = url
         .split_once("://")
         .filter(|(s, _)| *s == "http" || *s == "https")
-        .ok_or_else(|| BackendError {
-            backend: "unknown",
-            message: format!(
-                "--backend {name}:{url}: expected http[s]://[user:password@]host:port"
-            ),
+        .ok_or_else(|| {
+            error(
+                name,
+                format!("--backend {name}:{url}: expected http[s]://[user:password@]host:port"),
+            )
         })?;
     let (auth, host) = match rest.rsplit_once('@') {
         Some((cred, host)) => {

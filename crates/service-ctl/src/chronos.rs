@@ -129,7 +129,7 @@ pub fn status(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Status> {
     });
     let own = soa::chronos::job_name(&config.service, &config.instance);
     let (jobs, graph) = cli::runtime()?.block_on(async {
-        let jobs = chronos.jobs().await?;
+        let jobs = chronos.search(&own).await?;
         let graph = chronos.graph().await?;
         anyhow::Ok((jobs, graph))
     })?;

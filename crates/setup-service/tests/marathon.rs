@@ -245,6 +245,20 @@ fn the_reference_app_goes_out_byte_identical_then_scales_and_stops() {
         let (_, lines) = tree.run(&url, &[]);
         m.app_body(&app_id).is_none_or(|_| lines[0]["happy"] == 0)
     });
+
+    // Start again, at the healthy version: its tasks come back.
+    tree.config(3, 0.2, "crossover");
+    tree.desired_state("start");
+    let mut last;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        last = tree.ok(&url, &[]);
+        if last[0]["happy"] == 3 && last[0]["bounce_in_progress"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not started again: {last:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

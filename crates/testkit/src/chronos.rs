@@ -89,7 +89,12 @@ fn valid_schedule(s: &str) -> bool {
 
 impl FakeChronos {
     pub fn start() -> Arc<FakeChronos> {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        Self::start_on(0)
+    }
+
+    /// Starts it on `port` of loopback (0: any free one).
+    pub fn start_on(port: u16) -> Arc<FakeChronos> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("a loopback port");
         let port = listener.local_addr().unwrap().port();
         let fake = Arc::new(FakeChronos {
             port,

@@ -69,7 +69,12 @@ fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 impl FakeMarathon {
     /// Starts it; with `auth` ("user:password") every request must carry that basic auth.
     pub fn start(auth: Option<&str>) -> Arc<FakeMarathon> {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        Self::start_on(0, auth)
+    }
+
+    /// Starts it on `port` of loopback (0: any free one).
+    pub fn start_on(port: u16, auth: Option<&str>) -> Arc<FakeMarathon> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("a loopback port");
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             next_port: 31000,
