@@ -241,7 +241,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         if let (true, Some(n)) = (cli.verbose, backend.api_calls()) {
-            eprintln!("setup-service: {n} Engine API calls");
+            let api = match backend.name() {
+                "marathon" => "Marathon",
+                _ => "Engine",
+            };
+            eprintln!("setup-service: {n} {api} API calls");
         }
         code
     })
