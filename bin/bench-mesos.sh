@@ -5,7 +5,8 @@
 #     instances, and the API calls of such a pass;
 #  2. the same on Chronos over 200 scheduled jobs, and its API calls;
 #  3. setup-service --backend chronos --all --dry-run --show-definitions after a change to every
-#     job: the 200 bodies a pass would send.
+#     job: the 200 bodies a pass would send;
+#  4. the real pass that re-sends those 200 jobs, timed once per change (4 changes).
 # The servers answer from memory, so the figures are the tools' own cost plus loopback HTTP.
 # usage: bin/bench-mesos.sh BIN_DIR [RUNS]      (BIN_DIR holds the release binaries)
 set -eu
@@ -65,3 +66,10 @@ jobs 0.75
 echo "requests: $(ss --backend "chronos:$chronos" --all --now $now --dry-run --show-definitions | wc -l)"
 hyperfine -N --warmup 2 --runs "$runs" \
     "$bindir/setup-service -d $work/soa --backend chronos:$chronos --all --now $now --dry-run --show-definitions"
+
+echo "== 4. chronos: the 200 changed jobs re-sent, single runs (cpus alternated between runs)"
+for v in 0.5 0.75 0.5 0.75; do
+    sed -i "s/cpus: [0-9.]*/cpus: $v/" "$work/soa/bench_etl/chronos-bench-mesos.yaml"
+    /usr/bin/time -f "%e s" "$bindir/setup-service" -d "$work/soa" --backend "chronos:$chronos" --all --now $now --verbose 2>&1 >/dev/null | tail -2 | tr '\n' ' '
+    echo
+done
