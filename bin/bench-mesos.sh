@@ -68,7 +68,7 @@ hyperfine -N --warmup 2 --runs "$runs" \
     "$bindir/setup-service -d $work/soa --backend chronos:$chronos --all --now $now --dry-run --show-definitions"
 
 echo "== 4. chronos: the 200 changed jobs re-sent, single runs (cpus alternated between runs)"
-for v in 0.5 0.75 0.5 0.75; do
+for v in 0.75 0.5 0.75 0.5; do
     sed -i "s/cpus: [0-9.]*/cpus: $v/" "$work/soa/bench_etl/chronos-bench-mesos.yaml"
     /usr/bin/time -f "%e s" "$bindir/setup-service" -d "$work/soa" --backend "chronos:$chronos" --all --now $now --verbose 2>&1 >/dev/null | tail -2 | tr '\n' ' '
     echo
