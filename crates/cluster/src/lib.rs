@@ -98,10 +98,16 @@ pub async fn open(
                 .await?,
             ))
         }
+        _ if chronos::chosen(choice) => Err(BackendError {
+            backend: "chronos",
+            message: format!(
+                "--backend {choice}: Chronos runs scheduled jobs only (setup-service, service-ctl and rerun take it); long-running instances are Marathon's: --backend marathon:URL"
+            ),
+        }),
         _ => Err(BackendError {
             backend: "unknown",
             message: format!(
-                "--backend {choice:?}: expected docker, swarm, marathon[:URL[,URL…]] or snapshot:FILE"
+                "--backend {choice:?}: expected docker, swarm, marathon[:URL[,URL…]], chronos[:URL[,URL…]] or snapshot:FILE"
             ),
         }),
     }
