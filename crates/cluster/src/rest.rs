@@ -29,7 +29,7 @@ pub struct Request {
 
 pub struct Rest {
     /// Names the framework in errors (`marathon`, `chronos`).
-    pub name: &'static str,
+    name: &'static str,
     endpoints: Vec<Endpoint>,
     timeout: Duration,
     calls: AtomicUsize,
@@ -65,10 +65,6 @@ impl Rest {
 
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::Relaxed)
-    }
-
-    pub fn error(&self, message: String) -> BackendError {
-        error(self.name, message)
     }
 
     /// A request whose answer is JSON (Null when empty or not JSON).
