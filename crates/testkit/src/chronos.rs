@@ -8,7 +8,7 @@
 //! not started by its schedule or its parents. Longer schedules are not run (tests do not wait
 //! for them). Every request is recorded; `fail_with(503)` makes every answer that status.
 
-use crate::marathon::{read_request, Recorded};
+use crate::marathon::{read_request, unix_now, Recorded};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -192,6 +192,7 @@ impl FakeChronos {
             method: method.into(),
             path: path.into(),
             body: body.into(),
+            at: unix_now(),
         });
         if let Some(code) = s.fail {
             return (code, json!("Chronos is not the leader"));

@@ -22,6 +22,15 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub body: String,
+    /// When it arrived (unix seconds), to compare with other servers' clocks on this host.
+    pub at: f64,
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +175,7 @@ impl FakeMarathon {
             method: method.into(),
             path: path.into(),
             body: body.into(),
+            at: unix_now(),
         });
         if let Some(code) = s.fail {
             return (
