@@ -383,8 +383,10 @@ fn drains_through_hacheck_forces_past_deployments_and_names_a_409() {
     });
     let (_, lines) = tree.run(&url, &["--dry-run"]);
     let old_id = lines[0]["app_id"].as_str().unwrap().to_string();
-    let apps: Value =
-        serde_json::from_str(&curl(&format!("{}/v2/apps?embed=apps.tasks", m.url()))).unwrap();
+    let apps: Value = serde_json::from_str(
+        &testkit::http_get(&format!("{}/v2/apps?embed=apps.tasks", m.url())).1,
+    )
+    .unwrap();
     let old_tasks: Vec<(String, u64)> = apps["apps"][0]["tasks"]
         .as_array()
         .unwrap()
@@ -406,7 +408,7 @@ fn drains_through_hacheck_forces_past_deployments_and_names_a_409() {
         m.app_body(&old_id).is_none()
     });
     for (id, port) in old_tasks {
-        let status = curl_any(&format!(
+        let (_, status) = testkit::http_get(&format!(
             "http://127.0.0.1:{hacheck_port}/spool/order_api.canary_eu/{port}/status"
         ));
         let since: f64 = status
@@ -426,15 +428,4 @@ fn drains_through_hacheck_forces_past_deployments_and_names_a_409() {
             kill.at - since
         );
     }
-}
-
-fn curl(url: &str) -> String {
-    let out = Command::new("curl").args(["-sf", url]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The body whatever the status (hacheck answers for a drained task with 503).
-fn curl_any(url: &str) -> String {
-    let out = Command::new("curl").args(["-s", url]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
