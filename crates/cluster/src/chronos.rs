@@ -28,19 +28,9 @@ pub fn chosen(choice: &str) -> bool {
 impl Chronos {
     /// `chronos:URL[,URL…]`, or `chronos` alone: the system config's `chronos_config`.
     pub fn open(choice: &str, timeout: Duration) -> Result<Chronos> {
-        let urls = match choice.split_once(':') {
-            Some(("chronos", urls)) => urls.to_string(),
-            _ => {
-                let dir = soa::system::default_dir();
-                let system = soa::SystemConfig::load(&dir).map_err(|e| crate::BackendError {
-                    backend: "chronos",
-                    message: e.to_string(),
-                })?;
-                crate::rest::endpoints_of_system(&system, "chronos", &["chronos_config"])?
-            }
-        };
+        let urls = crate::rest::urls_for(choice, "chronos", &["chronos_config"])?;
         Ok(Chronos {
-            rest: Rest::new("chronos", &urls, timeout.max(Duration::from_secs(5)))?,
+            rest: Rest::new("chronos", &urls, timeout)?,
         })
     }
 

@@ -79,25 +79,9 @@ pub async fn open(
         Some(("snapshot", path)) => Ok(AnyBackend::Snapshot(snapshot::Snapshot::load(
             std::path::Path::new(path),
         )?)),
-        Some(("marathon", urls)) => Ok(AnyBackend::Marathon(
-            marathon::Marathon::connect(urls, engine_timeout.max(std::time::Duration::from_secs(5)))
-                .await?,
+        _ if choice == "marathon" || choice.starts_with("marathon:") => Ok(AnyBackend::Marathon(
+            marathon::Marathon::connect(choice, engine_timeout).await?,
         )),
-        None if choice == "marathon" => {
-            let dir = soa::system::default_dir();
-            let system = soa::SystemConfig::load(&dir).map_err(|e| BackendError {
-                backend: "marathon",
-                message: e.to_string(),
-            })?;
-            let urls = marathon::endpoints_of_system(&system)?;
-            Ok(AnyBackend::Marathon(
-                marathon::Marathon::connect(
-                    &urls,
-                    engine_timeout.max(std::time::Duration::from_secs(5)),
-                )
-                .await?,
-            ))
-        }
         _ if chronos::chosen(choice) => Err(BackendError {
             backend: "chronos",
             message: format!(

@@ -38,9 +38,14 @@ fn err(message: String) -> BackendError {
     }
 }
 
-/// The endpoints the system config names (`marathon_servers`, else `marathon_config`).
-pub fn endpoints_of_system(system: &soa::SystemConfig) -> Result<String> {
-    crate::rest::endpoints_of_system(system, "marathon", &["marathon_servers", "marathon_config"])
+/// Where the system config names the Marathon servers: `marathon_servers`, else the older
+/// `marathon_config`.
+const SYSTEM_KEYS: &[&str] = &["marathon_servers", "marathon_config"];
+
+/// The endpoints the system config names.
+#[cfg(test)]
+fn endpoints_of_system(system: &soa::SystemConfig) -> Result<String> {
+    crate::rest::endpoints_of_system(system, "marathon", SYSTEM_KEYS)
 }
 
 /// (service, instance, git sha, config hash) of a PaaSTA app id.
@@ -63,10 +68,12 @@ fn unix_time(iso: &str) -> i64 {
 }
 
 impl Marathon {
-    /// The endpoints of `urls` (comma separated); answers `/ping` within `timeout` or fails.
-    pub async fn connect(urls: &str, timeout: Duration) -> Result<Marathon> {
+    /// `marathon:URL[,URL…]`, or `marathon` alone: the system config's servers; one of them
+    /// answers `/ping` within `timeout` (at least 5 s) or it fails.
+    pub async fn connect(choice: &str, timeout: Duration) -> Result<Marathon> {
+        let urls = crate::rest::urls_for(choice, "marathon", SYSTEM_KEYS)?;
         let m = Marathon {
-            rest: Rest::new("marathon", urls, timeout)?,
+            rest: Rest::new("marathon", &urls, timeout)?,
             would_send: Default::default(),
         };
         m.rest.call("GET", "/ping", None).await?;

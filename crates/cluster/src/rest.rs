@@ -44,8 +44,13 @@ pub enum Body {
     AsBuilt,
 }
 
+/// The least time a request to a framework is given, whatever the tool's engine timeout (a
+/// framework answers slower than a local engine).
+const MIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Rest {
-    /// The endpoints of `urls` (comma separated): `http[s]://[user:password@]host:port`.
+    /// The endpoints of `urls` (comma separated): `http[s]://[user:password@]host:port`; each
+    /// request may take `timeout` (at least 5 s).
     pub fn new(name: &'static str, urls: &str, timeout: Duration) -> Result<Rest> {
         let endpoints = urls
             .split(',')
@@ -58,7 +63,7 @@ impl Rest {
         Ok(Rest {
             name,
             endpoints,
-            timeout,
+            timeout: timeout.max(MIN_TIMEOUT),
             calls: AtomicUsize::new(0),
         })
     }
@@ -217,6 +222,20 @@ pub fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// The URLs `--backend` names for framework `name`: those after `name:`, or for `name` alone
+/// the system config's, under the first of `keys` it has (see [`endpoints_of_system`]).
+pub fn urls_for(choice: &str, name: &'static str, keys: &[&str]) -> Result<String> {
+    if let Some(urls) = choice
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(':'))
+    {
+        return Ok(urls.to_string());
+    }
+    let dir = soa::system::default_dir();
+    let system = soa::SystemConfig::load(&dir).map_err(|e| error(name, e.to_string()))?;
+    endpoints_of_system(&system, name, keys)
 }
 
 /// The endpoints the system config names under the first of `keys` it has: a list of `{url,
