@@ -84,19 +84,27 @@ impl Chronos {
             .map(|_| ())
     }
 
+    /// `method` on `/scheduler/job/<name>`: PUT runs the job now, DELETE removes it.
+    fn job_request(method: &'static str, name: &str) -> Request {
+        Request {
+            method,
+            path: format!("/scheduler/job/{}", segment(name)),
+            body: Value::Null,
+        }
+    }
+
+    /// The request that removes the job `name`.
+    pub fn delete_request(name: &str) -> Request {
+        Self::job_request("DELETE", name)
+    }
+
     /// Creates or replaces `job`.
     pub async fn put(&self, job: &Value) -> Result<()> {
         self.send(&Self::put_request(job)).await
     }
 
     pub async fn run_now(&self, name: &str) -> Result<()> {
-        let path = format!("/scheduler/job/{}", segment(name));
-        self.rest.call_text("PUT", &path, None).await.map(|_| ())
-    }
-
-    pub async fn delete(&self, name: &str) -> Result<()> {
-        let path = format!("/scheduler/job/{}", segment(name));
-        self.rest.call_text("DELETE", &path, None).await.map(|_| ())
+        self.send(&Self::job_request("PUT", name)).await
     }
 
     /// Kills the job's tasks in flight.

@@ -191,16 +191,11 @@ pub(crate) async fn pass(
             continue;
         }
         let request = Chronos::put_request(&job);
-        let sent = if cli.dry_run {
-            shown.push(request.clone());
-            Ok(())
-        } else {
-            chronos.send(&request).await
-        };
-        match sent {
+        let endpoint = request.path.clone();
+        match send_or_show(cli, &chronos, request, &mut shown).await {
             Ok(()) => line.actions.push(Action::PutJob {
                 job: line.job.clone(),
-                endpoint: request.path.clone(),
+                endpoint,
                 description,
             }),
             Err(e) => line.error = Some(e.to_string()),
@@ -222,6 +217,21 @@ pub(crate) async fn pass(
     }
     drop(locks);
     report(cli, system, lines, shown, &chronos)
+}
+
+/// Sends `request`, or under --dry-run keeps it for --show-definitions.
+async fn send_or_show(
+    cli: &Cli,
+    chronos: &Chronos,
+    request: Request,
+    shown: &mut Vec<Request>,
+) -> Result<(), cluster::BackendError> {
+    if cli.dry_run {
+        shown.push(request);
+        Ok(())
+    } else {
+        chronos.send(&request).await
+    }
 }
 
 /// `--all`: jobs of instances no longer configured are deleted (but not those of services that
@@ -271,18 +281,7 @@ async fn cleanup(
         }
         let mut line = JobLine::new(service, instance);
         line.job = name.clone();
-        let request = Request {
-            method: "DELETE",
-            path: format!("/scheduler/job/{}", cluster::rest::segment(name)),
-            body: Value::Null,
-        };
-        let done = if cli.dry_run {
-            shown.push(request);
-            Ok(())
-        } else {
-            chronos.delete(name).await
-        };
-        match done {
+        match send_or_show(cli, chronos, Chronos::delete_request(name), shown).await {
             Ok(()) => line.actions.push(Action::DeleteJob { job: name.clone() }),
             Err(e) => line.error = Some(e.to_string()),
         }
