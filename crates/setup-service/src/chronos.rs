@@ -142,25 +142,12 @@ pub(crate) async fn pass(
         let config = &s.config;
         configured.insert((config.service.clone(), config.instance.clone()));
         let mut line = JobLine::new(&config.service, &config.instance);
-        if !cli.dry_run {
-            match cluster::lock::acquire(
-                &cli.lock_dir,
-                &config.service,
-                &config.instance,
-                cli.lock_wait.0,
-            ) {
-                Ok(Some(l)) => locks.push(l),
-                Ok(None) => {
-                    line.skipped = Some(format!(
-                        "another setup-service run holds {}",
-                        cli.lock_dir
-                            .join(format!("{}.{}.lock", config.service, config.instance))
-                            .display()
-                    ));
-                    lines.push((line, None));
-                    continue;
-                }
-                Err(e) => bail!(e),
+        match crate::lock(cli, &config.service, &config.instance)? {
+            Ok(l) => locks.extend(l),
+            Err(held) => {
+                line.skipped = Some(held);
+                lines.push((line, None));
+                continue;
             }
         }
         let built =
@@ -298,12 +285,7 @@ fn report(
     chronos: &Chronos,
 ) -> Result<ExitCode> {
     let mut failed = false;
-    let mut sensu = cli
-        .master
-        .sensu
-        .clone()
-        .or_else(|| soa::sensu::address(system))
-        .map(|a| cluster::sensu::Sender::new(&a, cli.master.sensu_timeout.0));
+    let mut sensu = crate::sensu_sender(cli, system);
     for (line, selected) in &lines {
         let name = format!("{}.{}", line.service, line.instance);
         if cli.verbose {

@@ -178,6 +178,37 @@ enum Work {
     Orphan(String, String),
 }
 
+/// The instance's lock (none under --dry-run), waited for up to --lock-wait; Err(why) when
+/// another run holds it, and the instance is skipped.
+fn lock(
+    cli: &Cli,
+    service: &str,
+    instance: &str,
+) -> Result<Result<Option<cluster::lock::InstanceLock>, String>> {
+    if cli.dry_run {
+        return Ok(Ok(None));
+    }
+    match cluster::lock::acquire(&cli.lock_dir, service, instance, cli.lock_wait.0) {
+        Ok(Some(l)) => Ok(Ok(Some(l))),
+        Ok(None) => Ok(Err(format!(
+            "another setup-service run holds {}",
+            cli.lock_dir
+                .join(format!("{service}.{instance}.lock"))
+                .display()
+        ))),
+        Err(e) => bail!(e),
+    }
+}
+
+/// Where the pass's Sensu events go: --sensu, else the system config's; None: nowhere.
+fn sensu_sender(cli: &Cli, system: &SystemConfig) -> Option<cluster::sensu::Sender> {
+    cli.master
+        .sensu
+        .clone()
+        .or_else(|| soa::sensu::address(system))
+        .map(|a| cluster::sensu::Sender::new(&a, cli.master.sensu_timeout.0))
+}
+
 /// `--now`: RFC 3339 or unix seconds; unix milliseconds.
 fn parse_now(s: &str) -> Result<i64> {
     if let Ok(secs) = s.parse::<f64>() {
@@ -261,7 +292,6 @@ async fn execute<B: Backend>(
 ) -> Result<ExitCode> {
     let mut deployments: DeploymentsCache = HashMap::new();
     let mut work: Vec<Work> = Vec::new();
-    let lock_wait = cli.lock_wait.0;
     let mut configured: HashSet<(String, String)> = HashSet::new();
     for s in &selection.selected {
         configured.insert((s.config.service.clone(), s.config.instance.clone()));
@@ -323,25 +353,16 @@ async fn execute<B: Backend>(
             ));
             continue;
         }
-        let lock = if cli.dry_run {
-            None
-        } else {
-            match cluster::lock::acquire(&cli.lock_dir, &service, &instance, lock_wait) {
-                Ok(Some(l)) => Some(l),
-                Ok(None) => {
-                    let held = cli.lock_dir.join(format!("{service}.{instance}.lock"));
-                    work.push(Work::Skipped(Outcome {
-                        service: service.clone(),
-                        instance: instance.clone(),
-                        skipped: Some(format!(
-                            "another setup-service run holds {}",
-                            held.display()
-                        )),
-                        ..Default::default()
-                    }));
-                    continue;
-                }
-                Err(e) => bail!(e),
+        let lock = match lock(cli, &service, &instance)? {
+            Ok(l) => l,
+            Err(held) => {
+                work.push(Work::Skipped(Outcome {
+                    service: service.clone(),
+                    instance: instance.clone(),
+                    skipped: Some(held),
+                    ..Default::default()
+                }));
+                continue;
             }
         };
         let deployed = match deployed_of(
@@ -415,12 +436,7 @@ async fn execute<B: Backend>(
         .into_iter()
         .map(|r| r.id.as_str())
         .collect();
-    let mut sensu = cli
-        .master
-        .sensu
-        .clone()
-        .or_else(|| soa::sensu::address(system))
-        .map(|a| cluster::sensu::Sender::new(&a, cli.master.sensu_timeout.0));
+    let mut sensu = sensu_sender(cli, system);
     let pass = jobs::Pass::new(&runs, &index, &expirable, now_ms, cli.dry_run);
     let mut failed = false;
     let ctx = Ctx {
