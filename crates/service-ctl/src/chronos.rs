@@ -6,7 +6,7 @@
 //! graph CSV.
 
 use crate::output::{ChronosJob, ChronosStatus, Emergency, JobStatus, Status, StatusOf};
-use crate::{deployed, target, Cli, Target};
+use crate::{deployed_or_warn, report, status_of, target, Cli, Target};
 use anyhow::{bail, Result};
 use cluster::chronos::Chronos;
 use cluster::Action;
@@ -40,18 +40,6 @@ async fn defined(chronos: &Chronos, t: &Target) -> Result<serde_json::Value> {
             c.service,
             c.instance
         ),
-    }
-}
-
-fn report(cli: &Cli, t: &Target, action: &'static str, actions: Vec<Action>) -> Emergency {
-    let c = &t.selected.config;
-    Emergency {
-        action,
-        service: c.service.clone(),
-        instance: c.instance.clone(),
-        cluster: t.cluster.clone(),
-        dry_run: cli.dry_run,
-        actions,
     }
 }
 
@@ -108,11 +96,7 @@ pub fn emergency_stop(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Em
 pub fn status(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Status> {
     let (t, chronos) = job_target(cli, system, name)?;
     let config = &t.selected.config;
-    let deployed = deployed(cli, system, &t);
-    if let Err(e) = &deployed {
-        eprintln!("service-ctl: warning: {e:#}");
-    }
-    let deployed = deployed.ok();
+    let deployed = deployed_or_warn(cli, system, &t);
     let mut error = None;
     // The description the configs make now: whether Chronos has the current job.
     let want = deployed.as_ref().and_then(|d| {
@@ -169,35 +153,22 @@ pub fn status(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Status> {
         .collect();
     reruns.sort_by(|a, b| b.name.cmp(&a.name));
     let scheduled = config.scheduled();
-    Ok(Status {
-        service: config.service.clone(),
-        instance: config.instance.clone(),
-        cluster: t.cluster.clone(),
-        kind: config.kind().to_string(),
-        git_sha: deployed.as_ref().map(|d| d.git_sha.clone()),
-        desired_state: deployed
-            .as_ref()
-            .map(|d| if d.stopped { "stop" } else { "start" }),
-        force_bounce: deployed.as_ref().and_then(|d| d.force_bounce.clone()),
-        of: StatusOf::Job(JobStatus {
-            schedule: scheduled.and_then(|j| j.schedule.clone()),
-            parents: scheduled.and_then(|j| j.parents.clone()),
-            disabled: config.disabled(),
-            state: None,
-            next_due: None,
-            runs: Vec::new(),
-            reruns: Vec::new(),
-            chronos: Some(Box::new(ChronosStatus {
-                current: match (&job, &want) {
-                    (Some(j), Some(w)) => {
-                        Some(j.description.as_deref() == w["description"].as_str())
-                    }
-                    _ => None,
-                },
-                job,
-                reruns,
-            })),
-        }),
-        error,
-    })
+    let of = StatusOf::Job(JobStatus {
+        schedule: scheduled.and_then(|j| j.schedule.clone()),
+        parents: scheduled.and_then(|j| j.parents.clone()),
+        disabled: config.disabled(),
+        state: None,
+        next_due: None,
+        runs: Vec::new(),
+        reruns: Vec::new(),
+        chronos: Some(Box::new(ChronosStatus {
+            current: match (&job, &want) {
+                (Some(j), Some(w)) => Some(j.description.as_deref() == w["description"].as_str()),
+                _ => None,
+            },
+            job,
+            reruns,
+        })),
+    });
+    Ok(status_of(&t, deployed.as_ref(), of, error))
 }

@@ -389,15 +389,49 @@ impl Ctx<'_> {
     }
 
     fn report(&self, action: &'static str, actions: Vec<Action>) -> Emergency {
-        let c = self.config();
-        Emergency {
-            action,
-            service: c.service.clone(),
-            instance: c.instance.clone(),
-            cluster: self.target.cluster.clone(),
-            dry_run: self.cli.dry_run,
-            actions,
-        }
+        report(self.cli, &self.target, action, actions)
+    }
+}
+
+/// What an emergency action did (or, with --dry-run, would do) to the target.
+fn report(cli: &Cli, t: &Target, action: &'static str, actions: Vec<Action>) -> Emergency {
+    let c = &t.selected.config;
+    Emergency {
+        action,
+        service: c.service.clone(),
+        instance: c.instance.clone(),
+        cluster: t.cluster.clone(),
+        dry_run: cli.dry_run,
+        actions,
+    }
+}
+
+/// The target's deployment for status: a missing one is said on stderr, and status shows
+/// the rest.
+fn deployed_or_warn(cli: &Cli, system: &SystemConfig, t: &Target) -> Option<Deployed> {
+    deployed(cli, system, t)
+        .inspect_err(|e| eprintln!("service-ctl: warning: {e:#}"))
+        .ok()
+}
+
+/// The status every instance shows (name, deployment, desired state) around what its kind adds.
+fn status_of(
+    t: &Target,
+    deployed: Option<&Deployed>,
+    of: StatusOf,
+    error: Option<String>,
+) -> Status {
+    let config = &t.selected.config;
+    Status {
+        service: config.service.clone(),
+        instance: config.instance.clone(),
+        cluster: t.cluster.clone(),
+        kind: config.kind().to_string(),
+        git_sha: deployed.map(|d| d.git_sha.clone()),
+        desired_state: deployed.map(|d| if d.stopped { "stop" } else { "start" }),
+        force_bounce: deployed.and_then(|d| d.force_bounce.clone()),
+        of,
+        error,
     }
 }
 
@@ -521,11 +555,7 @@ fn emergency_stop<'a>(ctx: &'a Ctx<'a>) -> Step<'a, Emergency> {
 
 async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Status> {
     let config = ctx.config();
-    let deployed = deployed(ctx.cli, ctx.system, &ctx.target);
-    if let Err(e) = &deployed {
-        eprintln!("service-ctl: warning: {e:#}");
-    }
-    let deployed = deployed.ok();
+    let deployed = deployed_or_warn(ctx.cli, ctx.system, &ctx.target);
     let mut error = None;
     let of = if config.kind() == InstanceType::Chronos {
         let job = config.scheduled();
@@ -611,17 +641,5 @@ async fn status(ctx: &Ctx<'_>, show: usize) -> Result<Status> {
             tasks,
         })
     };
-    Ok(Status {
-        service: config.service.clone(),
-        instance: config.instance.clone(),
-        cluster: ctx.target.cluster.clone(),
-        kind: config.kind().to_string(),
-        git_sha: deployed.as_ref().map(|d| d.git_sha.clone()),
-        desired_state: deployed
-            .as_ref()
-            .map(|d| if d.stopped { "stop" } else { "start" }),
-        force_bounce: deployed.as_ref().and_then(|d| d.force_bounce.clone()),
-        of,
-        error,
-    })
+    Ok(status_of(&ctx.target, deployed.as_ref(), of, error))
 }
