@@ -14,7 +14,10 @@
 
 use crate::error::Problem;
 use crate::instance::Net;
-use crate::marathon::{apply_user_env, docker_parameters, paasta_env, placement_constraints};
+use crate::marathon::{
+    all_volumes, apply_user_env, docker_parameters_json, dockercfg_uris, paasta_env,
+    placement_constraints,
+};
 use crate::schedule::Schedule;
 use crate::{pyjson, InstanceConfig, SystemConfig};
 use chrono::DateTime;
@@ -90,18 +93,11 @@ pub fn job(
         Problem::new(&config.file, "only a scheduled job has a Chronos job")
             .instance_of(&config.service, &config.instance)
     })?;
-    let system_volumes = system
-        .volumes()
-        .map_err(|e| Problem::new(&system.dir, e.to_string()).key("volumes"))?;
-    let volumes: Vec<Json> = crate::marathon::volumes(config, &system_volumes)?
+    let volumes: Vec<Json> = all_volumes(config, system)?
         .into_iter()
         .map(
             |v| json!({"containerPath": v.container_path, "hostPath": v.host_path, "mode": v.mode}),
         )
-        .collect();
-    let parameters: Vec<Json> = docker_parameters(config)
-        .into_iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
         .collect();
     let mut env = paasta_env(config, image);
     apply_user_env(&mut env, config);
@@ -121,20 +117,14 @@ pub fn job(
     );
     container.insert("type".into(), json!("DOCKER"));
     container.insert("volumes".into(), Json::Array(volumes));
-    container.insert("parameters".into(), Json::Array(parameters));
+    container.insert("parameters".into(), docker_parameters_json(config));
     let mut job = Map::new();
     job.insert(
         "name".into(),
         json!(job_name(&config.service, &config.instance)),
     );
     job.insert("container".into(), Json::Object(container));
-    job.insert(
-        "uris".into(),
-        json!([system
-            .get("dockercfg_location")
-            .and_then(Json::as_str)
-            .unwrap_or("file:///root/.dockercfg")]),
-    );
+    job.insert("uris".into(), dockercfg_uris(system));
     job.insert("environmentVariables".into(), Json::Array(env));
     job.insert("mem".into(), json!(config.mem));
     job.insert("cpus".into(), json!(config.cpus));

@@ -177,6 +177,32 @@ pub fn volumes(config: &InstanceConfig, system: &[Volume]) -> Result<Vec<Volume>
     Ok(out)
 }
 
+/// The docker parameters as Mesos frameworks take them: `[{"key": …, "value": …}, …]`.
+pub fn docker_parameters_json(config: &InstanceConfig) -> Json {
+    docker_parameters(config)
+        .into_iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect()
+}
+
+/// The system config's volumes and the instance's extra_volumes, as [`volumes`] checks and
+/// orders them.
+pub fn all_volumes(config: &InstanceConfig, system: &SystemConfig) -> Result<Vec<Volume>, Problem> {
+    let system_volumes = system
+        .volumes()
+        .map_err(|e| Problem::new(&system.dir, e.to_string()).key("volumes"))?;
+    volumes(config, &system_volumes)
+}
+
+/// The `uris` a task fetches first: the system config's dockercfg_location (default
+/// `file:///root/.dockercfg`), so the agent can pull from the registry.
+pub fn dockercfg_uris(system: &SystemConfig) -> Json {
+    json!([system
+        .get("dockercfg_location")
+        .and_then(Json::as_str)
+        .unwrap_or("file:///root/.dockercfg")])
+}
+
 /// A number as Python's json.dumps prints an int, or a float when it has a fraction.
 fn int_or_float(n: f64) -> Json {
     if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -385,14 +411,8 @@ pub fn app(
             .instance(&config.instance)
     })?;
     let host_network = config.net == Net::Host;
-    let params: Vec<Json> = docker_parameters(config)
-        .into_iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    let system_volumes = system
-        .volumes()
-        .map_err(|e| Problem::new(&system.dir, e.to_string()).key("volumes"))?;
-    let vols: Vec<Json> = volumes(config, &system_volumes)?
+    let params = docker_parameters_json(config);
+    let vols: Vec<Json> = all_volumes(config, system)?
         .into_iter()
         .map(
             |v| json!({"hostPath": v.host_path, "containerPath": v.container_path, "mode": v.mode}),
@@ -404,7 +424,7 @@ pub fn app(
         "network".into(),
         json!(if host_network { "HOST" } else { "BRIDGE" }),
     );
-    docker.insert("parameters".into(), Json::Array(params));
+    docker.insert("parameters".into(), params);
     if !host_network {
         docker.insert(
             "portMappings".into(),
@@ -419,13 +439,7 @@ pub fn app(
         "container".into(),
         json!({"docker": Json::Object(docker), "type": "DOCKER", "volumes": vols}),
     );
-    app.insert(
-        "uris".into(),
-        json!([system
-            .get("dockercfg_location")
-            .and_then(Json::as_str)
-            .unwrap_or("file:///root/.dockercfg")]),
-    );
+    app.insert("uris".into(), dockercfg_uris(system));
     app.insert("backoff_seconds".into(), json!(backoff_seconds(desired)));
     app.insert("backoff_factor".into(), int_or_float(long.backoff_factor));
     app.insert(
