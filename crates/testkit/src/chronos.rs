@@ -8,11 +8,9 @@
 //! not started by its schedule or its parents. Longer schedules are not run (tests do not wait
 //! for them). Every request is recorded; `fail_with(503)` makes every answer that status.
 
-use crate::marathon::{read_request, unix_now, Recorded};
+use crate::marathon::{unix_now, Recorded};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -45,6 +43,23 @@ pub struct FakeChronos {
     epoch: Instant,
     /// Seconds a run lasts.
     pub run_s: f64,
+}
+
+impl FakeJob {
+    /// A job never run, made at `now`.
+    fn new(body: Value, now: f64) -> FakeJob {
+        FakeJob {
+            body,
+            running: None,
+            pending: false,
+            created: now,
+            last_status: "fresh",
+            last_started: None,
+            last_finished: None,
+            success_count: 0,
+            error_count: 0,
+        }
+    }
 }
 
 fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
@@ -94,7 +109,7 @@ impl FakeChronos {
 
     /// Starts it on `port` of loopback (0: any free one).
     pub fn start_on(port: u16) -> Arc<FakeChronos> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("a loopback port");
+        let listener = crate::httpd::bind(port);
         let port = listener.local_addr().unwrap().port();
         let fake = Arc::new(FakeChronos {
             port,
@@ -103,10 +118,11 @@ impl FakeChronos {
             run_s: 0.3,
         });
         let f = fake.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let f = f.clone();
-                std::thread::spawn(move || f.serve(conn));
+        crate::httpd::serve(listener, move |method, path, _headers, body| {
+            match f.answer(method, path, body) {
+                (status, Value::Null) => (status, "text/plain", String::new()),
+                (status, Value::String(t)) => (status, "text/plain", t),
+                (status, v) => (status, "application/json", v.to_string()),
             }
         });
         fake
@@ -133,20 +149,7 @@ impl FakeChronos {
     pub fn add_job(&self, body: Value) {
         let name = body["name"].as_str().expect("a name").to_string();
         let now = self.epoch.elapsed().as_secs_f64();
-        lock(&self.state).jobs.insert(
-            name,
-            FakeJob {
-                body,
-                running: None,
-                pending: false,
-                created: now,
-                last_status: "fresh",
-                last_started: None,
-                last_finished: None,
-                success_count: 0,
-                error_count: 0,
-            },
-        );
+        lock(&self.state).jobs.insert(name, FakeJob::new(body, now));
     }
 
     pub fn job_names(&self) -> Vec<String> {
@@ -166,23 +169,6 @@ impl FakeChronos {
                 j.running.is_some(),
             )
         })
-    }
-
-    fn serve(&self, mut conn: TcpStream) {
-        let Some((method, path, _headers, body)) = read_request(&conn) else {
-            return;
-        };
-        let (status, answer) = self.answer(&method, &path, &body);
-        let (kind, text) = match &answer {
-            Value::Null => ("text/plain", String::new()),
-            Value::String(t) => ("text/plain", t.clone()),
-            v => ("application/json", v.to_string()),
-        };
-        let _ = write!(
-            conn,
-            "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-            text.len()
-        );
     }
 
     fn answer(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
@@ -253,15 +239,8 @@ impl FakeChronos {
                 let disabled = job["disabled"] == true;
                 let old = s.jobs.remove(&name);
                 let mut fake = FakeJob {
-                    body: job,
-                    running: None,
                     pending: once && !disabled,
-                    created: now,
-                    last_status: "fresh",
-                    last_started: None,
-                    last_finished: None,
-                    success_count: 0,
-                    error_count: 0,
+                    ..FakeJob::new(job, now)
                 };
                 // A replaced job keeps its history and its run in flight.
                 if let Some(o) = old {

@@ -3,6 +3,7 @@
 //! engine tests run, and the cleanup of a test cluster's containers. A dev-dependency only.
 
 pub mod chronos;
+mod httpd;
 pub mod marathon;
 
 pub mod disdat;

@@ -8,12 +8,10 @@
 //! `fail_with(503)` makes every answer a 503, as a Marathon without a leader gives;
 //! `refuse_next` answers one request as given.
 //!
-//! HTTP/1.1 with one request per connection (`Connection: close`), enough for ureq.
+//! Served by the test kit's httpd (HTTP/1.1, one request per connection).
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -83,7 +81,7 @@ impl FakeMarathon {
 
     /// Starts it on `port` of loopback (0: any free one).
     pub fn start_on(port: u16, auth: Option<&str>) -> Arc<FakeMarathon> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("a loopback port");
+        let listener = crate::httpd::bind(port);
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             next_port: 31000,
@@ -104,11 +102,9 @@ impl FakeMarathon {
             healthy_s: 0.8,
         });
         let f = fake.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let f = f.clone();
-                std::thread::spawn(move || f.serve(conn));
-            }
+        crate::httpd::serve(listener, move |method, path, headers, body| {
+            let (status, answer) = f.answer(method, path, headers, body);
+            (status, "application/json", answer.to_string())
         });
         fake
     }
@@ -147,19 +143,6 @@ impl FakeMarathon {
 
     fn now(&self) -> f64 {
         self.epoch.elapsed().as_secs_f64()
-    }
-
-    fn serve(&self, mut conn: TcpStream) {
-        let Some((method, path, headers, body)) = read_request(&conn) else {
-            return;
-        };
-        let (status, answer) = self.answer(&method, &path, &headers, &body);
-        let text = answer.to_string();
-        let _ = write!(
-            conn,
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-            text.len()
-        );
     }
 
     fn answer(
@@ -426,40 +409,4 @@ fn iso(t: f64) -> String {
         (whole / 60) % 60,
         whole % 60
     )
-}
-
-pub(crate) type Parsed = (String, String, Vec<(String, String)>, String);
-
-pub(crate) fn read_request(conn: &TcpStream) -> Option<Parsed> {
-    let mut r = BufReader::new(conn.try_clone().ok()?);
-    let mut line = String::new();
-    r.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some((
-        method,
-        path,
-        headers,
-        String::from_utf8_lossy(&body).into_owned(),
-    ))
 }
