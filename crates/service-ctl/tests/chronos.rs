@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::chronos::FakeChronos;
 
 fn ctl(dir: &Path, url: &str, args: &[&str]) -> (std::process::Output, Value) {
@@ -66,17 +66,14 @@ fn emergency_actions_and_status_on_chronos() {
         .requests()
         .iter()
         .any(|r| r.method == "PUT" && r.path == "/scheduler/job/etl%20nightly"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.runs_of("etl nightly").unwrap().1 < 1 {
-        assert!(Instant::now() < deadline, "the run never ended");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let every = Duration::from_millis(100);
+    testkit::wait_for(10, every, "the run to end", || {
+        c.runs_of("etl nightly").unwrap().1 >= 1
+    });
     // Its parent succeeded, so Chronos ran the child too.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.runs_of("etl load").unwrap().1 < 1 {
-        assert!(Instant::now() < deadline, "the child never ran");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    testkit::wait_for(10, every, "the child to run", || {
+        c.runs_of("etl load").unwrap().1 >= 1
+    });
 
     let (out, status) = ctl(dir.path(), &url, &["status", "etl.nightly"]);
     assert!(

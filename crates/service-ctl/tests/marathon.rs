@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::marathon::FakeMarathon;
 
 fn tree() -> tempfile::TempDir {
@@ -93,14 +93,16 @@ fn emergency_actions_and_status_on_marathon() {
         .rfind(|r| r.method == "PUT")
         .unwrap();
     assert_eq!(put.body, format!(r#"{{"instances": {tasks}}}"#));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ctl(dir.path(), &url, &["status"])["tasks"]
-        .as_array()
-        .unwrap()
-        .len()
-        < tasks
-    {
-        assert!(Instant::now() < deadline, "the tasks never came back");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    testkit::wait_for(
+        10,
+        Duration::from_millis(100),
+        "the tasks to come back",
+        || {
+            ctl(dir.path(), &url, &["status"])["tasks"]
+                .as_array()
+                .unwrap()
+                .len()
+                >= tasks
+        },
+    );
 }

@@ -89,12 +89,8 @@ impl Tree {
     }
 }
 
-fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_for(secs: u64, what: &str, f: impl FnMut() -> bool) {
+    testkit::wait_for(secs, Duration::from_millis(100), what, f)
 }
 
 #[test]

@@ -531,6 +531,19 @@ impl Drop for ClusterGuard {
     }
 }
 
+/// Waits until `f` holds, looking every `every`, for at most `secs`; `what` names what was
+/// awaited when it never comes.
+pub fn wait_for(secs: u64, every: std::time::Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
 /// `GET url` (plain http on loopback, one request per connection): the status and the body.
 pub fn http_get(url: &str) -> (u16, String) {
     use std::io::{Read, Write};

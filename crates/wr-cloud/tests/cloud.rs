@@ -186,12 +186,8 @@ impl Drop for Cloud {
 }
 
 /// Waits until `f` holds, up to `secs`; `what` says what was awaited.
-fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+fn wait_for(secs: u64, what: &str, f: impl FnMut() -> bool) {
+    testkit::wait_for(secs, Duration::from_millis(250), what, f)
 }
 
 const SMALL_MB: u64 = 512;
