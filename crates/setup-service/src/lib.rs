@@ -391,7 +391,7 @@ async fn execute<B: Backend>(
     }
     // What runs is read after the locks are held, so no other run changes it under us.
     let apps = backend.apps().await?;
-    let any_jobs = !on_marathon && (cli.all || work.iter().any(|w| matches!(w, Work::Job(..))));
+    let any_jobs = cli.all || work.iter().any(|w| matches!(w, Work::Job(..)));
     let runs = if any_jobs {
         backend.runs().await?
     } else {
