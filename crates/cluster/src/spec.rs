@@ -144,11 +144,6 @@ pub fn app_spec(
     Ok((spec, warnings))
 }
 
-/// The job's command with its time variables at `due` (UTC), in the syntax §8's rule picks.
-pub fn job_command(config: &InstanceConfig, due: i64) -> Result<Option<String>, Problem> {
-    soa::chronos::command_at(config, due)
-}
-
 /// Which run of a job to build.
 #[derive(Debug, Clone)]
 pub struct RunOf {
@@ -168,7 +163,7 @@ pub fn run_spec(
     deployed: &Deployed,
     run: RunOf,
 ) -> Result<(RunSpec, Option<String>, Vec<String>), SpecError> {
-    let command = job_command(config, run.due)?;
+    let command = soa::jobs::command_at(config, run.due)?;
     let argv = match (&command, &config.args) {
         (Some(c), _) => vec!["sh".into(), "-c".into(), c.clone()],
         (None, Some(args)) => args.clone(),

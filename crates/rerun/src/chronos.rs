@@ -23,7 +23,7 @@ pub(crate) fn jobs(
     now: i64,
     date: i64,
 ) -> Result<Vec<Value>> {
-    let tmp_name = |s: &str, i: &str| format!("tmp-{stamp} {}", soa::chronos::job_name(s, i));
+    let tmp_name = |s: &str, i: &str| format!("tmp-{stamp} {}", soa::jobs::job_name(s, i));
     let mut out = Vec::new();
     for p in planned {
         let config = &p.selected.config;

@@ -31,7 +31,7 @@ fn job_target(cli: &Cli, system: &SystemConfig, name: &str) -> Result<(Target, C
 /// The job as Chronos has it; an error when setup-service has not sent it yet.
 async fn defined(chronos: &Chronos, t: &Target) -> Result<serde_json::Value> {
     let c = &t.selected.config;
-    let name = soa::chronos::job_name(&c.service, &c.instance);
+    let name = soa::jobs::job_name(&c.service, &c.instance);
     match chronos.find(&name).await? {
         Some(j) => Ok(j),
         None => bail!(
@@ -111,7 +111,7 @@ pub fn status(cli: &Cli, system: &SystemConfig, name: &str) -> Result<Status> {
         .map_err(|e| error = Some(e.to_string()))
         .ok()
     });
-    let own = soa::chronos::job_name(&config.service, &config.instance);
+    let own = soa::jobs::job_name(&config.service, &config.instance);
     let (jobs, graph) = cli::runtime()?.block_on(async {
         let jobs = chronos.search(&own).await?;
         let graph = chronos.graph().await?;

@@ -43,7 +43,7 @@ impl JobLine {
         JobLine {
             service: service.into(),
             instance: instance.into(),
-            job: soa::chronos::job_name(service, instance),
+            job: soa::jobs::job_name(service, instance),
             ..Default::default()
         }
     }

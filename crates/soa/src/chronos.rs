@@ -14,23 +14,18 @@
 
 use crate::error::Problem;
 use crate::instance::Net;
+use crate::jobs::{command_at, job_name};
 use crate::marathon::{
     all_volumes, apply_user_env, docker_parameters_json, dockercfg_uris, paasta_env,
     placement_constraints,
 };
 use crate::schedule::Schedule;
 use crate::{pyjson, InstanceConfig, SystemConfig};
-use chrono::DateTime;
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value as Json};
 
 /// The schedule of a one-off run: once, as soon as possible.
 pub const RUN_ONCE: &str = "R1//PT1M";
-
-/// `svc.inst` → Chronos' `svc inst`.
-pub fn job_name(service: &str, instance: &str) -> String {
-    format!("{service} {instance}")
-}
 
 /// A job name's (service, instance): `svc inst`, or a rerun's `tmp-<stamp> svc inst`.
 pub fn parse_name(name: &str) -> Option<(Option<&str>, &str, &str)> {
@@ -46,26 +41,6 @@ pub fn parse_name(name: &str) -> Option<(Option<&str>, &str, &str)> {
         return None;
     }
     Some((tmp, service, instance))
-}
-
-/// The job's command with its time variables at `at` (unix seconds, UTC), in the syntax §8's
-/// rule picks; None when the job runs its image's entrypoint.
-pub fn command_at(config: &InstanceConfig, at: i64) -> Result<Option<String>, Problem> {
-    let Some(cmd) = &config.cmd else {
-        return Ok(None);
-    };
-    let problem = |message: String| {
-        Problem::new(&config.file, message)
-            .instance_of(&config.service, &config.instance)
-            .key("cmd")
-    };
-    let text = cmd.joined();
-    let when = DateTime::from_timestamp(at, 0)
-        .ok_or_else(|| problem(format!("the time {at} is not a time")))?
-        .naive_utc();
-    crate::timevars::interpolate(&text, config.syntax_for(&text), when)
-        .map(Some)
-        .map_err(|e| problem(format!("the command's time variables do not parse: {e}")))
 }
 
 /// `"config" + md5(json.dumps(job, sort_keys=True) + force_bounce)[:8]`, over the whole job.

@@ -234,6 +234,26 @@ pub fn job_name(service: &str, instance: &str) -> String {
     format!("{service} {instance}")
 }
 
+/// The job's command with its time variables at `at` (unix seconds, UTC), in the syntax §8's
+/// rule picks; None when the job runs its image's entrypoint.
+pub fn command_at(config: &InstanceConfig, at: i64) -> Result<Option<String>, Problem> {
+    let Some(cmd) = &config.cmd else {
+        return Ok(None);
+    };
+    let problem = |message: String| {
+        Problem::new(&config.file, message)
+            .instance_of(&config.service, &config.instance)
+            .key("cmd")
+    };
+    let text = cmd.joined();
+    let when = DateTime::from_timestamp(at, 0)
+        .ok_or_else(|| problem(format!("the time {at} is not a time")))?
+        .naive_utc();
+    crate::timevars::interpolate(&text, config.syntax_for(&text), when)
+        .map(Some)
+        .map_err(|e| problem(format!("the command's time variables do not parse: {e}")))
+}
+
 /// Unix seconds as outputs show times: `2026-11-21T03:00:00Z`.
 pub fn time_text(secs: i64) -> String {
     DateTime::from_timestamp(secs, 0)
