@@ -23,7 +23,6 @@ pub(crate) fn jobs(
     now: i64,
     date: i64,
 ) -> Result<Vec<Value>> {
-    let tmp_name = |s: &str, i: &str| format!("tmp-{stamp} {}", soa::jobs::job_name(s, i));
     let mut out = Vec::new();
     for p in planned {
         let config = &p.selected.config;
@@ -48,7 +47,7 @@ pub(crate) fn jobs(
             crate::RerunType::Graph => Some(
                 soa::jobs::parents(config)
                     .iter()
-                    .map(|(s, i)| tmp_name(s, i))
+                    .map(|(s, i)| soa::jobs::rerun_name(stamp, s, i))
                     .collect(),
             ),
         };

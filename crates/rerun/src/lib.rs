@@ -318,7 +318,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut not_ok: HashSet<(String, String)> = HashSet::new();
             for p in planned {
                 let config = &p.selected.config;
-                let job = format!("tmp-{stamp} {} {}", config.service, config.instance);
+                let job = soa::jobs::rerun_name(&stamp, &config.service, &config.instance);
                 let (spec, command, warnings) = spec::run_spec(
                     config,
                     &system,

@@ -14,7 +14,7 @@
 
 use crate::error::Problem;
 use crate::instance::Net;
-use crate::jobs::{command_at, job_name};
+use crate::jobs::{command_at, job_name, rerun_name};
 use crate::marathon::{
     all_volumes, apply_user_env, docker_parameters_json, dockercfg_uris, paasta_env,
     placement_constraints,
@@ -188,10 +188,7 @@ pub fn rerun_job(
     let m = tmp.as_object_mut().expect("a job is an object");
     m.insert(
         "name".into(),
-        json!(format!(
-            "tmp-{stamp} {}",
-            job_name(&config.service, &config.instance)
-        )),
+        json!(rerun_name(stamp, &config.service, &config.instance)),
     );
     m.insert("command".into(), json!(command_at(config, date)?));
     if force_disabled {

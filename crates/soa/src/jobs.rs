@@ -254,6 +254,11 @@ pub fn command_at(config: &InstanceConfig, at: i64) -> Result<Option<String>, Pr
         .map_err(|e| problem(format!("the command's time variables do not parse: {e}")))
 }
 
+/// A rerun's temporary job name: `tmp-<stamp> <service> <instance>` (docs/paasta.md §7).
+pub fn rerun_name(stamp: &str, service: &str, instance: &str) -> String {
+    format!("tmp-{stamp} {}", job_name(service, instance))
+}
+
 /// Unix seconds as outputs show times: `2026-11-21T03:00:00Z`.
 pub fn time_text(secs: i64) -> String {
     DateTime::from_timestamp(secs, 0)
