@@ -544,25 +544,13 @@ pub fn wait_for(secs: u64, every: std::time::Duration, what: &str, mut f: impl F
     }
 }
 
-/// `GET url` (plain http on loopback, one request per connection): the status and the body.
+/// `GET url`: the status and the body, whatever the status.
 pub fn http_get(url: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("an http:// URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let mut conn = std::net::TcpStream::connect(host).expect("the server answers");
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    conn.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent.get(url).call().expect("the server answers");
+    let body = answer.body_mut().read_to_string().unwrap_or_default();
+    (answer.status().as_u16(), body)
 }
