@@ -8,7 +8,6 @@
 use crate::{Planned, Record, RunResult};
 use anyhow::{bail, Result};
 use cluster::chronos::Chronos;
-use cluster::RunKind;
 use serde_json::Value;
 use soa::SystemConfig;
 use std::collections::HashSet;
@@ -88,19 +87,10 @@ pub(crate) async fn run(
     for (p, j) in planned.iter().zip(jobs) {
         let config = &p.selected.config;
         let name = j["name"].as_str().unwrap_or_default().to_string();
-        let mut record = Record {
-            cluster: cluster.to_string(),
-            service: config.service.clone(),
-            instance: config.instance.clone(),
-            job: name.clone(),
-            kind: RunKind::Rerun,
-            date: date.map(soa::jobs::time_text),
-            command: j["command"].as_str().map(str::to_string),
-            run: Some(name.clone()),
-            exit_code: None,
-            result: None,
-            reason: None,
-        };
+        let command = j["command"].as_str().map(str::to_string);
+        let mut record = Record::new(cluster, config, &name, date, command);
+        // On Chronos the run is the temporary job itself.
+        record.run = Some(name.clone());
         if wait {
             let blocked = j["parents"]
                 .as_array()

@@ -177,6 +177,31 @@ pub struct Record {
     pub reason: Option<String>,
 }
 
+impl Record {
+    /// The rerun `job` of `config` in `cluster`, as at `date`, not started yet.
+    fn new(
+        cluster: &str,
+        config: &soa::InstanceConfig,
+        job: &str,
+        date: Option<i64>,
+        command: Option<String>,
+    ) -> Record {
+        Record {
+            cluster: cluster.to_string(),
+            service: config.service.clone(),
+            instance: config.instance.clone(),
+            job: job.to_string(),
+            kind: RunKind::Rerun,
+            date: date.map(soa::jobs::time_text),
+            command,
+            run: None,
+            exit_code: None,
+            result: None,
+            reason: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunResult {
@@ -337,19 +362,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         config.service, config.instance
                     );
                 }
-                let mut record = Record {
-                    cluster: cluster.clone(),
-                    service: config.service.clone(),
-                    instance: config.instance.clone(),
-                    job: job.clone(),
-                    kind: RunKind::Rerun,
-                    date: date.map(soa::jobs::time_text),
-                    command,
-                    run: None,
-                    exit_code: None,
-                    result: None,
-                    reason: None,
-                };
+                let mut record = Record::new(cluster, config, &job, date, command);
                 let blocked = soa::jobs::parents(&p.selected.config)
                     .into_iter()
                     .find(|k| not_ok.contains(k));
