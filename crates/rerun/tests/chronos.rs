@@ -19,6 +19,12 @@ fn rerun(dir: &Path, url: &str, args: &[&str]) -> (std::process::Output, Vec<Val
     (out, lines)
 }
 
+/// A rerun that must succeed: its lines.
+fn rerun_ok(dir: &Path, url: &str, args: &[&str]) -> Vec<Value> {
+    let (out, _) = rerun(dir, url, args);
+    testkit::json_lines(&testkit::ok(out))
+}
+
 fn posts(c: &FakeChronos) -> Vec<Value> {
     c.requests()
         .iter()
@@ -35,7 +41,7 @@ fn reruns_are_temporary_jobs() {
     let url = format!("chronos:{}", c.url());
 
     // --dry-run: the request, nothing sent.
-    let (out, lines) = rerun(
+    let lines = rerun_ok(
         dir.path(),
         &url,
         &[
@@ -48,18 +54,13 @@ fn reruns_are_temporary_jobs() {
             "--dry-run",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["method"], "POST");
     assert_eq!(lines[0]["path"], "/scheduler/iso8601");
     assert!(c.requests().is_empty());
 
     // The job alone: renamed, run once now, the command at the date; waited for.
-    let (out, lines) = rerun(
+    let lines = rerun_ok(
         dir.path(),
         &url,
         &[
@@ -71,11 +72,6 @@ fn reruns_are_temporary_jobs() {
             "2026-11-01T00:00:00",
             "--wait",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let sent = posts(&c);
     assert_eq!(sent.len(), 1);
@@ -92,7 +88,7 @@ fn reruns_are_temporary_jobs() {
 
     // -t graph from the middle: the three related jobs, parents first, parents renamed; only
     // the root has a schedule.
-    let (out, lines) = rerun(
+    let lines = rerun_ok(
         dir.path(),
         &url,
         &[
@@ -105,11 +101,6 @@ fn reruns_are_temporary_jobs() {
             "-t",
             "graph",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let sent = posts(&c);
     let graph = &sent[1..];

@@ -23,6 +23,13 @@ fn ctl(dir: &Path, url: &str, args: &[&str]) -> (std::process::Output, Value) {
     (out, line)
 }
 
+/// A service-ctl call that must succeed: its line.
+fn ctl_ok(dir: &Path, url: &str, args: &[&str]) -> Value {
+    let (out, line) = ctl(dir, url, args);
+    testkit::ok(out);
+    line
+}
+
 fn setup(dir: &Path, url: &str) {
     let out = testkit::bin("setup-service")
         .arg("-d")
@@ -52,12 +59,7 @@ fn emergency_actions_and_status_on_chronos() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Chronos has no job \"etl nightly\""));
     setup(dir.path(), &url);
 
-    let (out, line) = ctl(dir.path(), &url, &["emergency-start", "etl.nightly"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let line = ctl_ok(dir.path(), &url, &["emergency-start", "etl.nightly"]);
     assert_eq!(
         line["actions"],
         serde_json::json!([{"action": "run_job", "job": "etl nightly"}])
@@ -75,12 +77,7 @@ fn emergency_actions_and_status_on_chronos() {
         c.runs_of("etl load").unwrap().1 >= 1
     });
 
-    let (out, status) = ctl(dir.path(), &url, &["status", "etl.nightly"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let status = ctl_ok(dir.path(), &url, &["status", "etl.nightly"]);
     let job = &status["chronos"]["job"];
     assert_eq!(job["last_status"], "success", "{status}");
     assert_eq!(job["state"], "idle");
@@ -89,12 +86,7 @@ fn emergency_actions_and_status_on_chronos() {
 
     // emergency-stop: disabled (same description), then killed.
     let description = c.job("etl nightly").unwrap()["description"].clone();
-    let (out, line) = ctl(dir.path(), &url, &["emergency-stop", "etl.nightly"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let line = ctl_ok(dir.path(), &url, &["emergency-stop", "etl.nightly"]);
     assert_eq!(
         line["actions"],
         serde_json::json!([{"action": "disable_job", "job": "etl nightly"}, {"action": "kill_job", "job": "etl nightly"}])

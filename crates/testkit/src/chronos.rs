@@ -8,7 +8,7 @@
 //! not started by its schedule or its parents. Longer schedules are not run (tests do not wait
 //! for them). Every request is recorded; `fail_with(503)` makes every answer that status.
 
-use crate::marathon::{unix_now, Recorded};
+use crate::marathon::Recorded;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -174,12 +174,7 @@ impl FakeChronos {
     fn answer(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         let now = self.epoch.elapsed().as_secs_f64();
         let mut s = lock(&self.state);
-        s.requests.push(Recorded {
-            method: method.into(),
-            path: path.into(),
-            body: body.into(),
-            at: unix_now(),
-        });
+        s.requests.push(Recorded::now(method, path, body));
         if let Some(code) = s.fail {
             return (code, json!("Chronos is not the leader"));
         }

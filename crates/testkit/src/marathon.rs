@@ -24,11 +24,18 @@ pub struct Recorded {
     pub at: f64,
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+impl Recorded {
+    /// A request arriving now.
+    pub(crate) fn now(method: &str, path: &str, body: &str) -> Recorded {
+        Recorded {
+            method: method.into(),
+            path: path.into(),
+            body: body.into(),
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -154,12 +161,7 @@ impl FakeMarathon {
     ) -> (u16, Value) {
         let now = self.now();
         let mut s = lock(&self.state);
-        s.requests.push(Recorded {
-            method: method.into(),
-            path: path.into(),
-            body: body.into(),
-            at: unix_now(),
-        });
+        s.requests.push(Recorded::now(method, path, body));
         if let Some(code) = s.fail {
             return (
                 code,
