@@ -81,7 +81,7 @@ pub fn probe_for(config: &InstanceConfig) -> Option<(Probe, Policy)> {
 pub fn engine_healthcheck(probe: &Probe, policy: Policy, port: u16) -> EngineHealthcheck {
     let secs = policy.timeout.as_secs().max(1);
     let fetch = |scheme: &str, path: &str, insecure: (&str, &str)| {
-        let url = shell_quote(&format!("{scheme}://127.0.0.1:{port}{path}"));
+        let url = shell_escape::unix::escape(format!("{scheme}://127.0.0.1:{port}{path}").into());
         format!(
             "if command -v curl >/dev/null 2>&1; then curl -fsS {}-o /dev/null --max-time {secs} {url}; \
              else wget -q {}-O /dev/null {url}; fi",
@@ -101,10 +101,6 @@ pub fn engine_healthcheck(probe: &Probe, policy: Policy, port: u16) -> EngineHea
         start_period: policy.grace,
         retries: policy.max_failures,
     }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Where a probe looks.

@@ -20,13 +20,7 @@ pub struct Remote {
 
 /// `s` quoted for a POSIX shell.
 pub fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
+    shell_escape::unix::escape(s.into()).into_owned()
 }
 
 impl Remote {
