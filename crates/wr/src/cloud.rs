@@ -500,6 +500,9 @@ pub struct Upkept {
     pub idle_since: Option<f64>,
     /// Since when it has been bad (None: good).
     pub bad_since: Option<f64>,
+    /// Whether it can take work: false for a server an earlier manager left whose kind is not
+    /// known, which only finishes what runs there.
+    pub reusable: bool,
 }
 
 /// Why the upkeep destroys a server.
@@ -509,12 +512,15 @@ pub enum Doom {
     Idle(u64),
     /// Bad for `auto_confirm_dead` seconds.
     Dead(u64),
+    /// It cannot take work and has nothing left to run.
+    Unused,
 }
 
 /// One upkeep round at `now`: each server's idle clock (started when it has no runner, cleared
 /// when it has one), and the servers to destroy: idle and good for `keepalive` seconds (0:
 /// never), or bad for `auto_confirm_dead` seconds (0: never; a bad server is not destroyed
-/// for idling, so it can be looked at).
+/// for idling, so it can be looked at). A server that cannot take work goes as soon as it has
+/// none, whatever the keepalive: keeping it would cost and serve nothing.
 pub fn upkeep(
     servers: &mut [Upkept],
     now: f64,
@@ -527,6 +533,10 @@ pub fn upkeep(
             s.idle_since = None;
         } else {
             let since = *s.idle_since.get_or_insert(now);
+            if !s.reusable && s.bad_since.is_none() {
+                out.push((s.name.clone(), Doom::Unused));
+                continue;
+            }
             if keepalive > 0.0 && s.bad_since.is_none() && now - since >= keepalive {
                 out.push((s.name.clone(), Doom::Idle((now - since) as u64)));
                 continue;
@@ -898,6 +908,7 @@ mod tests {
             busy: false,
             idle_since: None,
             bad_since: None,
+            reusable: true,
         }
     }
 
@@ -932,6 +943,37 @@ mod tests {
         );
         assert_eq!(s[0].name, "b", "busy all along");
         assert_eq!(s[0].idle_since, None);
+    }
+
+    #[test]
+    fn a_server_that_cannot_take_work_goes_once_nothing_runs_there() {
+        let mut s = vec![upkept("a"), upkept("b"), upkept("c")];
+        for x in &mut s {
+            x.reusable = false;
+        }
+        s[0].busy = true;
+        s[2].bad_since = Some(0.0);
+        // Even with keepalive 0 (for ever): a goes the second its last job ends; b at once;
+        // c, bad, waits to be looked at like any bad server.
+        let mut doomed = Vec::new();
+        for t in 0..=30 {
+            let t = t as f64;
+            if t == 10.0 {
+                s[0].busy = false;
+            }
+            for (name, why) in upkeep(&mut s, t, 0.0, 0.0) {
+                doomed.push((t, name.clone(), why));
+                s.retain(|x| x.name != name);
+            }
+        }
+        assert_eq!(
+            doomed,
+            [
+                (0.0, "b".to_string(), Doom::Unused),
+                (10.0, "a".to_string(), Doom::Unused),
+            ]
+        );
+        assert_eq!(s.len(), 1);
     }
 
     #[test]
