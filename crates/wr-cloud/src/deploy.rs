@@ -61,6 +61,8 @@ pub struct Files {
     pub fm_pid: PathBuf,
     pub fw_pid: PathBuf,
     pub log_copy: PathBuf,
+    /// The servers the manager made (kept on the head node), for a later manager to adopt.
+    pub servers: PathBuf,
 }
 
 impl Files {
@@ -75,6 +77,7 @@ impl Files {
             fm_pid: dir.join(format!("{base}.fm.pid")),
             fw_pid: dir.join(format!("{base}.fw.pid")),
             log_copy: dir.join(format!("log.{provider}.{prefix}")),
+            servers: dir.join(format!("{base}.servers")),
         }
     }
 }
@@ -294,6 +297,7 @@ pub fn manager_cloud(
         provider,
         user: a.username.clone().unwrap_or_else(|| v.clouduser.clone()),
         key: files.key.clone(),
+        servers_file: files.servers.clone(),
         image,
         images,
         flavors,
@@ -1148,6 +1152,7 @@ pub fn teardown(config: &Config, a: TeardownArgs) -> Result<ExitCode> {
     stop_forwards(&files);
     for f in [
         &files.resources,
+        &files.servers,
         &files.key,
         &PathBuf::from(format!("{}.pub", files.key.display())),
         &PathBuf::from(&v.managertokenfile),

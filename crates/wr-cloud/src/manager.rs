@@ -674,11 +674,22 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
             *per_group.entry(r.key.clone()).or_default() += 1;
         }
     }
+    // An earlier manager's runners on servers this one adopted: alive while their server is.
+    let earlier = sh
+        .cloud
+        .as_ref()
+        .map(|c| c.earlier_at_work(&held))
+        .unwrap_or_default();
     for h in held {
         let ours = lock(&sh.runners).contains_key(&h.runner);
         // A runner on a cloud server: its pids are that server's, not this host's.
         let remote = cloud::is_remote_runner(&h.runner);
-        let alive = ours || (!remote && runner_alive(h.pid, &h.runner));
+        let alive = ours
+            || if remote {
+                sh.cloud.as_ref().is_some_and(|c| c.is_earlier(&h.runner))
+            } else {
+                runner_alive(h.pid, &h.runner)
+            };
         if !alive {
             if let Some(pgid) = h.cmd_pid.filter(|p| !remote && group_leader_alive(*p)) {
                 // The runner is gone but its command is not: end it, so a retry never runs
@@ -726,7 +737,7 @@ async fn pass(sh: &Arc<Shared>) -> Result<()> {
         }
     }
     if let Some(c) = &sh.cloud {
-        return cloud::pass(sh, c, &ready, &per_group, localhost).await;
+        return cloud::pass(sh, c, &ready, &per_group, localhost, &earlier).await;
     }
     let groups: Vec<sched::Group> = ready
         .iter()
@@ -814,6 +825,10 @@ pub fn connect_host(host: &str) -> &str {
 
 async fn scheduler(sh: Arc<Shared>) {
     let mut stop = sh.stop.subscribe();
+    if let Some(c) = &sh.cloud {
+        // Before the first pass, which would give up the jobs of their runners.
+        cloud::adopt(&sh, c).await;
+    }
     loop {
         let last = tokio::time::Instant::now();
         if let Err(e) = pass(&sh).await {

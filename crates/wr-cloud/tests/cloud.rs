@@ -1,7 +1,8 @@
 //! wr-cloud's cloud end to end on the docker provider: `cloud deploy` puts a manager on a head
 //! node (an sshd container), its cloud scheduler spawns servers (more containers) for the
 //! queue, runs the commands there over ssh and destroys idle servers; a killed worker costs
-//! nothing but a retry; a head node lost is recovered from the queue's backup on moto's S3;
+//! nothing but a retry; a manager that dies leaves its servers and their jobs to the next one;
+//! a head node lost is recovered from the queue's backup on moto's S3;
 //! `cloud teardown` leaves nothing. Each test has its own network, names and ports; they run
 //! one at a time (two cores).
 
@@ -476,6 +477,94 @@ fn a_lost_head_node_is_recovered_from_the_backup_on_s3() {
     );
     assert!(c.containers().is_empty());
     assert_eq!(c.networks(), "");
+}
+
+#[test]
+fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = Cloud::new(
+        "paasta-test-adopt",
+        34,
+        "flavors:\n- {name: dt.small, vcpus: 1, ram: 512}\n",
+    );
+    // -m 2: the head node and one server, so a second job can only run on that one.
+    let flags = [
+        "-k",
+        "3",
+        "-m",
+        "2",
+        "--check_every",
+        "1",
+        "--retry_delay",
+        "1",
+    ];
+    let first = c.deploy(&flags);
+    let head_ip = first["head"]["ip"].as_str().unwrap().to_string();
+    let job = ["--cpus", "1", "-m", "200M"];
+    c.add(
+        "sleep 10; echo outlived\n",
+        &[&["-i", "outlive"], &job[..]].concat(),
+    );
+    let mut server = String::new();
+    wait_for(90, "the job running on a server", || {
+        if let Some(s) = c.servers().into_iter().find(|s| s["runners"] == 1) {
+            server = s["name"].as_str().unwrap().to_string();
+        }
+        !server.is_empty() && c.counts()["running"] == 1
+    });
+
+    // The manager dies; its server and the runner there go on.
+    let key = c
+        .managerdir()
+        .join(format!("cloud_resources.docker.{}.key", c.prefix()));
+    ok(testkit::ssh(
+        &key,
+        "wr",
+        &head_ip,
+        "kill -9 $(cat .wr_production/pid)",
+    ));
+    wait_for(10, "the manager gone", || {
+        !c.run(&["manager", "status"]).status.success()
+    });
+    let again = c.deploy(&flags);
+    assert_eq!(again["head"]["name"], first["head"]["name"]);
+    wait_for(30, "the server adopted", || {
+        let s = c.servers();
+        s.len() == 1 && s[0]["name"] == server.as_str() && s[0]["adopted"] == true
+    });
+    assert_eq!(c.servers()[0]["runners"], 1, "the earlier runner counted");
+
+    // A job of the same kind waits for the adopted server: no room for another.
+    c.add("echo second\n", &[&["-i", "second"], &job[..]].concat());
+    wait_for(90, "both jobs complete", || {
+        let names = c.containers();
+        assert!(names.len() <= 2, "a server over -m 2: {names:?}");
+        c.counts()["complete"] == 2
+    });
+    let j = &json_lines(&c.ok(&["status", "-i", "outlive"]))[0];
+    assert_eq!(j["attempts"], 1, "not given up nor run twice: {j}");
+    assert_eq!(j["stdout"], "outlived\n");
+    let j = &json_lines(&c.ok(&["status", "-i", "second"]))[0];
+    assert_eq!(j["stdout"], "second\n");
+    assert!(c.containers().contains(&server));
+    let log = c.head_log(&head_ip);
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&server) && l.contains("adopted")),
+        "{log}"
+    );
+
+    // Then it idles out like one of the manager's own.
+    wait_for(30, "the idle server destroyed", || {
+        c.servers().is_empty() && c.containers().len() == 1
+    });
+    let out = c.teardown(false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(c.containers().is_empty());
 }
 
 /// The error of a command that must fail with exit 2.

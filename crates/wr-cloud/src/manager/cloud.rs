@@ -14,6 +14,11 @@
 //! --confirmdead`. A runner whose ssh connection breaks (exit 255) marks its server bad for
 //! good; its job is lost and retried elsewhere by the usual policy. A clean stop destroys
 //! every server this manager spawned.
+//!
+//! A manager that dies leaves its servers and their runners at work. The servers file in
+//! managerdir says what each server was made of, so the next manager on the head node adopts
+//! them before its first pass (`adopt`): their runners' jobs are not given up while the server
+//! lives, and the servers take new work once those end.
 
 use super::{lock, log, now, RunnerInfo, Shared};
 use crate::remote::{quote, Remote};
@@ -25,8 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wr::cloud::{CloudGroup, CloudServer, Flavor, Kind, Limits, Quota};
 use wr::job::CloudOpts;
-use wr::provider::{Image, Provider, ProviderError, Resources, SpawnSpec, USER_DATA};
-use wr::queue::ReadyGroup;
+use wr::provider::{Image, Instance, Provider, ProviderError, Resources, SpawnSpec, USER_DATA};
+use wr::queue::{Held, ReadyGroup};
 use wr::sched::{self, Req, Server};
 
 /// How the cloud mode runs.
@@ -63,6 +68,8 @@ pub struct CloudSettings {
     pub remote_dir: String,
     pub ca: PathBuf,
     pub token: PathBuf,
+    /// Where the servers this manager made are listed, for a later manager to adopt.
+    pub servers_file: PathBuf,
 }
 
 /// Why a server takes no work.
@@ -80,11 +87,24 @@ pub struct Node {
     pub name: String,
     pub ip: String,
     pub flavor: Flavor,
-    /// What it was made of: the jobs it may take.
-    pub kind: Kind,
+    /// What it was made of: the jobs it may take (None: an earlier manager's server that its
+    /// servers file does not describe, which takes none).
+    pub kind: Option<Kind>,
+    /// The login it was made with.
+    pub user: String,
     pub remote: Arc<Remote>,
     pub bad: Option<Bad>,
     pub idle_since: Option<f64>,
+    /// Made by an earlier manager.
+    pub adopted: bool,
+}
+
+/// A server as the servers file keeps it: what a later manager needs to reuse it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    id: String,
+    user: String,
+    kind: Kind,
 }
 
 /// What `cloud servers` shows of a server.
@@ -99,6 +119,8 @@ pub struct ServerView {
     pub bad: Option<Bad>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_since: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 #[derive(Default)]
@@ -125,6 +147,8 @@ pub struct Cloud {
     backoff: Mutex<(f64, f64)>,
     /// Servers being destroyed: still there, so still counted against --cloud_servers.
     destroying: Mutex<u64>,
+    /// An earlier manager's runners still at work on adopted servers: runner id → server.
+    earlier: Mutex<HashMap<String, String>>,
 }
 
 /// What servers of one kind are made of.
@@ -200,12 +224,62 @@ impl Cloud {
             last_check: Mutex::new(now()),
             backoff: Mutex::new((0.0, 0.0)),
             destroying: Mutex::new(0),
+            earlier: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `runner` is an earlier manager's, at work on a server this one adopted.
+    pub(super) fn is_earlier(&self, runner: &str) -> bool {
+        lock(&self.earlier).contains_key(runner)
+    }
+
+    /// Keeps of the earlier managers' runners those that still hold jobs on a server that is
+    /// still here; says the room their running jobs take, by server.
+    pub(super) fn earlier_at_work(&self, held: &[Held]) -> HashMap<String, Vec<Req>> {
+        let nodes = lock(&self.nodes);
+        let mut earlier = lock(&self.earlier);
+        earlier.retain(|runner, node| {
+            held.iter().any(|h| h.runner == *runner) && nodes.iter().any(|n| n.name == *node)
+        });
+        let mut room: HashMap<String, Vec<Req>> = HashMap::new();
+        for h in held {
+            if let (Some(node), Some(req)) = (earlier.get(&h.runner), h.req) {
+                if h.state != wr::job::State::Reserved {
+                    room.entry(node.clone()).or_default().push(req);
+                }
+            }
+        }
+        room
+    }
+
+    /// Writes the servers file: every server whose kind is known (a failure is logged; it
+    /// costs only a later manager's reuse of them).
+    fn save_servers(&self) {
+        let saved: std::collections::BTreeMap<String, Saved> = lock(&self.nodes)
+            .iter()
+            .filter_map(|n| {
+                let kind = n.kind.clone()?;
+                let s = Saved {
+                    id: n.id.clone(),
+                    user: n.user.clone(),
+                    kind,
+                };
+                Some((n.name.clone(), s))
+            })
+            .collect();
+        let written = serde_json::to_vec_pretty(&saved)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| crate::tls::write_private(&self.s.servers_file, &b, 0o600));
+        if let Err(e) = written {
+            log(&format!("writing the servers file: {e:#}"));
         }
     }
 
     pub(super) fn views(&self, sh: &Shared) -> Vec<ServerView> {
         let runners = lock(&sh.runners);
-        lock(&self.nodes)
+        let nodes = lock(&self.nodes);
+        let earlier = lock(&self.earlier);
+        nodes
             .iter()
             .map(|n| ServerView {
                 id: n.id.clone(),
@@ -215,9 +289,11 @@ impl Cloud {
                 runners: runners
                     .values()
                     .filter(|r| r.node.as_deref() == Some(&n.name))
-                    .count(),
+                    .count()
+                    + earlier.values().filter(|e| **e == n.name).count(),
                 bad: n.bad.clone(),
                 idle_since: n.idle_since,
+                adopted: n.adopted,
             })
             .collect()
     }
@@ -268,6 +344,7 @@ pub(super) async fn pass(
     ready: &[ReadyGroup],
     per_group: &HashMap<String, u64>,
     localhost: Server,
+    earlier: &HashMap<String, Vec<Req>>,
 ) -> Result<()> {
     let kind = kind_of(&cloud.s, &CloudOpts::default());
     let mut servers = vec![CloudServer {
@@ -279,7 +356,7 @@ pub(super) async fn pass(
     // bad and roomless) nowhere.
     let mut names: Vec<Option<Option<String>>> = vec![Some(None)];
     {
-        // Locks in one order everywhere: runners, then nodes, then destroying.
+        // Locks in one order everywhere: runners, nodes, earlier, destroying.
         let runners = lock(&sh.runners);
         let nodes = lock(&cloud.nodes);
         for n in nodes.iter() {
@@ -290,10 +367,14 @@ pub(super) async fn pass(
             {
                 s.allocate(&r.req, 1);
             }
-            s.bad = n.bad.is_some();
+            for req in earlier.get(&n.name).into_iter().flatten() {
+                s.allocate(req, 1);
+            }
+            // A server of a kind not known takes no work, like a bad one.
+            s.bad = n.bad.is_some() || n.kind.is_none();
             servers.push(CloudServer {
                 server: s,
-                kind: n.kind.clone(),
+                kind: n.kind.clone().unwrap_or_default(),
                 flavor: Some(n.flavor.clone()),
             });
             names.push(Some(Some(n.name.clone())));
@@ -585,6 +666,7 @@ async fn spawn_server(sh: Arc<Shared>, cloud: Arc<Cloud>, o: Order) {
                 now() - t
             ));
             lock(&cloud.nodes).push(node);
+            cloud.save_servers();
         }
         Err(e) => {
             let msg = format!("{e:#}");
@@ -654,10 +736,12 @@ async fn make_ready(sh: &Arc<Shared>, cloud: &Arc<Cloud>, name: &str, o: &Order)
             name: name.to_string(),
             ip,
             flavor: o.flavor.clone(),
-            kind: o.kind.clone(),
+            kind: Some(o.kind.clone()),
+            user: o.make.user.clone(),
             remote: Arc::new(remote),
             bad: None,
             idle_since: Some(now()),
+            adopted: false,
         })
     }
     .await;
@@ -765,13 +849,16 @@ pub(super) async fn upkeep(sh: Arc<Shared>, cloud: Arc<Cloud>) {
         let doomed = {
             let runners = lock(&sh.runners);
             let mut nodes = lock(&cloud.nodes);
+            let earlier = lock(&cloud.earlier);
             let mut view: Vec<wr::cloud::Upkept> = nodes
                 .iter()
                 .map(|n| wr::cloud::Upkept {
                     name: n.name.clone(),
-                    busy: runners.values().any(|r| r.node.as_deref() == Some(&n.name)),
+                    busy: runners.values().any(|r| r.node.as_deref() == Some(&n.name))
+                        || earlier.values().any(|e| *e == n.name),
                     idle_since: n.idle_since,
                     bad_since: n.bad.as_ref().map(|b| b.since),
+                    reusable: n.kind.is_some(),
                 })
                 .collect();
             let doomed =
@@ -785,6 +872,9 @@ pub(super) async fn upkeep(sh: Arc<Shared>, cloud: Arc<Cloud>) {
             let why = match doom {
                 wr::cloud::Doom::Idle(s) => format!("idle for {s} s"),
                 wr::cloud::Doom::Dead(s) => format!("bad for {:.1} min", s as f64 / 60.0),
+                wr::cloud::Doom::Unused => {
+                    "an earlier manager's, of a kind not known, with nothing left to run".into()
+                }
             };
             destroy_node(&sh, &cloud, &name, &why).await;
         }
@@ -861,6 +951,7 @@ fn forget_node(sh: &Arc<Shared>, cloud: &Cloud, name: &str, destroying: bool) ->
         }
         nodes.remove(i)
     };
+    cloud.save_servers();
     sh.wake.notify_one();
     Some(node)
 }
@@ -948,5 +1039,140 @@ pub(super) async fn destroy_all(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
     let names: Vec<String> = lock(&cloud.nodes).iter().map(|n| n.name.clone()).collect();
     for name in names {
         destroy_node(sh, cloud, &name, "the manager stops").await;
+    }
+}
+
+/// The server an id of a runner on a server names (`runner-<uuid>@<server>`).
+fn server_of_runner(id: &str) -> Option<&str> {
+    id.split_once('@').map(|(_, server)| server)
+}
+
+/// Takes over the servers an earlier manager left (this deployment's, but the head node),
+/// before the first pass. One that is not ACTIVE or does not answer ssh within 15 s is
+/// destroyed: nothing there can report. The others are kept: the runners at work there keep
+/// their jobs, and a server the servers file describes takes new work like one of ours; one it
+/// does not describe takes none and is destroyed once nothing runs there.
+pub(super) async fn adopt(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
+    let (p, prefix) = (cloud.s.provider.clone(), cloud.s.res.prefix.clone());
+    let found = match tokio::task::spawn_blocking(move || p.instances(&prefix)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => return log(&format!("listing the servers an earlier manager left: {e}")),
+        Err(e) => return log(&format!("listing the servers an earlier manager left: {e}")),
+    };
+    let head = cloud.s.res.head.as_ref().map(|h| h.id.clone());
+    let found: Vec<Instance> = found
+        .into_iter()
+        .filter(|i| Some(&i.id) != head.as_ref())
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    let saved: HashMap<String, Saved> = match std::fs::read(&cloud.s.servers_file) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+            log(&format!(
+                "{}: {e}; the servers it lists take no new work",
+                cloud.s.servers_file.display()
+            ));
+            HashMap::new()
+        }),
+        Err(_) => HashMap::new(),
+    };
+    let held = match sh.with_queue(|q| q.held()).await {
+        Ok(h) => h,
+        Err(e) => {
+            return log(&format!(
+                "reading the jobs held before adopting servers: {e:#}"
+            ))
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for inst in found {
+        let saved = saved.get(&inst.name).filter(|s| s.id == inst.id).cloned();
+        tasks.spawn(adopt_one(cloud.clone(), inst, saved));
+    }
+    while let Some(done) = tasks.join_next().await {
+        let Ok(Some(node)) = done else { continue };
+        let at_work: Vec<&Held> = held
+            .iter()
+            .filter(|h| server_of_runner(&h.runner) == Some(node.name.as_str()))
+            .collect();
+        log(&format!(
+            "server {} ({}, {}) left by an earlier manager: adopted, {} of its jobs still held there{}",
+            node.name,
+            node.ip,
+            node.flavor.name,
+            at_work.len(),
+            if node.kind.is_some() {
+                ""
+            } else {
+                "; its kind is not known, so it takes no new work"
+            }
+        ));
+        let mut earlier = lock(&cloud.earlier);
+        for h in at_work {
+            earlier.insert(h.runner.clone(), node.name.clone());
+        }
+        drop(earlier);
+        lock(&cloud.nodes).push(node);
+    }
+    cloud.save_servers();
+}
+
+/// One server an earlier manager left: kept as a node, or destroyed.
+async fn adopt_one(cloud: Arc<Cloud>, inst: Instance, saved: Option<Saved>) -> Option<Node> {
+    let s = &cloud.s;
+    let user = saved.as_ref().map_or(s.user.clone(), |x| x.user.clone());
+    let flavor = s
+        .flavors
+        .iter()
+        .find(|f| f.name == inst.flavor || f.id == inst.flavor);
+    let reached = async {
+        anyhow::ensure!(inst.status == "ACTIVE", "the cloud has it {}", inst.status);
+        let ip = inst
+            .ip
+            .clone()
+            .ok_or_else(|| anyhow!("it has no address"))?;
+        let remote = Remote::connect(&user, &ip, &s.key, Duration::from_secs(15)).await?;
+        // The CA, token and program may have changed with the manager.
+        put_exe(&remote, &s.remote_exe).await?;
+        remote
+            .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
+            .await?;
+        remote
+            .copy(&s.token, &format!("{}/client.token", s.remote_dir), 0o600)
+            .await?;
+        Ok::<_, anyhow::Error>((ip, remote))
+    }
+    .await;
+    match reached {
+        Ok((ip, remote)) => Some(Node {
+            id: inst.id,
+            name: inst.name,
+            ip,
+            // Without its flavor the plan cannot size it: it takes no work either.
+            kind: saved.map(|x| x.kind).filter(|_| flavor.is_some()),
+            flavor: flavor.cloned().unwrap_or_else(|| Flavor {
+                id: inst.flavor.clone(),
+                name: inst.flavor.clone(),
+                vcpus: 0,
+                ram: 0,
+                disk: 0,
+            }),
+            user,
+            remote: Arc::new(remote),
+            bad: None,
+            idle_since: Some(now()),
+            adopted: true,
+        }),
+        Err(e) => {
+            log(&format!(
+                "server {} ({}) left by an earlier manager cannot be used ({e:#}): destroying it",
+                inst.name, inst.id
+            ));
+            if let Err(e) = destroy_instance(&cloud, &inst.id).await {
+                log(&format!("destroying server {}: {e}", inst.name));
+            }
+            None
+        }
     }
 }
