@@ -880,10 +880,26 @@ async fn bootstrap(
     let bk = if s3 {
         v.managerdbbkfile.clone()
     } else {
-        // The local queue goes up with the manager, so nothing is lost by moving.
+        // The local queue goes up with the manager, so nothing is lost by moving; but a head
+        // node that is reused has the newer queue (the local one is what went up before), so
+        // its own is kept, where wr would copy the local one over it.
         let db = Path::new(&v.managerdbfile);
         if config.deployment == wr::config::Deployment::Production && db.exists() {
-            remote.copy(db, &format!("{rdir}/db"), 0o600).await?;
+            let theirs = format!("{rdir}/db");
+            let kept = !made
+                && remote
+                    .run(&format!("test -e {} && echo kept || true", quote(&theirs)))
+                    .await?
+                    .trim()
+                    == "kept";
+            if kept {
+                say(&format!(
+                    "head node {ip}: keeping its queue; the local {} is left as it was",
+                    db.display()
+                ));
+            } else {
+                remote.copy(db, &theirs, 0o600).await?;
+            }
         }
         format!("{rdir}/db_bk")
     };

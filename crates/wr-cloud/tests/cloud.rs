@@ -526,8 +526,22 @@ fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
     wait_for(10, "the manager gone", || {
         !c.run(&["manager", "status"]).status.success()
     });
+    // A stale local queue must not go up over the head node's own.
+    let local_db = c.managerdir().join("db");
+    std::fs::write(&local_db, "a stale local queue\n").unwrap();
     let again = c.deploy(&flags);
     assert_eq!(again["head"]["name"], first["head"]["name"]);
+    let theirs = ok(testkit::ssh(
+        &key,
+        "wr",
+        &head_ip,
+        "head -c 15 .wr_production/db",
+    ));
+    assert_eq!(theirs, "SQLite format 3", "the head node kept its queue");
+    assert_eq!(
+        std::fs::read_to_string(&local_db).unwrap(),
+        "a stale local queue\n"
+    );
     wait_for(30, "the server adopted", || {
         let s = c.servers();
         s.len() == 1 && s[0]["name"] == server.as_str() && s[0]["adopted"] == true
