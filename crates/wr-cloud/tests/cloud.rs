@@ -485,9 +485,9 @@ fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
     let c = Cloud::new(
         "paasta-test-adopt",
         34,
-        "flavors:\n- {name: dt.small, vcpus: 1, ram: 512}\n",
+        "flavors:\n- {name: dt.pair, vcpus: 2, ram: 1024}\n",
     );
-    // -m 2: the head node and one server, so a second job can only run on that one.
+    // -m 2: the head node and one server, so later jobs can only run on that one.
     let flags = [
         "-k",
         "3",
@@ -505,15 +505,21 @@ fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
         "sleep 10; echo outlived\n",
         &[&["-i", "outlive"], &job[..]].concat(),
     );
+    // Its first attempt's command must be ended before it is retried: it says so if not.
+    c.add(
+        "sleep 10; echo ran >> /tmp/orphan; cat /tmp/orphan\n",
+        &[&["-i", "orphan"], &job[..]].concat(),
+    );
     let mut server = String::new();
-    wait_for(90, "the job running on a server", || {
-        if let Some(s) = c.servers().into_iter().find(|s| s["runners"] == 1) {
+    wait_for(90, "both jobs running on a server", || {
+        if let Some(s) = c.servers().into_iter().find(|s| s["runners"] == 2) {
             server = s["name"].as_str().unwrap().to_string();
         }
-        !server.is_empty() && c.counts()["running"] == 1
+        !server.is_empty() && c.counts()["running"] == 2
     });
 
-    // The manager dies; its server and the runner there go on.
+    // The manager dies; its server and the runners there go on, but for one runner, killed
+    // after it, which leaves its command running.
     let key = c
         .managerdir()
         .join(format!("cloud_resources.docker.{}.key", c.prefix()));
@@ -526,6 +532,11 @@ fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
     wait_for(10, "the manager gone", || {
         !c.run(&["manager", "status"]).status.success()
     });
+    ok(Command::new("docker")
+        .args(["exec", &server, "sh", "-c"])
+        .arg("kill -9 $(cut -d' ' -f4 /proc/$(pgrep -f '[e]cho ran >> /tmp/orphan')/stat)")
+        .output()
+        .unwrap());
     // A stale local queue must not go up over the head node's own.
     let local_db = c.managerdir().join("db");
     std::fs::write(&local_db, "a stale local queue\n").unwrap();
@@ -546,18 +557,23 @@ fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
         let s = c.servers();
         s.len() == 1 && s[0]["name"] == server.as_str() && s[0]["adopted"] == true
     });
-    assert_eq!(c.servers()[0]["runners"], 1, "the earlier runner counted");
 
-    // A job of the same kind waits for the adopted server: no room for another.
+    // A job of the same kind goes to the adopted server too: no room for another.
     c.add("echo second\n", &[&["-i", "second"], &job[..]].concat());
-    wait_for(90, "both jobs complete", || {
+    wait_for(90, "the three jobs complete", || {
         let names = c.containers();
         assert!(names.len() <= 2, "a server over -m 2: {names:?}");
-        c.counts()["complete"] == 2
+        c.counts()["complete"] == 3
     });
     let j = &json_lines(&c.ok(&["status", "-i", "outlive"]))[0];
     assert_eq!(j["attempts"], 1, "not given up nor run twice: {j}");
     assert_eq!(j["stdout"], "outlived\n");
+    let j = &json_lines(&c.ok(&["status", "-i", "orphan"]))[0];
+    assert_eq!(j["attempts"], 2, "its runner gone, retried: {j}");
+    assert_eq!(
+        j["stdout"], "ran\n",
+        "the first attempt's command was ended"
+    );
     let j = &json_lines(&c.ok(&["status", "-i", "second"]))[0];
     assert_eq!(j["stdout"], "second\n");
     assert!(c.containers().contains(&server));

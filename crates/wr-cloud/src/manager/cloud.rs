@@ -17,8 +17,8 @@
 //!
 //! A manager that dies leaves its servers and their runners at work. The servers file in
 //! managerdir says what each server was made of, so the next manager on the head node adopts
-//! them before its first pass (`adopt`): their runners' jobs are not given up while the server
-//! lives, and the servers take new work once those end.
+//! them before its first pass (`adopt`): their runners' jobs are not given up while those
+//! runners run (looked for over ssh at each check), and the servers take new work.
 
 use super::{lock, log, now, RunnerInfo, Shared};
 use crate::remote::{quote, Remote};
@@ -147,8 +147,16 @@ pub struct Cloud {
     backoff: Mutex<(f64, f64)>,
     /// Servers being destroyed: still there, so still counted against --cloud_servers.
     destroying: Mutex<u64>,
-    /// An earlier manager's runners still at work on adopted servers: runner id → server.
-    earlier: Mutex<HashMap<String, String>>,
+    /// An earlier manager's runners still at work on adopted servers, by runner id.
+    earlier: Mutex<HashMap<String, Earlier>>,
+}
+
+/// An earlier manager's runner at work on a server this one adopted.
+struct Earlier {
+    /// The server.
+    node: String,
+    /// Its job as last read.
+    held: Held,
 }
 
 /// What servers of one kind are made of.
@@ -238,17 +246,20 @@ impl Cloud {
     pub(super) fn earlier_at_work(&self, held: &[Held]) -> HashMap<String, Vec<Req>> {
         let nodes = lock(&self.nodes);
         let mut earlier = lock(&self.earlier);
-        earlier.retain(|runner, node| {
-            held.iter().any(|h| h.runner == *runner) && nodes.iter().any(|n| n.name == *node)
-        });
+        earlier.retain(|_, e| nodes.iter().any(|n| n.name == e.node));
         let mut room: HashMap<String, Vec<Req>> = HashMap::new();
+        let mut still = HashMap::new();
         for h in held {
-            if let (Some(node), Some(req)) = (earlier.get(&h.runner), h.req) {
-                if h.state != wr::job::State::Reserved {
-                    room.entry(node.clone()).or_default().push(req);
-                }
+            let Some(mut e) = earlier.remove(&h.runner) else {
+                continue;
+            };
+            e.held = h.clone();
+            if let Some(req) = h.req.filter(|_| h.state != wr::job::State::Reserved) {
+                room.entry(e.node.clone()).or_default().push(req);
             }
+            still.insert(h.runner.clone(), e);
         }
+        *earlier = still;
         room
     }
 
@@ -290,7 +301,7 @@ impl Cloud {
                     .values()
                     .filter(|r| r.node.as_deref() == Some(&n.name))
                     .count()
-                    + earlier.values().filter(|e| **e == n.name).count(),
+                    + earlier.values().filter(|e| e.node == n.name).count(),
                 bad: n.bad.clone(),
                 idle_since: n.idle_since,
                 adopted: n.adopted,
@@ -855,7 +866,7 @@ pub(super) async fn upkeep(sh: Arc<Shared>, cloud: Arc<Cloud>) {
                 .map(|n| wr::cloud::Upkept {
                     name: n.name.clone(),
                     busy: runners.values().any(|r| r.node.as_deref() == Some(&n.name))
-                        || earlier.values().any(|e| *e == n.name),
+                        || earlier.values().any(|e| e.node == n.name),
                     idle_since: n.idle_since,
                     bad_since: n.bad.as_ref().map(|b| b.since),
                     reusable: n.kind.is_some(),
@@ -892,7 +903,8 @@ pub(super) async fn upkeep(sh: Arc<Shared>, cloud: Arc<Cloud>) {
     }
 }
 
-/// Checks every server: still ACTIVE in the cloud, and a session opens.
+/// Checks every server: still ACTIVE in the cloud, and a session opens; then the earlier
+/// managers' runners.
 async fn check_servers(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
     let list: Vec<(String, String, Arc<Remote>)> = lock(&cloud.nodes)
         .iter()
@@ -935,6 +947,7 @@ async fn check_servers(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
             }
         }
     }
+    check_earlier(cloud).await;
     sh.wake.notify_one();
 }
 
@@ -1042,6 +1055,64 @@ pub(super) async fn destroy_all(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
     }
 }
 
+/// Shell that, on its server, prints `alive` while an earlier manager's runner runs (its
+/// command line shows it is that runner: pids are reused); once it is gone, ends the command
+/// it left, if its process group is still there.
+fn earlier_script(h: &Held) -> String {
+    let alive = match h.pid {
+        Some(p) => format!(
+            "grep -qa -- {} /proc/{p}/cmdline 2>/dev/null",
+            quote(&h.runner)
+        ),
+        None => "false".to_string(),
+    };
+    let group = match h.cmd_pid {
+        // /proc/<pid>/stat: pid (comm) state ppid pgrp; a command leads its own group.
+        Some(g) => format!(
+            "if [ \"$(cut -d' ' -f5 /proc/{g}/stat 2>/dev/null)\" = {g} ]; then kill -KILL -- -{g}; fi"
+        ),
+        None => "true".to_string(),
+    };
+    format!("if {alive}; then echo alive; else {group}; fi; true")
+}
+
+/// Looks for each earlier manager's runner on its server, as the check of the servers does
+/// for them: its ssh session, which tells of our own runners, is not ours. One that is gone
+/// has the command it left ended and its job let go: the next pass gives it up (retried by
+/// its policy), never beside its first attempt.
+async fn check_earlier(cloud: &Arc<Cloud>) {
+    let list: Vec<(String, Held, Option<Arc<Remote>>)> = {
+        let nodes = lock(&cloud.nodes);
+        lock(&cloud.earlier)
+            .iter()
+            .map(|(id, e)| {
+                let remote = nodes
+                    .iter()
+                    .find(|n| n.name == e.node)
+                    .map(|n| n.remote.clone());
+                (id.clone(), e.held.clone(), remote)
+            })
+            .collect()
+    };
+    for (id, held, remote) in list {
+        let Some(remote) = remote else { continue };
+        let looked =
+            tokio::time::timeout(Duration::from_secs(15), remote.run(&earlier_script(&held))).await;
+        match looked {
+            Ok(Ok(out)) if out.trim() == "alive" => {}
+            Ok(Ok(_)) => {
+                log(&format!(
+                    "job {}: its runner {id} (an earlier manager's) on {} is gone; the command it left is ended",
+                    held.id, remote.host
+                ));
+                lock(&cloud.earlier).remove(&id);
+            }
+            // The server's own check says what is wrong with it.
+            Ok(Err(_)) | Err(_) => {}
+        }
+    }
+}
+
 /// The server an id of a runner on a server names (`runner-<uuid>@<server>`).
 fn server_of_runner(id: &str) -> Option<&str> {
     id.split_once('@').map(|(_, server)| server)
@@ -1092,6 +1163,7 @@ pub(super) async fn adopt(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
     }
     while let Some(done) = tasks.join_next().await {
         let Ok(Some(node)) = done else { continue };
+        // Their runners count as alive until the first check of the servers looks for them.
         let at_work: Vec<&Held> = held
             .iter()
             .filter(|h| server_of_runner(&h.runner) == Some(node.name.as_str()))
@@ -1110,7 +1182,11 @@ pub(super) async fn adopt(sh: &Arc<Shared>, cloud: &Arc<Cloud>) {
         ));
         let mut earlier = lock(&cloud.earlier);
         for h in at_work {
-            earlier.insert(h.runner.clone(), node.name.clone());
+            let e = Earlier {
+                node: node.name.clone(),
+                held: h.clone(),
+            };
+            earlier.insert(h.runner.clone(), e);
         }
         drop(earlier);
         lock(&cloud.nodes).push(node);
