@@ -474,7 +474,7 @@ impl Provider for DockerCloud {
                 .names
                 .iter()
                 .flatten()
-                .any(|n| n.trim_start_matches('/').starts_with(prefix));
+                .any(|n| crate::provider::of_deployment(n.trim_start_matches('/'), prefix));
             if let (true, Some(id)) = (named, c.id) {
                 if let Some(i) = self.instance(&id)? {
                     out.push(i);

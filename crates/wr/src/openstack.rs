@@ -907,7 +907,7 @@ impl Provider for OpenStack {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|s| str_of(s, "name").starts_with(prefix))
+            .filter(|s| crate::provider::of_deployment(&str_of(s, "name"), prefix))
             .map(OpenStack::instance_of)
             .collect())
     }

@@ -164,7 +164,7 @@ pub trait Provider: Send + Sync {
     fn spawn(&self, res: &Resources, spec: &SpawnSpec) -> Result<Instance>;
     /// The server, or None when it is gone.
     fn instance(&self, id: &str) -> Result<Option<Instance>>;
-    /// The servers whose names start with `prefix`.
+    /// The deployment's servers: those `of_deployment(name, prefix)`.
     fn instances(&self, prefix: &str) -> Result<Vec<Instance>>;
     /// Deletes a server and waits until it is gone; releases its public address. False when it
     /// was gone already.
@@ -198,6 +198,13 @@ pub fn pick_image<'a>(images: &'a [Image], os: &str) -> Result<&'a Image, String
                 }
             )
         })
+}
+
+/// Whether a server named `name` is one of the deployment `prefix`'s (`<prefix>-<uuid>`): not
+/// merely a name that starts with the prefix, which another deployment's (`<prefix>x-…`) does.
+pub fn of_deployment(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with('-'))
 }
 
 /// The hostname of a server name, as servers know themselves: lower case, each run of other
@@ -253,6 +260,14 @@ mod tests {
             e.contains("\"centos\"") && e.contains("debian-12, debian-12-large, ubuntu-24.04"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_deployment_s_servers_are_its_prefix_and_a_dash() {
+        assert!(of_deployment("wr-prod-a-0f3c", "wr-prod-a"));
+        assert!(!of_deployment("wr-prod-ab-0f3c", "wr-prod-a"));
+        assert!(!of_deployment("wr-prod-a", "wr-prod-a"));
+        assert!(!of_deployment("other-wr-prod-a-1", "wr-prod-a"));
     }
 
     #[test]

@@ -152,6 +152,12 @@ fn docker_provider_spawns_sshd_servers_within_its_quota() {
         .collect();
     names.sort();
     assert_eq!(names, [format!("{prefix}-head"), format!("{prefix}-w1")]);
+    // A deployment whose prefix starts ours ("…-d" of "…-dc") has none of them: its teardown
+    // or adoption must not take ours.
+    assert!(cloud
+        .instances(&prefix[..prefix.len() - 1])
+        .unwrap()
+        .is_empty());
 
     assert!(cloud.destroy(&worker.id).unwrap());
     assert_eq!(cloud.instance(&worker.id).unwrap(), None);
