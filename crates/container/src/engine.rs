@@ -259,11 +259,28 @@ impl Engine {
             .force(true)
             .v(true)
             .build();
+        use bollard::errors::Error::DockerResponseServerError;
         match self.docker.remove_container(id, Some(opts)).await {
             Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
+            | Err(DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            // Someone else is removing it (a teardown beside a manager's own clean stop):
+            // done once it is gone, which takes the engine a moment.
+            Err(e)
+                if matches!(&e, DockerResponseServerError { status_code: 409, message }
+                    if message.contains("already in progress")) =>
+            {
+                for _ in 0..240 {
+                    match self.docker.inspect_container(id, None).await {
+                        Err(DockerResponseServerError {
+                            status_code: 404, ..
+                        }) => return Ok(()),
+                        _ => tokio::time::sleep(Duration::from_millis(250)).await,
+                    }
+                }
+                Err(e.into())
+            }
             Err(e) => Err(e.into()),
         }
     }
