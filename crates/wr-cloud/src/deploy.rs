@@ -1130,6 +1130,22 @@ pub fn teardown(config: &Config, a: TeardownArgs) -> Result<ExitCode> {
         let rt = runtime()?;
         let fetched = rt.block_on(async {
             let remote = Remote::connect(&user, &ip, &files.key, Duration::from_secs(10)).await?;
+            if reachable {
+                // It stops answering first, then destroys its servers and takes its last
+                // backup: its queue and log are final, and the servers gone, when it ends.
+                let pid = format!("{rdir}/pid");
+                let running = format!(
+                    "p=$(cat {} 2>/dev/null) && kill -0 \"$p\" 2>/dev/null && echo running || true",
+                    quote(&pid)
+                );
+                let deadline = Instant::now() + Duration::from_secs(300);
+                while remote.run(&running).await?.trim() == "running" {
+                    if Instant::now() > deadline {
+                        bail!("the manager on the head node has not ended 5 min after it stopped answering");
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
             let log = remote
                 .read(&format!("{rdir}/log"))
                 .await

@@ -396,6 +396,17 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(r["status"], "torn down");
+    // The manager's clean stop destroyed its servers, and teardown waited for it: it removed
+    // the head node and the network alone.
+    let removed: Vec<&str> = r["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    let head = d["head"]["name"].as_str().unwrap();
+    assert_eq!(removed.len(), 2, "{r}");
+    assert!(removed[0].starts_with(&format!("server {head} ")), "{r}");
     assert!(c.containers().is_empty(), "{:?}", c.containers());
     assert_eq!(c.networks(), "");
     let left: Vec<String> = std::fs::read_dir(c.managerdir())
