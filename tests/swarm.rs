@@ -320,7 +320,9 @@ struct SwarmTask {
     created: String,
 }
 
-fn tasks_of(t: &Testbed, cluster: &str) -> Vec<SwarmTask> {
+/// The cluster's task services by name, each with whether its one replica runs: one
+/// `service ls`, so a count of them is of one moment.
+fn replicas_of(t: &Testbed, cluster: &str) -> Vec<(String, bool)> {
     let out = t.on(
         0,
         &[
@@ -334,12 +336,15 @@ fn tasks_of(t: &Testbed, cluster: &str) -> Vec<SwarmTask> {
             "{{.Name}}\t{{.Replicas}}",
         ],
     );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let names: Vec<(String, bool)> = text
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .map(|(n, r)| (n.to_string(), r.trim() == "1/1"))
-        .collect();
+        .collect()
+}
+
+fn tasks_of(t: &Testbed, cluster: &str) -> Vec<SwarmTask> {
+    let names = replicas_of(t, cluster);
     if names.is_empty() {
         return Vec::new();
     }
@@ -404,7 +409,10 @@ fn least_running_during(t: &Testbed, cluster: &'static str, work: impl FnOnce())
             scope.spawn(move || {
                 let mut samples = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    samples.push(tasks_of(t, cluster).iter().filter(|x| x.running).count());
+                    // From one listing: joined with a later inspect, a task removed between the
+                    // two (the old one a crossover ends) would go uncounted while its
+                    // replacement, not yet running at the listing, is.
+                    samples.push(replicas_of(t, cluster).iter().filter(|x| x.1).count());
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 samples
