@@ -39,11 +39,7 @@ fn setup(dir: &Path, url: &str) {
         .env("SETUP_SERVICE_LOCK_DIR", dir.join("locks"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testkit::ok(out);
 }
 
 #[test]

@@ -32,14 +32,7 @@ fn ctl(dir: &Path, url: &str, args: &[&str]) -> Value {
         .env("SETUP_SERVICE_LOCK_DIR", dir.join("locks"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    testkit::json_lines(&String::from_utf8_lossy(&out.stdout))
-        .pop()
-        .unwrap()
+    testkit::json_lines(&testkit::ok(out)).pop().unwrap()
 }
 
 #[test]
@@ -61,11 +54,7 @@ fn emergency_actions_and_status_on_marathon() {
         .env("SETUP_SERVICE_LOCK_DIR", dir.path().join("locks"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testkit::ok(out);
 
     let status = ctl(dir.path(), &url, &["status"]);
     let tasks = status["tasks"].as_array().unwrap().len();

@@ -70,12 +70,7 @@ fn python_hash(body: &str) -> String {
         ]),
         body,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    testkit::ok(out).trim().to_string()
 }
 
 #[test]

@@ -57,11 +57,7 @@ impl Tree {
     /// A run that must succeed; its lines.
     fn ok(&self, backend: &str, extra: &[&str]) -> Vec<Value> {
         let (out, lines) = self.run(backend, extra);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        testkit::ok(out);
         lines
     }
 
@@ -275,12 +271,7 @@ fn no_leader_is_exit_2_and_nothing_changes_and_another_url_is_tried() {
     // A second Marathon that answers is used when the first does not.
     let good = FakeMarathon::start(None);
     let both = format!("marathon:{},{}", m.url(), good.url());
-    let (out, _) = tree.run(&both, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tree.ok(&both, &[]);
     assert!(good.requests().iter().any(|r| r.method == "POST"));
 
     // `--backend marathon` alone: the servers and credentials of the system config.

@@ -170,12 +170,20 @@ impl Cloud {
             .collect()
     }
 
+    /// The deployment's ssh key, which deploy makes.
+    fn key(&self) -> PathBuf {
+        self.managerdir()
+            .join(format!("cloud_resources.docker.{}.key", self.prefix()))
+    }
+
+    /// A command on the head node, as the deployment's login.
+    fn on_head(&self, head_ip: &str, cmd: &str) -> Output {
+        testkit::ssh(&self.key(), "wr", head_ip, cmd)
+    }
+
     /// The head node's manager log.
     fn head_log(&self, head_ip: &str) -> String {
-        let key = self
-            .managerdir()
-            .join(format!("cloud_resources.docker.{}.key", self.prefix()));
-        let out = testkit::ssh(&key, "wr", head_ip, "cat .wr_production/log");
+        let out = self.on_head(head_ip, "cat .wr_production/log");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -243,10 +251,7 @@ fn deploy_schedule_scale_down_survive_a_killed_worker_and_tear_down() {
     let head_ip = d["head"]["ip"].as_str().unwrap().to_string();
     assert!(head_ip.starts_with("10.213.31."), "{d}");
     assert_eq!(c.containers().len(), 1, "the head node alone");
-    assert!(c
-        .managerdir()
-        .join(format!("cloud_resources.docker.{}.key", c.prefix()))
-        .exists());
+    assert!(c.key().exists());
 
     // 50 commands of two sizes; each says how much memory its server has (its flavor).
     let mem = "test -e /tmp/script-ran && test $(stat -c %Y.%a ~/.cfg/settings) = 1600000000.600 && \
@@ -531,15 +536,7 @@ fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
 
     // The manager dies; its server and the runners there go on, but for one runner, killed
     // after it, which leaves its command running.
-    let key = c
-        .managerdir()
-        .join(format!("cloud_resources.docker.{}.key", c.prefix()));
-    ok(testkit::ssh(
-        &key,
-        "wr",
-        &head_ip,
-        "kill -9 $(cat .wr_production/pid)",
-    ));
+    ok(c.on_head(&head_ip, "kill -9 $(cat .wr_production/pid)"));
     wait_for(10, "the manager gone", || {
         !c.run(&["manager", "status"]).status.success()
     });
@@ -553,12 +550,7 @@ fn a_manager_that_dies_leaves_its_servers_and_jobs_to_the_next() {
     std::fs::write(&local_db, "a stale local queue\n").unwrap();
     let again = c.deploy(&flags);
     assert_eq!(again["head"]["name"], first["head"]["name"]);
-    let theirs = ok(testkit::ssh(
-        &key,
-        "wr",
-        &head_ip,
-        "head -c 15 .wr_production/db",
-    ));
+    let theirs = ok(c.on_head(&head_ip, "head -c 15 .wr_production/db"));
     assert_eq!(theirs, "SQLite format 3", "the head node kept its queue");
     assert_eq!(
         std::fs::read_to_string(&local_db).unwrap(),
@@ -721,8 +713,5 @@ fn bad_input_is_named_and_nothing_is_made() {
     );
     assert!(c.containers().is_empty());
     assert_eq!(c.networks(), "");
-    assert!(!c
-        .managerdir()
-        .join(format!("cloud_resources.docker.{}.key", c.prefix()))
-        .exists());
+    assert!(!c.key().exists());
 }
