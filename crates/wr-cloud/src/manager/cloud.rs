@@ -244,10 +244,14 @@ impl Cloud {
     /// Keeps of the earlier managers' runners those that still hold jobs on a server that is
     /// still here; says the room their running jobs take, by server.
     pub(super) fn earlier_at_work(&self, held: &[Held]) -> HashMap<String, Vec<Req>> {
+        let mut room: HashMap<String, Vec<Req>> = HashMap::new();
         let nodes = lock(&self.nodes);
         let mut earlier = lock(&self.earlier);
+        // Every pass asks: once the earlier runners are done, that is all.
+        if earlier.is_empty() {
+            return room;
+        }
         earlier.retain(|_, e| nodes.iter().any(|n| n.name == e.node));
-        let mut room: HashMap<String, Vec<Req>> = HashMap::new();
         let mut still = HashMap::new();
         for h in held {
             let Some(mut e) = earlier.remove(&h.runner) else {
@@ -504,9 +508,14 @@ pub(super) async fn pass(
     Ok(())
 }
 
-/// Whether a runner id names a runner on a cloud server (`runner-<uuid>@<server>`).
+/// The server a runner id names, for a runner on a cloud server (`runner-<uuid>@<server>`).
+fn server_of_runner(id: &str) -> Option<&str> {
+    id.split_once('@').map(|(_, server)| server)
+}
+
+/// Whether a runner id names a runner on a cloud server.
 pub fn is_remote_runner(id: &str) -> bool {
-    id.contains('@')
+    server_of_runner(id).is_some()
 }
 
 /// Starts a runner on a server: a session running this program's runner there.
@@ -732,13 +741,7 @@ async fn make_ready(sh: &Arc<Shared>, cloud: &Arc<Cloud>, name: &str, o: &Order)
             .ok_or_else(|| anyhow!("server {name} has no address"))?;
         let remote = Remote::connect(&o.make.user, &ip, &s.key, Duration::from_secs(300)).await?;
         boot_server(&remote, &o.make.config_files, o.make.script.as_deref()).await?;
-        put_exe(&remote, &s.remote_exe).await?;
-        remote
-            .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
-            .await?;
-        remote
-            .copy(&s.token, &format!("{}/client.token", s.remote_dir), 0o600)
-            .await?;
+        equip(&remote, s).await?;
         if !needed(sh, &o.key).await {
             anyhow::bail!(NOT_NEEDED);
         }
@@ -760,6 +763,17 @@ async fn make_ready(sh: &Arc<Shared>, cloud: &Arc<Cloud>, name: &str, o: &Order)
         let _ = destroy_instance(cloud, &inst.id).await;
     }
     ready
+}
+
+/// What a runner on a server needs: this program, the manager's CA and the token.
+async fn equip(remote: &Remote, s: &CloudSettings) -> Result<()> {
+    put_exe(remote, &s.remote_exe).await?;
+    remote
+        .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
+        .await?;
+    remote
+        .copy(&s.token, &format!("{}/client.token", s.remote_dir), 0o600)
+        .await
 }
 
 /// wr's "wait until ready" for a new server: the end of boot, the config files, the
@@ -1113,11 +1127,6 @@ async fn check_earlier(cloud: &Arc<Cloud>) {
     }
 }
 
-/// The server an id of a runner on a server names (`runner-<uuid>@<server>`).
-fn server_of_runner(id: &str) -> Option<&str> {
-    id.split_once('@').map(|(_, server)| server)
-}
-
 /// Takes over the servers an earlier manager left (this deployment's, but the head node),
 /// before the first pass. One that is not ACTIVE or does not answer ssh within 15 s is
 /// destroyed: nothing there can report. The others are kept: the runners at work there keep
@@ -1210,13 +1219,7 @@ async fn adopt_one(cloud: Arc<Cloud>, inst: Instance, saved: Option<Saved>) -> O
             .ok_or_else(|| anyhow!("it has no address"))?;
         let remote = Remote::connect(&user, &ip, &s.key, Duration::from_secs(15)).await?;
         // The CA, token and program may have changed with the manager.
-        put_exe(&remote, &s.remote_exe).await?;
-        remote
-            .copy(&s.ca, &format!("{}/ca.pem", s.remote_dir), 0o600)
-            .await?;
-        remote
-            .copy(&s.token, &format!("{}/client.token", s.remote_dir), 0o600)
-            .await?;
+        equip(&remote, s).await?;
         Ok::<_, anyhow::Error>((ip, remote))
     }
     .await;
